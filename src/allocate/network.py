@@ -1,0 +1,213 @@
+"""The usable-road network: which roads a vehicle or escort may take, and least paths over them.
+
+One :class:`RoadNetwork` per scenario. Graphs and single-source path trees are computed once per
+(usability rule, weight) and cached, so depot-to-site matrices and repeated queries from the
+planner, the access facts and the checker cost one Dijkstra per source, not one per query.
+
+Risk is made additive as ``w = -ln(1 - r·m)`` (``m = 1 - effectiveness`` of an escort, 1 without):
+the least-risk path minimises the sum of ``w``, and its route risk is ``1 - exp(-Σw)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterable, Literal, Sequence
+
+import networkx as nx
+import numpy as np
+
+from allocate.scenario import Road, Scenario
+
+Weight = Literal["hours", "km", "risk"]
+
+
+@dataclass(frozen=True)
+class Usability:
+    """Which roads count as usable.
+
+    ``vehicle_weight_t``: roads whose ``max_weight_t`` is below it are excluded (None: no weight
+    limit applies, as for escorts). ``avoid_opposed_to``: a party id; nodes in zones controlled by
+    a party opposed to it are excluded (an escort provider under ``non_opposed``).
+    Closed roads and roads with an end in a denied zone are always excluded.
+    """
+
+    vehicle_weight_t: float | None = None
+    avoid_opposed_to: str | None = None
+
+
+ESCORT_ROADS = Usability()
+
+
+@dataclass(frozen=True)
+class Path:
+    """A path over roads, with its totals."""
+
+    nodes: tuple[str, ...]
+    km: float
+    hours: float
+    risk_weight: float  # Σ -ln(1 - r·m) over its traversals
+
+    @property
+    def risk(self) -> float:
+        return risk_from_weight(self.risk_weight)
+
+
+def risk_weight(risk: float, escort_effectiveness: float = 0.0) -> float:
+    """Additive weight of one traversal: ``-ln(1 - r·m)``."""
+    return -math.log1p(-risk * (1.0 - escort_effectiveness))
+
+
+def risk_from_weight(weight: float) -> float:
+    """Route risk ``1 - Π(1 - r·m)`` from its additive weight."""
+    return -math.expm1(-weight)
+
+
+def combine_risks(risks: Iterable[float]) -> float:
+    """Risk of running several legs in a row: ``1 - Π(1 - r_i)``."""
+    survive = 1.0
+    for r in risks:
+        survive *= 1.0 - r
+    return 1.0 - survive
+
+
+class RoadNetwork:
+    """Usable-road graphs and least paths of one scenario (FORMAT.md §3 usability rules)."""
+
+    def __init__(self, scenario: Scenario):
+        self.scenario = scenario
+        self._graphs: dict[Usability, nx.DiGraph] = {}
+        self._trees: dict[tuple, tuple[dict[str, float], dict[str, list[str]]]] = {}
+
+    # ----- roads -------------------------------------------------------------------------
+    @cached_property
+    def directed_roads(self) -> dict[tuple[str, str], Road]:
+        """Every road in each direction it may be driven (one-way respected), closed ones too."""
+        out: dict[tuple[str, str], Road] = {}
+        for road in self.scenario.roads:
+            out.setdefault((road.a, road.b), road)
+            if not road.oneway:
+                out.setdefault((road.b, road.a), road)
+        return out
+
+    def road(self, a: str, b: str) -> Road | None:
+        """The road that may be driven from ``a`` to ``b`` (closed or not), or None."""
+        return self.directed_roads.get((a, b))
+
+    def road_usable(self, road: Road, usability: Usability = ESCORT_ROADS) -> bool:
+        s = self.scenario
+        if road.closed or s.is_denied(road.a) or s.is_denied(road.b):
+            return False
+        limit = usability.vehicle_weight_t
+        if limit is not None and road.max_weight_t is not None and road.max_weight_t < limit:
+            return False
+        if usability.avoid_opposed_to is not None:
+            for end in (road.a, road.b):
+                if s.opposed(s.controller_of(end), usability.avoid_opposed_to):
+                    return False
+        return True
+
+    def graph(self, usability: Usability = ESCORT_ROADS) -> nx.DiGraph:
+        """The directed graph of usable roads (cached per usability rule)."""
+        if usability not in self._graphs:
+            g = nx.DiGraph()
+            g.add_nodes_from(n.id for n in self.scenario.nodes)
+            for (a, b), road in self.directed_roads.items():
+                if self.road_usable(road, usability):
+                    g.add_edge(a, b, km=road.km, hours=road.hours, risk=road.risk)
+            self._graphs[usability] = g
+        return self._graphs[usability]
+
+    # ----- least paths -------------------------------------------------------------------
+    def _edge_weight(self, weight: Weight, escort_effectiveness: float):
+        if weight == "risk":
+            return lambda u, v, d: risk_weight(d["risk"], escort_effectiveness)
+        return weight
+
+    def _tree(
+        self, node: str, weight: Weight, usability: Usability, escort_effectiveness: float, reverse: bool
+    ) -> tuple[dict[str, float], dict[str, list[str]]]:
+        key = (node, weight, usability, escort_effectiveness if weight == "risk" else 0.0, reverse)
+        if key not in self._trees:
+            g = self.graph(usability)
+            if reverse:
+                g = g.reverse(copy=False)
+            dist, paths = nx.single_source_dijkstra(g, node, weight=self._edge_weight(weight, escort_effectiveness))
+            self._trees[key] = (dist, paths)
+        return self._trees[key]
+
+    def distances_from(
+        self, source: str, weight: Weight = "hours", usability: Usability = ESCORT_ROADS, escort_effectiveness: float = 0.0
+    ) -> dict[str, float]:
+        """Least total weight from ``source`` to every reachable node (risk as Σ -ln(1-r·m))."""
+        return self._tree(source, weight, usability, escort_effectiveness, reverse=False)[0]
+
+    def distances_to(
+        self, target: str, weight: Weight = "hours", usability: Usability = ESCORT_ROADS, escort_effectiveness: float = 0.0
+    ) -> dict[str, float]:
+        """Least total weight from every node that reaches ``target``."""
+        return self._tree(target, weight, usability, escort_effectiveness, reverse=True)[0]
+
+    def least_path(
+        self,
+        source: str,
+        target: str,
+        weight: Weight = "hours",
+        usability: Usability = ESCORT_ROADS,
+        escort_effectiveness: float = 0.0,
+    ) -> Path | None:
+        """The least path by ``weight``, with its km, hours and risk weight; None if unreachable."""
+        _, paths = self._tree(source, weight, usability, escort_effectiveness, reverse=False)
+        nodes = paths.get(target)
+        if nodes is None:
+            return None
+        return self.measure(nodes, escort_effectiveness)
+
+    def measure(self, nodes: Sequence[str], escort_effectiveness: float = 0.0) -> Path:
+        """Totals of a node sequence over the roads joining it (missing roads count as zero)."""
+        km = hours = w = 0.0
+        for a, b in zip(nodes, nodes[1:]):
+            road = self.road(a, b)
+            if road is None:
+                continue
+            km += road.km
+            hours += road.hours
+            w += risk_weight(road.risk, escort_effectiveness)
+        return Path(tuple(nodes), km, hours, w)
+
+    def round_trip(
+        self,
+        depot: str,
+        site: str,
+        weight: Weight,
+        usability: Usability = ESCORT_ROADS,
+        escort_effectiveness: float = 0.0,
+    ) -> float:
+        """Least depot → site → depot total by ``weight`` (``inf`` when either way is missing)."""
+        out = self.distances_from(depot, weight, usability, escort_effectiveness).get(site, math.inf)
+        back = self.distances_to(depot, weight, usability, escort_effectiveness).get(site, math.inf)
+        return out + back
+
+    def matrix(
+        self,
+        sources: Sequence[str],
+        targets: Sequence[str],
+        weight: Weight = "hours",
+        usability: Usability = ESCORT_ROADS,
+        escort_effectiveness: float = 0.0,
+    ) -> np.ndarray:
+        """``len(sources) × len(targets)`` least weights (``inf`` where unreachable)."""
+        out = np.full((len(sources), len(targets)), np.inf)
+        column = {t: j for j, t in enumerate(targets)}
+        for i, s in enumerate(sources):
+            for node, value in self.distances_from(s, weight, usability, escort_effectiveness).items():
+                j = column.get(node)
+                if j is not None:
+                    out[i, j] = value
+        return out
+
+
+def path_risk(network: RoadNetwork, nodes: Sequence[str], escort_effectiveness: float = 0.0) -> float:
+    """Route risk of driving ``nodes`` (FORMAT.md §3.6): ``1 - Π(1 - r·m)`` over its traversals."""
+    return network.measure(nodes, escort_effectiveness).risk
