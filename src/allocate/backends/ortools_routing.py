@@ -1,0 +1,280 @@
+"""OR-Tools routing adapter: the only module of allocate that imports ``pywrapcp``.
+
+Upstream is renaming the routing API, so every use of it lives here, behind the
+engine-neutral types of :mod:`allocate.backends.routing_problem`.
+
+Design choices against known user pains (OR-Tools #2361, #1331, #2212):
+
+* transit values are registered as matrices/vectors (no Python callbacks in the search);
+* mandatory visits get a large drop penalty (``SearchParams.soft_mandatory``), so a hard or
+  infeasible instance returns a plan plus the dropped visits and a reason, not nothing;
+* visits that provably cannot be served (screened upfront) are forced inactive;
+* the time limit covers model build + search; the search gets what is left;
+* OR-Tools has no seed: the search is single-threaded and deterministic for a given model, so
+  a solution limit makes results reproducible; a non-zero seed permutes the internal node
+  order (reproducibly) to explore a different search path.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from allocate.backends.routing_problem import (
+    DropReason,
+    RoutingProblem,
+    RoutingResult,
+    SearchParams,
+    StoppedBy,
+    drop_reason,
+    evaluate_routes,
+    screen_visits,
+)
+
+__all__ = [
+    "RoutingProblem",
+    "RoutingResult",
+    "SearchParams",
+    "solve_ortools",
+    "node_order",
+    "FIRST_SOLUTION_STRATEGIES",
+    "METAHEURISTICS",
+]
+
+FIRST_SOLUTION_STRATEGIES: tuple[str, ...] = tuple(
+    k for k in routing_enums_pb2.FirstSolutionStrategy.Value.keys() if k not in ("UNSET",)
+)
+METAHEURISTICS: tuple[str, ...] = tuple(
+    k for k in routing_enums_pb2.LocalSearchMetaheuristic.Value.keys() if k not in ("UNSET",)
+)
+
+_MAX_PENALTY = 2**50  # n * penalty must stay far below 2**63
+_MARGIN_S = 0.05  # time kept back for reading the solution out
+
+
+def node_order(n: int, seed: int) -> np.ndarray:
+    """Internal node order for a seed: identity for 0, a fixed permutation otherwise."""
+    if seed == 0:
+        return np.arange(n)
+    return np.random.default_rng(seed).permutation(n)
+
+
+def _has_windows(p: RoutingProblem) -> bool:
+    if p.time_windows is None:
+        return False
+    tw = p.windows()
+    h = p.effective_horizon()
+    visits = list(p.visits)
+    return bool(np.any(tw[visits, 0] > 0) or np.any(tw[visits, 1] < h))
+
+
+def _first_solution(p: RoutingProblem, name: str) -> int:
+    if name == "auto":
+        name = "PARALLEL_CHEAPEST_INSERTION" if _has_windows(p) or p.extra_arc_values is not None else "SAVINGS"
+    if name not in FIRST_SOLUTION_STRATEGIES:
+        raise ValueError(f"first_solution: unknown strategy {name!r}; one of {FIRST_SOLUTION_STRATEGIES}")
+    return routing_enums_pb2.FirstSolutionStrategy.Value.Value(name)
+
+
+def _big_penalty(p: RoutingProblem) -> int:
+    """A drop penalty larger than the cost of any complete plan (so dropping is a last resort)."""
+    maxarc = int(p.arc_costs.max()) if p.arc_costs.size else 0
+    bound = (p.num_nodes + p.num_vehicles) * maxarc * int(p.cost_factors().max()) + int(p.fixed_costs().sum())
+    if p.drop_penalties is not None:
+        bound += sum(x for x in p.drop_penalties if x is not None)
+    return int(min(_MAX_PENALTY, max(1, bound) * 2 + 1))
+
+
+def _search_parameters(p: RoutingProblem, params: SearchParams, seconds: float) -> object:
+    sp = pywrapcp.DefaultRoutingSearchParameters()
+    sp.first_solution_strategy = _first_solution(p, params.first_solution)
+    if params.metaheuristic not in METAHEURISTICS:
+        raise ValueError(f"metaheuristic: unknown {params.metaheuristic!r}; one of {METAHEURISTICS}")
+    sp.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.Value.Value(params.metaheuristic)
+    sp.guided_local_search_lambda_coefficient = params.gls_lambda
+    sp.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
+    sp.lns_time_limit.FromMilliseconds(max(1, int(params.lns_time_limit * 1000)))
+    if params.solution_limit is not None:
+        sp.solution_limit = int(params.solution_limit)
+    if params.neighbors_ratio is not None:
+        sp.ls_operator_neighbors_ratio = params.neighbors_ratio
+        sp.ls_operator_min_neighbors = params.min_neighbors
+    if params.extra_lns:
+        ops = sp.local_search_operators
+        ops.use_path_lns = 1  # BOOL_TRUE
+        ops.use_inactive_lns = 1
+        ops.use_relocate_neighbors = 1
+        ops.use_cross_exchange = 1
+    sp.log_search = params.log
+    return sp
+
+
+def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -> RoutingResult:
+    """Solve ``problem`` with OR-Tools routing; never raises on a hard or infeasible instance.
+
+    Returns a :class:`RoutingResult` whose ``status`` is ``feasible`` (every mandatory visit
+    served), ``partial`` (some dropped, each with a reason) or ``no_solution``.
+    """
+    params = params or SearchParams()
+    t0 = time.perf_counter()
+    p = problem
+    n, nv = p.num_nodes, p.num_vehicles
+    screened = screen_visits(p)
+    order = node_order(n, params.seed)  # internal index k is node order[k]
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    starts = [int(pos[x]) for x in p.vehicle_starts]
+    ends = [int(pos[x]) for x in p.vehicle_ends]
+    manager = pywrapcp.RoutingIndexManager(n, nv, starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    ix = np.ix_(order, order)
+
+    # arc costs, per distinct vehicle factor
+    arc = p.arc_costs[ix]
+    factors = p.cost_factors()
+    for f in sorted({int(x) for x in factors}):
+        cb = routing.RegisterTransitMatrix((arc * f).tolist())
+        for v in range(nv):
+            if int(factors[v]) == f:
+                routing.SetArcCostEvaluatorOfVehicle(cb, v)
+    fixed = p.fixed_costs()
+    for v in range(nv):
+        if fixed[v]:
+            routing.SetFixedCostOfVehicle(int(fixed[v]), v)
+
+    depots = p.depots
+    # capacities
+    for d in range(p.num_dimensions):
+        dem = p.demands[d].copy()
+        for x in depots:
+            dem[x] = 0
+        cb = routing.RegisterUnaryTransitVector(dem[order].tolist())
+        routing.AddDimensionWithVehicleCapacity(cb, 0, [int(c) for c in p.capacities[d]], True, p.capacity_names[d])
+
+    # time: transit(i, j) = service(i) + travel(i, j); waiting allowed up to the horizon
+    h = p.effective_horizon()
+    tw = p.windows()
+    svc = p.service()
+    transit = (p.travel_times + svc[:, None])[ix]
+    tcb = routing.RegisterTransitMatrix(transit.tolist())
+    routing.AddDimension(tcb, h, h, False, "time")
+    time_dim = routing.GetDimensionOrDie("time")
+    for node in p.visits:
+        if node in screened:
+            continue
+        time_dim.CumulVar(manager.NodeToIndex(int(pos[node]))).SetRange(int(tw[node, 0]), int(tw[node, 1]))
+    for v in range(nv):
+        s, e = int(p.vehicle_starts[v]), int(p.vehicle_ends[v])
+        time_dim.CumulVar(routing.Start(v)).SetRange(int(tw[s, 0]), int(min(tw[s, 1], h)))
+        time_dim.CumulVar(routing.End(v)).SetRange(int(tw[e, 0]), int(min(tw[e, 1], h)))
+        if p.max_route_duration is not None:
+            time_dim.SetSpanUpperBoundForVehicle(int(p.max_route_duration[v]), v)
+        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(v)))
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
+
+    # extra cumulative dimension (route risk)
+    if p.extra_arc_values is not None and p.extra_caps is not None:
+        ecb = routing.RegisterTransitMatrix(p.extra_arc_values[ix].tolist())
+        routing.AddDimensionWithVehicleCapacity(ecb, 0, [int(c) for c in p.extra_caps], True, p.extra_name)
+
+    # allowed vehicles, disjunctions, screened visits
+    big = _big_penalty(p)
+    for node in p.visits:
+        index = manager.NodeToIndex(int(pos[node]))
+        allowed = p.allowed(node)
+        if allowed and len(allowed) < nv:
+            routing.SetAllowedVehiclesForIndex(list(allowed), index)
+        if p.is_mandatory(node):
+            if params.soft_mandatory:
+                routing.AddDisjunction([index], big)
+        else:
+            routing.AddDisjunction([index], int(p.drop_penalties[node]))  # type: ignore[index]
+        if node in screened:
+            if not params.soft_mandatory and p.is_mandatory(node):
+                return _empty(p, params, t0, screened, "no_solution", f"node {node}: {screened[node]}")
+            routing.ActiveVar(index).SetValue(0)
+
+    count = [0]
+    routing.AddAtSolutionCallback(lambda: count.__setitem__(0, count[0] + 1))
+    remaining = params.time_limit - (time.perf_counter() - t0) - _MARGIN_S
+    search_seconds = max(0.01, remaining)
+    sp = _search_parameters(p, params, search_seconds)
+    ts = time.perf_counter()
+    try:
+        solution = routing.SolveWithParameters(sp)
+    except Exception as exc:  # engine errors become a status, never a traceback
+        return _empty(p, params, t0, screened, "no_solution", f"OR-Tools error: {exc}")
+    searched = time.perf_counter() - ts
+    if solution is None:
+        return _empty(p, params, t0, screened, "no_solution", f"OR-Tools status {routing.status()}")
+
+    routes: list[tuple[int, ...]] = []
+    arrivals: list[tuple[int, ...]] = []
+    st, et = [], []
+    for v in range(nv):
+        index = solution.Value(routing.NextVar(routing.Start(v)))
+        stops, arr = [], []
+        while not routing.IsEnd(index):
+            stops.append(int(order[manager.IndexToNode(index)]))
+            arr.append(int(solution.Min(time_dim.CumulVar(index))))
+            index = solution.Value(routing.NextVar(index))
+        routes.append(tuple(stops))
+        arrivals.append(tuple(arr))
+        st.append(int(solution.Value(time_dim.CumulVar(routing.Start(v)))))
+        et.append(int(solution.Value(time_dim.CumulVar(routing.End(v)))))
+    served = {x for r in routes for x in r}
+    dropped = tuple(x for x in p.visits if x not in served)
+    reasons: dict[int, DropReason] = {x: drop_reason(p, x, screened) for x in dropped}
+    metrics = evaluate_routes(p, routes)
+    optional_penalty = sum(int(p.drop_penalties[x]) for x in dropped if not p.is_mandatory(x))  # type: ignore[index]
+    status = "partial" if any(p.is_mandatory(x) for x in dropped) else "feasible"
+    stopped: StoppedBy
+    if params.solution_limit is not None and count[0] >= params.solution_limit:
+        stopped = "solutions"
+    elif searched >= 0.95 * search_seconds:
+        stopped = "time"
+    else:
+        stopped = "local_optimum"
+    return RoutingResult(
+        routes=tuple(routes),
+        arrivals=tuple(arrivals),
+        start_times=tuple(st),
+        end_times=tuple(et),
+        cost=metrics.cost,
+        objective=metrics.cost + optional_penalty,
+        dropped=dropped,
+        drop_reasons=reasons,
+        status=status,
+        stopped_by=stopped,
+        seconds=time.perf_counter() - t0,
+        backend="ortools",
+        seed=params.seed,
+        time_limit=params.time_limit,
+        message="; ".join(metrics.violations),
+    )
+
+
+def _empty(
+    p: RoutingProblem, params: SearchParams, t0: float, screened: dict[int, DropReason], status: str, message: str
+) -> RoutingResult:
+    """A result with no routes: every visit dropped, with the best reason known."""
+    dropped = p.visits
+    return RoutingResult(
+        routes=tuple(() for _ in range(p.num_vehicles)),
+        arrivals=tuple(() for _ in range(p.num_vehicles)),
+        start_times=tuple(0 for _ in range(p.num_vehicles)),
+        end_times=tuple(0 for _ in range(p.num_vehicles)),
+        cost=0,
+        objective=0,
+        dropped=dropped,
+        drop_reasons={x: drop_reason(p, x, screened) for x in dropped},
+        status=status,  # type: ignore[arg-type]
+        stopped_by="none",
+        seconds=time.perf_counter() - t0,
+        backend="ortools",
+        seed=params.seed,
+        time_limit=params.time_limit,
+        message=message,
+    )
