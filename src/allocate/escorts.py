@@ -1,0 +1,537 @@
+"""Escort assignment: which escort unit protects which routed convoy (FORMAT.md §3.5, §3.6).
+
+Convoy times are fixed by routing, so each admissible (convoy, unit) pair is an *optional fixed
+interval* (the unit's busy time, positioning included) and each unit a cumulative resource of
+capacity ``count``. CP-SAT solves it lexicographically: first escort as much of the needy
+convoys' severity-weighted tonnage as possible, then least escort cost, then least positioning
+time. Everything a checker will re-derive (consent, last resort, party rule, escorted risk,
+positioning) is screened here with the same road rules, so an assignment never trades a missing
+escort for a violation.
+
+Times are scaled to integer milliseconds of an hour (×1000) and busy intervals are rounded
+*outward*, so a schedule feasible in integers is feasible in floats; back-to-back intervals
+(end == start) stay allowed because exact values are snapped before rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Sequence
+
+from ortools.sat.python import cp_model
+
+from allocate.access import within
+from allocate.network import ESCORT_ROADS, RoadNetwork, Usability, path_risk, risk_from_weight
+from allocate.plan import Convoy, Status
+from allocate.scenario import EscortUnit, Scenario, Site
+
+__all__ = [
+    "EscortAssignment",
+    "Unescorted",
+    "UnescortedReason",
+    "assign_escorts",
+    "annotate_military",
+    "civilian_busy_at",
+    "escort_busy_window",
+    "escort_admissibility",
+    "least_unescorted_risk_through_stops",
+    "military_last_resort_ok",
+    "needs_escort",
+]
+
+SCALE = 1000  # integer time and cost units per hour / per cost unit
+_SNAP = 1e-6  # scaled values this close to an integer are taken as that integer
+
+UnescortedReason = Literal[
+    "consent_never",  # the organization's escort_policy is never
+    "last_resort_safe_path",  # last_resort, and a path through the same stops is safe enough
+    "party_rule",  # every unit that could otherwise protect it is excluded by policy.party_escorts
+    "no_admissible_unit",  # no unit brings it to max_risk, can reach the depot, or has count >= 1
+    "units_busy",  # admissible units exist but all are taken at that time
+]
+
+
+@dataclass(frozen=True)
+class Unescorted:
+    """A convoy that needed an escort (route risk above ``risk_threshold``) and got none."""
+
+    convoy: str
+    reason: UnescortedReason
+    route_risk: float
+    detail: str
+    admissible_units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EscortAssignment:
+    """Result of :func:`assign_escorts`.
+
+    ``convoys``: every input convoy, in input order, escorted ones with ``escort``,
+    ``least_unescorted_risk`` and ``why_escorted`` set. ``unescorted``: the convoys that needed
+    an escort and got none, with why. ``status`` in FORMAT.md's solver statuses.
+    """
+
+    convoys: tuple[Convoy, ...]
+    unescorted: tuple[Unescorted, ...]
+    status: Status
+    seconds: float
+    seed: int
+    time_limit: float
+    needed: tuple[str, ...] = ()
+    objective: tuple[float, float, float] = (0.0, 0.0, 0.0)  # weight escorted, cost, positioning h
+    stages: tuple[str, ...] = field(default=())
+
+    @property
+    def escorted(self) -> tuple[Convoy, ...]:
+        return tuple(c for c in self.convoys if c.escort is not None)
+
+    def by_id(self) -> dict[str, Convoy]:
+        return {c.id: c for c in self.convoys}
+
+    def summary(self) -> str:
+        lines = [
+            f"escorts: {len(self.escorted)} escorted of {len(self.needed)} needing one, "
+            f"status {self.status}, {self.seconds:.2f} s",
+        ]
+        lines += [f"  {u.convoy}: no escort ({u.reason}) {u.detail}" for u in self.unescorted]
+        return "\n".join(lines)
+
+
+# ----- facts shared with the planner and explain ---------------------------------------------
+def _vehicle_usability(scenario: Scenario, convoy: Convoy) -> Usability:
+    """Roads usable by every vehicle type of the convoy: the heaviest capacity bounds weight limits."""
+    fleet = scenario.fleet_by_id
+    caps = [fleet[f].capacity_t for f in convoy.vehicles if f in fleet]
+    return Usability(vehicle_weight_t=max(caps) if caps else None)
+
+
+def least_unescorted_risk_through_stops(scenario: Scenario, network: RoadNetwork, convoy: Convoy) -> float:
+    """Least unescorted risk of any path through the convoy's stops in order (FORMAT.md §3.6).
+
+    Legs depot → stop 1 → … → depot, each its least-risk path on the roads every vehicle type of
+    the convoy may use (weight limits included). 1.0 when some leg has no path. This is the
+    figure the last-resort rule re-derives: an escort is allowed only when it exceeds
+    ``risk_threshold``.
+    """
+    usability = _vehicle_usability(scenario, convoy)
+    points = [convoy.depot, *(stop.site for stop in convoy.stops), convoy.depot]
+    total = 0.0
+    for a, b in zip(points, points[1:]):
+        if a == b:
+            continue
+        w = network.distances_from(a, "risk", usability).get(b)
+        if w is None:
+            return 1.0
+        total += w
+    return risk_from_weight(total)
+
+
+def positioning_hours(network: RoadNetwork, escort: EscortUnit, depot: str) -> tuple[float, float] | None:
+    """``(p_out, p_back)``: least escort-road hours base → depot and depot → base, or None."""
+    p_out = network.distances_from(escort.base, "hours", ESCORT_ROADS).get(depot)
+    p_back = network.distances_to(escort.base, "hours", ESCORT_ROADS).get(depot)
+    if p_out is None or p_back is None:
+        return None
+    return p_out, p_back
+
+
+def escort_busy_window(
+    scenario: Scenario, network: RoadNetwork, escort: EscortUnit | str, convoy: Convoy
+) -> tuple[float, float] | None:
+    """When the unit is busy for this convoy: ``[depart_h − p_out, return_h + p_back)``.
+
+    None when the unit cannot reach the depot or get back to its base on escort roads.
+    """
+    unit = scenario.escort_by_id[escort] if isinstance(escort, str) else escort
+    pos = positioning_hours(network, unit, convoy.depot)
+    if pos is None:
+        return None
+    return convoy.depart_h - pos[0], convoy.return_h + pos[1]
+
+
+def needs_escort(scenario: Scenario, network: RoadNetwork, convoy: Convoy) -> bool:
+    """A convoy needs an escort when its unescorted route risk exceeds ``risk_threshold``."""
+    return not within(path_risk(network, convoy.path), scenario.policy.risk_threshold)
+
+
+def party_rule_ok(scenario: Scenario, escort: EscortUnit, path: Sequence[str]) -> bool:
+    """FORMAT.md §3.6 party escorts: ``forbidden`` UN/neutral only; ``non_opposed`` no path node
+    in a zone controlled by a party opposed to the provider; ``any`` no rule."""
+    rule = scenario.policy.party_escorts
+    if rule == "forbidden":
+        return scenario.party_by_id[escort.provider].kind in ("un", "neutral")
+    if rule == "non_opposed":
+        return not any(scenario.opposed(scenario.controller_of(n), escort.provider) for n in path)
+    return True
+
+
+def escort_admissibility(
+    scenario: Scenario, network: RoadNetwork, escort: EscortUnit, convoy: Convoy
+) -> str | None:
+    """None when the unit may escort this convoy as routed (ignoring other convoys), else why not.
+
+    Checks the unit-specific rules: party rule, escorted risk ≤ ``max_risk``, positioning both
+    ways, ``count`` ≥ 1. Consent and last resort are convoy-level (see :func:`assign_escorts`).
+    """
+    if escort.count < 1:
+        return "count 0"
+    if not party_rule_ok(scenario, escort, convoy.path):
+        return "party_rule"
+    risk = path_risk(network, convoy.path, escort.effectiveness)
+    if not within(risk, scenario.policy.max_risk):
+        return f"escorted risk {risk:.4g} > max_risk {scenario.policy.max_risk:g}"
+    if positioning_hours(network, escort, convoy.depot) is None:
+        return f"no escort road between base {escort.base} and depot {convoy.depot}"
+    return None
+
+
+# ----- military assets as a last resort --------------------------------------------------------
+def _is_military(scenario: Scenario, convoy: Convoy) -> bool:
+    fleet = scenario.fleet_by_id
+    return any(fleet[f].military for f in convoy.vehicles if f in fleet)
+
+
+def civilian_busy_at(
+    scenario: Scenario, convoys: Sequence[Convoy], organization: str, depot: str, at_h: float, exclude: str | None = None
+) -> dict[str, dict]:
+    """For each civilian fleet type of ``organization`` at ``depot``: vehicles busy at ``at_h``.
+
+    Busy means a convoy using it has ``depart_h ≤ at_h < return_h`` (half-open; the end is
+    required to lie beyond ``at_h`` by more than the tolerance, so "all busy" is never claimed on
+    an edge a checker could read the other way). ``{fleet_id: {busy, count, convoys}}``.
+    """
+    out: dict[str, dict] = {}
+    for f in scenario.fleet:
+        if f.organization != organization or f.depot != depot or f.military:
+            continue
+        users = [
+            c
+            for c in convoys
+            if c.id != exclude
+            and c.vehicles.get(f.id, 0) > 0
+            and c.depart_h <= at_h
+            and not within(c.return_h, at_h)
+        ]
+        out[f.id] = {
+            "busy": sum(c.vehicles[f.id] for c in users),
+            "count": f.count,
+            "convoys": [c.id for c in users],
+        }
+    return out
+
+
+def military_last_resort_ok(scenario: Scenario, convoys: Sequence[Convoy], convoy: Convoy) -> bool:
+    """Whether the convoy respects FORMAT.md's military-assets rule given the other convoys.
+
+    Civilian convoys and organizations that ``accept`` always pass; ``never`` fails for a
+    military convoy; ``last_resort`` passes only while every civilian vehicle of the same
+    organization at the same depot is busy at ``depart_h``.
+    """
+    if not _is_military(scenario, convoy):
+        return True
+    policy = scenario.organization_by_id[convoy.organization].military_assets
+    if policy == "accept":
+        return True
+    if policy == "never":
+        return False
+    busy = civilian_busy_at(scenario, convoys, convoy.organization, convoy.depot, convoy.depart_h, exclude=convoy.id)
+    return all(v["busy"] >= v["count"] for v in busy.values())
+
+
+def annotate_military(scenario: Scenario, convoys: Sequence[Convoy], convoy: Convoy) -> Convoy:
+    """The military convoy with ``civilian_busy`` set: which civilian vehicles of its
+    organization at its depot were busy at its departure (the evidence for last resort)."""
+    if not _is_military(scenario, convoy):
+        return convoy
+    busy = civilian_busy_at(scenario, convoys, convoy.organization, convoy.depot, convoy.depart_h, exclude=convoy.id)
+    return convoy.model_copy(update={"civilian_busy": busy})
+
+
+# ----- the assignment ---------------------------------------------------------------------------
+def _floor_scaled(x: float) -> int:
+    v = x * SCALE
+    r = round(v)
+    return int(r) if abs(v - r) <= _SNAP else math.floor(v)
+
+
+def _ceil_scaled(x: float) -> int:
+    v = x * SCALE
+    r = round(v)
+    return int(r) if abs(v - r) <= _SNAP else math.ceil(v)
+
+
+@dataclass
+class _Pair:
+    convoy: int
+    unit: int
+    start: int
+    end: int
+    cost: int  # escort cost ×SCALE
+    positioning: int  # p_out + p_back, ×SCALE
+    risk: float
+
+
+def _convoy_weight(scenario: Scenario, convoy: Convoy) -> float:
+    """Delivered tonnes × site severity: what an escort protects."""
+    total = 0.0
+    for stop in convoy.stops:
+        node = scenario.node_by_id.get(stop.site)
+        severity = node.severity if isinstance(node, Site) else 1
+        total += scenario.weight_t(stop.unload) * severity
+    return total
+
+
+def _fits(intervals: list[tuple[int, int]], start: int, end: int, capacity: int) -> bool:
+    """Whether one more half-open interval keeps every moment at or below ``capacity``."""
+    points = [start] + [s for s, e in intervals if start < s < end]
+    return all(sum(1 for s, e in intervals if s <= t < e) + 1 <= capacity for t in points)
+
+
+def assign_escorts(
+    scenario: Scenario,
+    convoys: Sequence[Convoy],
+    *,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    network: RoadNetwork | None = None,
+) -> EscortAssignment:
+    """Assign escort units to the routed convoys that need one (CP-SAT, lexicographic).
+
+    Convoys that already carry an escort are kept and reserve their unit's capacity. Among the
+    others, a convoy needs an escort when its unescorted route risk exceeds ``risk_threshold``;
+    it may get unit u when its organization consents (``never`` excluded; ``last_resort`` only
+    when no path through its stops is safe enough), the party rule admits u, the escorted risk
+    is ≤ ``max_risk`` and u can position both ways. Units never serve more convoys at once than
+    their ``count``, positioning included. Same seed ⇒ same result (one worker, fixed order).
+    """
+    t0 = time.perf_counter()
+    network = network or RoadNetwork(scenario)
+    policy = scenario.policy
+    units = list(scenario.escorts)
+    unit_index = {u.id: k for k, u in enumerate(units)}
+
+    needy: list[int] = []
+    least_risk: dict[int, float] = {}
+    unescorted: dict[int, Unescorted] = {}
+    pairs: list[_Pair] = []
+    reserved: dict[int, list[tuple[int, int]]] = {k: [] for k in range(len(units))}
+
+    for i, convoy in enumerate(convoys):
+        if convoy.escort is not None:
+            k = unit_index.get(convoy.escort)
+            window = escort_busy_window(scenario, network, convoy.escort, convoy) if k is not None else None
+            if window is not None:
+                reserved[k].append((_floor_scaled(window[0]), _ceil_scaled(window[1])))
+            continue
+        if not needs_escort(scenario, network, convoy):
+            continue
+        needy.append(i)
+        risk = path_risk(network, convoy.path)
+        consent = scenario.organization_by_id[convoy.organization].escort_policy
+        if consent == "never":
+            unescorted[i] = Unescorted(
+                convoy.id, "consent_never", risk, f"organization {convoy.organization} takes no escort"
+            )
+            continue
+        least = least_unescorted_risk_through_stops(scenario, network, convoy)
+        least_risk[i] = least
+        if consent == "last_resort" and within(least, policy.risk_threshold):
+            unescorted[i] = Unescorted(
+                convoy.id,
+                "last_resort_safe_path",
+                risk,
+                f"a path through the same stops has risk {least:.4g} <= risk_threshold "
+                f"{policy.risk_threshold:g}: re-route it instead",
+            )
+            continue
+        why_not: dict[str, str] = {}
+        km = network.measure(convoy.path).km
+        for k, unit in enumerate(units):
+            reason = escort_admissibility(scenario, network, unit, convoy)
+            if reason is not None:
+                why_not[unit.id] = reason
+                continue
+            p_out, p_back = positioning_hours(network, unit, convoy.depot)  # type: ignore[misc]
+            pairs.append(
+                _Pair(
+                    convoy=i,
+                    unit=k,
+                    start=_floor_scaled(convoy.depart_h - p_out),
+                    end=_ceil_scaled(convoy.return_h + p_back),
+                    cost=round(km * unit.cost_per_km * SCALE),
+                    positioning=round((p_out + p_back) * SCALE),
+                    risk=path_risk(network, convoy.path, unit.effectiveness),
+                )
+            )
+        if not any(p.convoy == i for p in pairs):
+            party = [u for u, r in why_not.items() if r == "party_rule"]
+            # the party rule is the reason when it excluded a unit that would otherwise have served
+            party_blocked = _party_only_obstacle(scenario, network, convoy, party)
+            reason_code: UnescortedReason = "party_rule" if party_blocked else "no_admissible_unit"
+            detail = "; ".join(f"{u}: {r}" for u, r in sorted(why_not.items())) or "no escort unit in the scenario"
+            unescorted[i] = Unescorted(convoy.id, reason_code, risk, detail)
+
+    weights = {i: round(_convoy_weight(scenario, convoys[i]) * SCALE) + 1 for i in needy}
+    chosen, status, stages = _solve(pairs, units, reserved, weights, time_limit - (time.perf_counter() - t0), seed)
+
+    out = list(convoys)
+    got = set()
+    for p in chosen:
+        convoy = convoys[p.convoy]
+        unit = units[p.unit]
+        got.add(p.convoy)
+        least = least_risk[p.convoy]
+        why = (
+            f"route risk {path_risk(network, convoy.path):.4g} > risk_threshold {policy.risk_threshold:g}; "
+            f"least unescorted risk through its stops {least:.4g}; with {unit.id} "
+            f"(effectiveness {unit.effectiveness:g}) {p.risk:.4g} <= max_risk {policy.max_risk:g}"
+        )
+        out[p.convoy] = convoy.model_copy(
+            update={"escort": unit.id, "least_unescorted_risk": least, "why_escorted": why}
+        )
+    for i in needy:
+        if i in got or i in unescorted:
+            continue
+        admissible = tuple(sorted({units[p.unit].id for p in pairs if p.convoy == i}))
+        unescorted[i] = Unescorted(
+            convoys[i].id,
+            "units_busy",
+            path_risk(network, convoys[i].path),
+            f"admissible units {', '.join(admissible)} are all taken at that time (positioning included)",
+            admissible,
+        )
+
+    objective = (
+        sum(weights[p.convoy] - 1 for p in chosen) / SCALE,
+        sum(p.cost for p in chosen) / SCALE,
+        sum(p.positioning for p in chosen) / SCALE,
+    )
+    return EscortAssignment(
+        convoys=tuple(out),
+        unescorted=tuple(unescorted[i] for i in sorted(unescorted)),
+        status=status,
+        seconds=time.perf_counter() - t0,
+        seed=seed,
+        time_limit=time_limit,
+        needed=tuple(convoys[i].id for i in needy),
+        objective=objective,
+        stages=stages,
+    )
+
+
+def _party_only_obstacle(scenario: Scenario, network: RoadNetwork, convoy: Convoy, party_excluded: list[str]) -> bool:
+    """Whether some unit excluded by the party rule would pass every other unit-level test."""
+    by_id = scenario.escort_by_id
+    for uid in party_excluded:
+        unit = by_id[uid]
+        if unit.count < 1:
+            continue
+        if not within(path_risk(network, convoy.path, unit.effectiveness), scenario.policy.max_risk):
+            continue
+        if positioning_hours(network, unit, convoy.depot) is None:
+            continue
+        return True
+    return False
+
+
+def _greedy(
+    pairs: Sequence[_Pair], units: Sequence[EscortUnit], reserved: Mapping[int, list[tuple[int, int]]], weights: Mapping[int, int]
+) -> list[_Pair]:
+    """A feasible assignment: heaviest convoys first, cheapest unit that still fits."""
+    used = {k: list(v) for k, v in reserved.items()}
+    order = sorted(pairs, key=lambda p: (-weights[p.convoy], p.convoy, p.cost, p.positioning, p.unit))
+    done: set[int] = set()
+    chosen = []
+    for p in order:
+        if p.convoy in done:
+            continue
+        if _fits(used[p.unit], p.start, p.end, units[p.unit].count):
+            used[p.unit].append((p.start, p.end))
+            done.add(p.convoy)
+            chosen.append(p)
+    return chosen
+
+
+def _solve(
+    pairs: Sequence[_Pair],
+    units: Sequence[EscortUnit],
+    reserved: Mapping[int, list[tuple[int, int]]],
+    weights: Mapping[int, int],
+    budget: float,
+    seed: int,
+) -> tuple[list[_Pair], Status, tuple[str, ...]]:
+    """CP-SAT: optional fixed intervals, one cumulative per unit, three lexicographic stages."""
+    greedy = _greedy(pairs, units, reserved, weights)
+    if not pairs:
+        return [], "optimal", ()
+    deadline = time.perf_counter() + max(budget, 0.0)
+
+    model = cp_model.CpModel()
+    x = [model.new_bool_var(f"x_{p.convoy}_{p.unit}") for p in pairs]
+    per_convoy: dict[int, list[int]] = {}
+    per_unit: dict[int, list[int]] = {}
+    for j, p in enumerate(pairs):
+        per_convoy.setdefault(p.convoy, []).append(j)
+        per_unit.setdefault(p.unit, []).append(j)
+    for js in per_convoy.values():
+        if len(js) > 1:
+            model.add_at_most_one(x[j] for j in js)
+    for k, js in per_unit.items():
+        intervals = [
+            model.new_optional_fixed_size_interval_var(pairs[j].start, pairs[j].end - pairs[j].start, x[j], f"i_{j}")
+            for j in js
+        ]
+        fixed = [model.new_fixed_size_interval_var(s, e - s, f"r_{k}_{n}") for n, (s, e) in enumerate(reserved[k])]
+        model.add_cumulative(intervals + fixed, [1] * (len(intervals) + len(fixed)), units[k].count)
+
+    chosen_set = {id(p) for p in greedy}
+    for j, p in enumerate(pairs):
+        model.add_hint(x[j], id(p) in chosen_set)
+
+    tiers = [
+        ("weight", [weights[p.convoy] for p in pairs], True),
+        ("cost", [p.cost for p in pairs], False),
+        ("positioning", [p.positioning for p in pairs], False),
+    ]
+    best = greedy
+    all_optimal = True
+    stages: list[str] = []
+    for name, coefs, maximize in tiers:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.01:
+            all_optimal = False
+            stages.append(f"{name}: skipped (time limit)")
+            break
+        expr = cp_model.LinearExpr.weighted_sum(x, coefs)
+        if maximize:
+            model.maximize(expr)
+        else:
+            model.minimize(expr)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = seed
+        solver.parameters.max_time_in_seconds = remaining
+        code = solver.solve(model)
+        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            all_optimal = False
+            stages.append(f"{name}: {solver.status_name(code)}")
+            break
+        values = [solver.boolean_value(v) for v in x]
+        best = [p for p, v in zip(pairs, values) if v]
+        value = round(solver.objective_value)
+        stages.append(f"{name}: {solver.status_name(code)} {value}")
+        if code != cp_model.OPTIMAL:
+            all_optimal = False
+        # keep this tier's value for the next tiers, and start them from this solution
+        if maximize:
+            model.add(expr >= value)
+        else:
+            model.add(expr <= value)
+        model.clear_hints()
+        for v, val in zip(x, values):
+            model.add_hint(v, val)
+        if code != cp_model.OPTIMAL:
+            break
+    return best, ("optimal" if all_optimal else "time_limit"), tuple(stages)
