@@ -32,3 +32,36 @@ class PlanError(AllocateError):
         self.problems: list[tuple[str, str]] = problems
         lines = [f"{path}: {msg}" if path else msg for path, msg in problems]
         super().__init__("invalid plan:\n  " + "\n  ".join(lines))
+
+
+class TableError(AllocateError):
+    """A row of an input table (CSV/XLSX, GeoJSON feature) that cannot become a scenario entity.
+
+    Names the file, the row (as a spreadsheet shows it: the header is row 1), the column and the
+    value, so an analyst can fix the cell; ``file``, ``row``, ``column`` and ``value`` are kept
+    as attributes for tools.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        value: object = None,
+    ):
+        self.file, self.row, self.column, self.value = file, row, column, value
+        where = ", ".join(
+            part
+            for part in (
+                file,
+                f"row {row}" if row is not None else None,
+                f"column {column}" if column is not None else None,
+            )
+            if part
+        )
+        text = f"{where}: {message}" if where else message
+        if value is not None:
+            text += f" (value {value!r})"
+        super().__init__(text)
