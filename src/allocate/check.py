@@ -1,0 +1,650 @@
+"""The independent checker: every rule of FORMAT.md §3, each breach a coded violation.
+
+``check(scenario, plan)`` re-derives everything from the scenario and the plan, and imports no
+solver module (no ortools, pulp, highspy, pyvrp, nor allocate's distribute/routing/escorts/
+planner): a plan is trusted only as far as this module can verify it. Road facts come from the
+shared :class:`~allocate.network.RoadNetwork` (cached Dijkstra trees) and unmet claims from
+:class:`~allocate.access.AccessFacts`, which state FORMAT.md's road and claim rules once.
+
+Each rule family is one short function yielding :class:`Violation` s; shared lookups (which
+vehicles a convoy really uses, where its stops sit on its path, its escort) are computed once in
+:class:`_Context`. Busy counts use an event sweep, so a 10,000-convoy plan checks in well under
+two seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import accumulate
+from typing import Any, Iterable, Iterator, Mapping
+
+from allocate.access import AccessFacts, within
+from allocate.network import RoadNetwork, Usability, path_risk, risk_from_weight
+from allocate.plan import CHECKED_REASONS, METRIC_NAMES, Convoy, Plan, compute_metrics, site_coverage
+from allocate.scenario import Depot, EscortUnit, FleetType, Scenario, Site
+
+__all__ = ["Report", "Violation", "check", "RULE_CODES"]
+
+RULE_CODES: dict[str, tuple[str, ...]] = {
+    "references": ("REF",),
+    "path": ("PATH", "PATH_CLOSED", "PATH_DENIED", "PATH_WEIGHT", "PATH_ENDS", "STOP_ORDER"),
+    "vehicles": ("VEHICLE_ORG", "VEHICLE_DEPOT", "MIXED_FLEET", "LOAD_WEIGHT", "LOAD_VOLUME"),
+    "stock and need": ("STOCK", "NEED"),
+    "time": (
+        "TIME_DEPART", "TIME_ARRIVAL", "TIME_WINDOW", "TIME_RETURN", "HORIZON",
+        "FLEET_BUSY", "ESCORT_BUSY", "ESCORT_POSITION",
+    ),
+    "security": (
+        "RISK_MAX", "RISK_UNESCORTED", "ESCORT_CONSENT", "ESCORT_LAST_RESORT", "MILITARY_CONSENT",
+        "MILITARY_LAST_RESORT", "PARTY_ESCORT", "CLAIM", "CLAIM_SERVED",
+    ),
+    "coverage": ("MIN_COVERAGE", "PARITY", "UNLISTED", "METRIC"),
+}
+"""FORMAT.md's violation codes, by rule (§3 and its code table)."""
+
+
+# ----- tolerance (FORMAT.md §3) ------------------------------------------------------------
+def _tol(bound: float) -> float:
+    return 1e-6 * max(1.0, abs(bound))
+
+
+def at_least(x: float, bound: float) -> bool:
+    """``x >= bound`` within the tolerance: the mirror of :func:`~allocate.access.within`."""
+    return x >= bound - _tol(bound)
+
+
+def same(x: float, bound: float) -> bool:
+    """``x == bound`` within the tolerance (a reported metric against its recomputation)."""
+    return abs(x - bound) <= _tol(bound)
+
+
+def _finite(x: float | None) -> float | None:
+    """Numbers in a report must be JSON numbers: an infinite measure is reported as None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+# ----- results ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Violation:
+    """One breach of a rule: its FORMAT.md code, what it is about, and the numbers."""
+
+    code: str
+    subject: str
+    message: str
+    measured: float | None = None
+    allowed: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "subject": self.subject,
+            "message": self.message,
+            "measured": _finite(self.measured),
+            "allowed": _finite(self.allowed),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """What checking a plan found: the violations and the recomputed §3.7 metrics."""
+
+    violations: tuple[Violation, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    @property
+    def codes(self) -> set[str]:
+        return {v.code for v in self.violations}
+
+    def summary(self) -> str:
+        """A few lines for a human: verdict, then one line per violation."""
+        if self.ok:
+            return "plan OK: no rule of FORMAT.md §3 is broken"
+        lines = [f"{len(self.violations)} violation(s): {', '.join(sorted(self.codes))}"]
+        for v in self.violations:
+            numbers = ""
+            if v.measured is not None or v.allowed is not None:
+                numbers = f" (measured {_fmt(v.measured)}, allowed {_fmt(v.allowed)})"
+            lines.append(f"  {v.code:<20} {v.subject}: {v.message}{numbers}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``allocate check --json`` object of FORMAT.md §4."""
+        return {
+            "ok": self.ok,
+            "violations": [v.to_dict() for v in self.violations],
+            "metrics": {k: _finite(v) if isinstance(v, float) else v for k, v in self.metrics.items()},
+        }
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.6g}"
+
+
+# ----- shared lookups -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _ConvoyFacts:
+    """What the rules need to know about one convoy, worked out once."""
+
+    convoy: Convoy
+    types: tuple[tuple[FleetType, int], ...]  # known fleet types with a positive count
+    escort: EscortUnit | None
+    stop_positions: tuple[int | None, ...]  # path index of each stop, None when unmatched
+
+    @property
+    def depot(self) -> str:
+        return self.convoy.depot
+
+    @property
+    def heaviest_t(self) -> float | None:
+        """Largest ``capacity_t`` among its types: a road must carry every one of them."""
+        return max((f.capacity_t for f, _ in self.types), default=None)
+
+    @property
+    def military(self) -> bool:
+        return any(f.military for f, _ in self.types)
+
+
+class _Context:
+    """Lookups shared by the rule functions of one check."""
+
+    def __init__(self, scenario: Scenario, plan: Plan, network: RoadNetwork | None):
+        self.scenario = scenario
+        self.plan = plan
+        self.network = network or RoadNetwork(scenario)
+        self.access = AccessFacts(scenario, self.network)
+        self.facts = tuple(self._facts(c) for c in plan.convoys)
+        self._risk_cache: dict[tuple, float] = {}
+
+    def _facts(self, convoy: Convoy) -> _ConvoyFacts:
+        fleet = self.scenario.fleet_by_id
+        types = tuple((fleet[f], n) for f, n in convoy.vehicles.items() if f in fleet and n > 0)
+        escort = self.scenario.escort_by_id.get(convoy.escort) if convoy.escort is not None else None
+        return _ConvoyFacts(convoy, types, escort, _match_stops(convoy))
+
+    def is_depot(self, node: str) -> bool:
+        return isinstance(self.scenario.node_by_id.get(node), Depot)
+
+    def route_risk(self, f: _ConvoyFacts) -> float:
+        """§3.6 route risk of the convoy's path under its escort (cached by path and escort)."""
+        eff = f.escort.effectiveness if f.escort else 0.0
+        key = (f.convoy.path, eff)
+        if key not in self._risk_cache:
+            self._risk_cache[key] = path_risk(self.network, f.convoy.path, eff)
+        return self._risk_cache[key]
+
+    @cached_property
+    def claims(self) -> dict[str, list[tuple[str, bool]]]:
+        """``{site: [(reason, holds), ...]}`` for the plan's checked claims on known sites."""
+        sites = {s.id for s in self.scenario.sites}
+        out: dict[str, list[tuple[str, bool]]] = {}
+        for claim in self.plan.unmet:
+            if claim.reason in CHECKED_REASONS and claim.site in sites:
+                out.setdefault(claim.site, []).append((claim.reason, self.access.claim_holds(claim.site, claim.reason)))
+        return out
+
+    @cached_property
+    def validly_claimed(self) -> set[str]:
+        return {site for site, claims in self.claims.items() if any(holds for _, holds in claims)}
+
+    @cached_property
+    def accessible(self) -> set[str]:
+        """Sites not validly claimed unmet (FORMAT.md §3.7)."""
+        return {s.id for s in self.scenario.sites} - self.validly_claimed
+
+    @cached_property
+    def coverage(self):
+        return site_coverage(self.scenario, self.plan.convoys)
+
+
+def _match_stops(convoy: Convoy) -> tuple[int | None, ...]:
+    """§3.2: stop i sits at the first path position after stop i-1's whose node is its site."""
+    positions: list[int | None] = []
+    after = 0  # position 0 is the departure from the depot
+    for stop in convoy.stops:
+        found = None
+        for i in range(after + 1, len(convoy.path)):
+            if convoy.path[i] == stop.site:
+                found = i
+                break
+        positions.append(found)
+        if found is not None:
+            after = found
+    return tuple(positions)
+
+
+# ----- 1. references ------------------------------------------------------------------------
+def _references(ctx: _Context) -> Iterator[Violation]:
+    s, plan = ctx.scenario, ctx.plan
+    if plan.scenario.name != s.name:
+        yield Violation("REF", "plan", f"the plan answers scenario {plan.scenario.name!r}, not {s.name!r}")
+    seen: set[str] = set()
+    for f in ctx.facts:
+        c = f.convoy
+        if c.id in seen:
+            yield Violation("REF", c.id, f"convoy id {c.id!r} is used by more than one convoy")
+        seen.add(c.id)
+        for problem in _convoy_references(ctx, c):
+            yield Violation("REF", c.id, problem)
+        if not c.stops:
+            yield Violation("REF", c.id, "the convoy has no stop")
+        if not any(n > 0 for n in c.vehicles.values()):
+            yield Violation("REF", c.id, "the convoy has no vehicle")
+    for claim in plan.unmet:
+        if not isinstance(s.node_by_id.get(claim.site), Site):
+            yield Violation("REF", claim.site, f"unmet names {claim.site!r}, which is not a site")
+
+
+def _convoy_references(ctx: _Context, c: Convoy) -> Iterator[str]:
+    s = ctx.scenario
+    if c.organization not in s.organization_by_id:
+        yield f"unknown organization {c.organization!r}"
+    if not ctx.is_depot(c.depot):
+        yield f"depot {c.depot!r} is not a depot of the scenario"
+    for fleet_id in c.vehicles:
+        if fleet_id not in s.fleet_by_id:
+            yield f"unknown fleet type {fleet_id!r}"
+    if c.escort is not None and c.escort not in s.escort_by_id:
+        yield f"unknown escort unit {c.escort!r}"
+    for node in dict.fromkeys(c.path):
+        if node not in s.node_by_id:
+            yield f"path node {node!r} does not exist"
+    for stop in c.stops:
+        if not isinstance(s.node_by_id.get(stop.site), Site):
+            yield f"stop at {stop.site!r}, which is not a site"
+        for commodity in stop.unload:
+            if commodity not in s.commodity_by_id:
+                yield f"unknown commodity {commodity!r} unloaded at {stop.site!r}"
+
+
+# ----- 2. path ------------------------------------------------------------------------------
+def _paths(ctx: _Context) -> Iterator[Violation]:
+    for f in ctx.facts:
+        c = f.convoy
+        if not c.path or c.path[0] != c.depot or c.path[-1] != c.depot:
+            ends = f"{c.path[0]}…{c.path[-1]}" if c.path else "an empty path"
+            yield Violation("PATH_ENDS", c.id, f"the path runs {ends}, not from and to depot {c.depot}")
+        yield from _legs(ctx, f)
+        for stop, position in zip(c.stops, f.stop_positions):
+            if position is None:
+                yield Violation("STOP_ORDER", c.id, f"stop {stop.site} is not on the path after the previous stop")
+
+
+def _legs(ctx: _Context, f: _ConvoyFacts) -> Iterator[Violation]:
+    """Each consecutive pair of path nodes: a road usable in that direction by every vehicle."""
+    s, net, c = ctx.scenario, ctx.network, f.convoy
+    heaviest = f.heaviest_t
+    for a, b in zip(c.path, c.path[1:]):
+        if a not in s.node_by_id or b not in s.node_by_id:
+            continue  # REF already says so
+        road = net.road(a, b)
+        if road is None:
+            yield Violation("PATH", c.id, f"no road may be driven from {a} to {b}")
+            continue
+        if road.closed:
+            yield Violation("PATH_CLOSED", c.id, f"the road {a}-{b} is closed")
+        denied = [n for n in (a, b) if s.is_denied(n)]
+        if denied:
+            yield Violation("PATH_DENIED", c.id, f"the road {a}-{b} ends in a denied zone at {', '.join(denied)}")
+        if road.max_weight_t is not None and heaviest is not None and not within(heaviest, road.max_weight_t):
+            yield Violation(
+                "PATH_WEIGHT", c.id, f"a {heaviest:g} t vehicle on the road {a}-{b} limited to {road.max_weight_t:g} t",
+                heaviest, road.max_weight_t,
+            )
+
+
+# ----- 3. vehicles --------------------------------------------------------------------------
+def _vehicles(ctx: _Context) -> Iterator[Violation]:
+    s = ctx.scenario
+    for f in ctx.facts:
+        c = f.convoy
+        for fleet, _ in f.types:
+            if fleet.organization != c.organization:
+                yield Violation("VEHICLE_ORG", c.id, f"fleet type {fleet.id} belongs to {fleet.organization}, not {c.organization}")
+            if fleet.depot != c.depot:
+                yield Violation("VEHICLE_DEPOT", c.id, f"fleet type {fleet.id} is based at {fleet.depot}, not {c.depot}")
+        if len({fleet.military for fleet, _ in f.types}) > 1:
+            yield Violation("MIXED_FLEET", c.id, "the convoy mixes military and civilian vehicle types")
+        load = _known(s, c.unloaded())
+        weight, volume = s.weight_t(load), s.volume_m3(load)
+        cap_t = sum(n * fleet.capacity_t for fleet, n in f.types)
+        cap_m3 = sum(n * fleet.capacity_m3 for fleet, n in f.types)
+        if not within(weight, cap_t):
+            yield Violation("LOAD_WEIGHT", c.id, f"{weight:g} t unloaded on {cap_t:g} t of capacity", weight, cap_t)
+        if not within(volume, cap_m3):
+            yield Violation("LOAD_VOLUME", c.id, f"{volume:g} m3 unloaded on {cap_m3:g} m3 of capacity", volume, cap_m3)
+
+
+def _known(s: Scenario, quantities: Mapping[str, float]) -> dict[str, float]:
+    """Quantities of known commodities only (an unknown one is a REF, not a weight)."""
+    return {k: v for k, v in quantities.items() if k in s.commodity_by_id}
+
+
+# ----- 4. stock and need --------------------------------------------------------------------
+def _stock_and_need(ctx: _Context) -> Iterator[Violation]:
+    s = ctx.scenario
+    taken: dict[str, dict[str, float]] = {}
+    for c in ctx.plan.convoys:
+        into = taken.setdefault(c.depot, {})
+        for commodity, units in c.unloaded().items():
+            into[commodity] = into.get(commodity, 0.0) + units
+    for depot_id, units_by in taken.items():
+        depot = s.node_by_id.get(depot_id)
+        if not isinstance(depot, Depot):
+            continue
+        for commodity, units in _known(s, units_by).items():
+            stock = depot.stock.get(commodity, 0.0)
+            if not within(units, stock):
+                yield Violation("STOCK", depot_id, f"{units:g} units of {commodity} taken from a stock of {stock:g}", units, stock)
+    for site_id, units_by in ctx.plan.delivered().items():
+        site = s.node_by_id.get(site_id)
+        if not isinstance(site, Site):
+            continue
+        for commodity, units in _known(s, units_by).items():
+            need = site.need.get(commodity, 0.0)
+            if not within(units, need):
+                yield Violation("NEED", site_id, f"{units:g} units of {commodity} delivered for a need of {need:g}", units, need)
+
+
+# ----- 5. time ------------------------------------------------------------------------------
+def _times(ctx: _Context) -> Iterator[Violation]:
+    """Walk each path from depart_h adding road hours, waiting at stops, then the horizon."""
+    s, net = ctx.scenario, ctx.network
+    for f in ctx.facts:
+        c = f.convoy
+        if not at_least(c.depart_h, 0.0):
+            yield Violation("TIME_DEPART", c.id, f"departs at {c.depart_h:g} h, before t = 0", c.depart_h, 0.0)
+        stop_at = {pos: stop for stop, pos in zip(c.stops, f.stop_positions) if pos is not None}
+        t = c.depart_h
+        for i, node in enumerate(c.path):
+            if i > 0:
+                road = net.road(c.path[i - 1], node)
+                t += road.hours if road is not None else 0.0  # a missing road is a PATH breach, not a delay
+            stop = stop_at.get(i)
+            if stop is None:
+                continue
+            if not within(t, stop.arrive_h):
+                yield Violation("TIME_ARRIVAL", c.id, f"arrives at {stop.site} at {stop.arrive_h:g} h, the road allows {t:g} h", t, stop.arrive_h)
+            site = s.node_by_id.get(stop.site)
+            window = site.window if isinstance(site, Site) else None
+            if window is not None and not (at_least(stop.arrive_h, window[0]) and within(stop.arrive_h, window[1])):
+                yield Violation("TIME_WINDOW", c.id, f"arrives at {stop.site} at {stop.arrive_h:g} h, outside its window [{window[0]:g}, {window[1]:g}]", stop.arrive_h, window[1] if stop.arrive_h > window[1] else window[0])
+            t = stop.arrive_h + (site.service_h if isinstance(site, Site) else 0.0)
+        if not within(t, c.return_h):
+            yield Violation("TIME_RETURN", c.id, f"returns at {c.return_h:g} h, the path ends at {t:g} h", t, c.return_h)
+        if not within(c.return_h, s.horizon_h):
+            yield Violation("HORIZON", c.id, f"returns at {c.return_h:g} h, after the horizon", c.return_h, s.horizon_h)
+
+
+@dataclass
+class _Busy:
+    """Half-open busy intervals of one resource, ends pulled in by the tolerance.
+
+    Two intervals overlap only by more than the tolerance, so an end ``e`` is stored as
+    ``e - tol(e)``; an interval that vanishes under that shift takes no part.
+    """
+
+    starts: list[tuple[float, int]] = field(default_factory=list)
+    ends: list[tuple[float, int]] = field(default_factory=list)
+
+    def add(self, start: float, end: float, n: int) -> None:
+        end -= _tol(end)
+        if end > start:
+            self.starts.append((start, n))
+            self.ends.append((end, n))
+
+    def peak(self) -> tuple[int, float]:
+        """Most units busy at once, and when (an O(n log n) sweep; ends before starts at ties)."""
+        events = sorted([(t, 1, n) for t, n in self.starts] + [(t, 0, -n) for t, n in self.ends])
+        busy = best = 0
+        when = 0.0
+        for t, _, delta in events:
+            busy += delta
+            if busy > best:
+                best, when = busy, t
+        return best, when
+
+    @cached_property
+    def _index(self) -> tuple[list[float], list[int], list[float], list[int]]:
+        starts, ends = sorted(self.starts), sorted(self.ends)
+        return (
+            [t for t, _ in starts], list(accumulate(n for _, n in starts)),
+            [t for t, _ in ends], list(accumulate(n for _, n in ends)),
+        )
+
+    def at(self, t: float) -> int:
+        """Units busy at the instant ``t``: started by ``t`` (within the tolerance), not yet ended."""
+        s_times, s_sum, e_times, e_sum = self._index
+        i, j = bisect_right(s_times, t + _tol(t)), bisect_right(e_times, t)
+        return (s_sum[i - 1] if i else 0) - (e_sum[j - 1] if j else 0)
+
+
+def _fleet_busy_intervals(ctx: _Context) -> dict[str, _Busy]:
+    busy: dict[str, _Busy] = {}
+    for f in ctx.facts:
+        for fleet, n in f.types:
+            busy.setdefault(fleet.id, _Busy()).add(f.convoy.depart_h, f.convoy.return_h, n)
+    return busy
+
+
+def _fleet_busy(ctx: _Context, busy: dict[str, _Busy]) -> Iterator[Violation]:
+    for fleet_id, intervals in busy.items():
+        count = ctx.scenario.fleet_by_id[fleet_id].count
+        peak, when = intervals.peak()
+        if peak > count:
+            yield Violation("FLEET_BUSY", fleet_id, f"{peak} vehicles busy at {when:g} h, {count} exist", peak, count)
+
+
+def _escorts(ctx: _Context) -> Iterator[Violation]:
+    """Escort busy time includes positioning from its base and the way back (§3.5)."""
+    net = ctx.network
+    busy: dict[str, _Busy] = {}
+    for f in ctx.facts:
+        e, c = f.escort, f.convoy
+        if e is None or c.depot not in ctx.scenario.node_by_id:
+            continue
+        p_out = net.distances_from(e.base, "hours").get(c.depot)
+        p_back = net.distances_to(e.base, "hours").get(c.depot)
+        if p_out is None or p_back is None:
+            way = "to" if p_out is None else "back from"
+            yield Violation("ESCORT_POSITION", e.id, f"no escort road leads from base {e.base} {way} depot {c.depot} (convoy {c.id})")
+            continue
+        busy.setdefault(e.id, _Busy()).add(c.depart_h - p_out, c.return_h + p_back, 1)
+    for escort_id, intervals in busy.items():
+        count = ctx.scenario.escort_by_id[escort_id].count
+        peak, when = intervals.peak()
+        if peak > count:
+            yield Violation("ESCORT_BUSY", escort_id, f"{peak} escorts busy at {when:g} h, {count} exist", peak, count)
+
+
+# ----- 6. security and neutrality -----------------------------------------------------------
+def _risks(ctx: _Context) -> Iterator[Violation]:
+    policy = ctx.scenario.policy
+    for f in ctx.facts:
+        risk = ctx.route_risk(f)
+        if not within(risk, policy.max_risk):
+            yield Violation("RISK_MAX", f.convoy.id, f"route risk {risk:.4g} above max_risk", risk, policy.max_risk)
+        if f.escort is None and not within(risk, policy.risk_threshold):
+            yield Violation("RISK_UNESCORTED", f.convoy.id, f"unescorted route risk {risk:.4g} above risk_threshold", risk, policy.risk_threshold)
+
+
+def _escort_consent(ctx: _Context) -> Iterator[Violation]:
+    threshold = ctx.scenario.policy.risk_threshold
+    last_resort_risk = _LastResort(ctx)
+    for f in ctx.facts:
+        org = ctx.scenario.organization_by_id.get(f.convoy.organization)
+        if f.escort is None or org is None:
+            continue
+        if org.escort_policy == "never":
+            yield Violation("ESCORT_CONSENT", f.convoy.id, f"{org.id} takes no escort, yet {f.escort.id} escorts it")
+        elif org.escort_policy == "last_resort":
+            risk = last_resort_risk(f)
+            if risk is not None and within(risk, threshold):
+                yield Violation(
+                    "ESCORT_LAST_RESORT", f.convoy.id,
+                    f"escorted though a path through the same stops runs at risk {risk:.4g} unescorted",
+                    risk, threshold,
+                )
+
+
+class _LastResort:
+    """Least unescorted risk through a convoy's stops in order, cached by (stops, vehicle class).
+
+    Each leg (depot → stop 1 → … → depot) takes its least-risk path over the roads every vehicle
+    type of the convoy may use, so one Dijkstra tree per (leg start, weight class) serves all.
+    """
+
+    def __init__(self, ctx: _Context):
+        self.ctx = ctx
+        self.cache: dict[tuple, float | None] = {}
+
+    def __call__(self, f: _ConvoyFacts) -> float | None:
+        nodes = (f.depot, *(stop.site for stop in f.convoy.stops), f.depot)
+        if any(n not in self.ctx.scenario.node_by_id for n in nodes):
+            return None
+        key = (nodes, f.heaviest_t)
+        if key not in self.cache:
+            self.cache[key] = self._risk(nodes, Usability(vehicle_weight_t=f.heaviest_t))
+        return self.cache[key]
+
+    def _risk(self, nodes: tuple[str, ...], roads: Usability) -> float:
+        total = 0.0
+        for a, b in zip(nodes, nodes[1:]):
+            if a != b:
+                total += self.ctx.network.distances_from(a, "risk", roads).get(b, math.inf)
+        return risk_from_weight(total) if math.isfinite(total) else 1.0
+
+
+def _military(ctx: _Context, fleet_busy: dict[str, _Busy]) -> Iterator[Violation]:
+    s = ctx.scenario
+    for f in ctx.facts:
+        org = s.organization_by_id.get(f.convoy.organization)
+        if org is None or not f.military:
+            continue
+        if org.military_assets == "never":
+            yield Violation("MILITARY_CONSENT", f.convoy.id, f"{org.id} uses no military assets, yet the convoy is military")
+        elif org.military_assets == "last_resort":
+            for fleet in s.fleet:
+                if fleet.organization != org.id or fleet.depot != f.depot or fleet.military or fleet.count < 1:
+                    continue
+                in_use = fleet_busy[fleet.id].at(f.convoy.depart_h) if fleet.id in fleet_busy else 0
+                if in_use < fleet.count:
+                    yield Violation(
+                        "MILITARY_LAST_RESORT", f.convoy.id,
+                        f"departs at {f.convoy.depart_h:g} h while {fleet.count - in_use} civilian {fleet.id} vehicle(s) are idle",
+                        in_use, fleet.count,
+                    )
+
+
+def _party_escorts(ctx: _Context) -> Iterator[Violation]:
+    s = ctx.scenario
+    rule = s.policy.party_escorts
+    for f in ctx.facts:
+        e = f.escort
+        if e is None or rule == "any":
+            continue
+        if rule == "forbidden":
+            kind = s.party_by_id[e.provider].kind
+            if kind not in ("un", "neutral"):
+                yield Violation("PARTY_ESCORT", f.convoy.id, f"escort {e.id} is provided by {e.provider}, a {kind} party")
+        else:
+            hostile = [n for n in dict.fromkeys(f.convoy.path) if n in s.node_by_id and s.opposed(s.controller_of(n), e.provider)]
+            if hostile:
+                yield Violation(
+                    "PARTY_ESCORT", f.convoy.id,
+                    f"escort {e.id} of {e.provider} enters zones of an opposed party at {', '.join(hostile)}",
+                )
+
+
+def _claims(ctx: _Context) -> Iterator[Violation]:
+    for site, claims in ctx.claims.items():
+        for reason, holds in claims:
+            if not holds:
+                yield Violation("CLAIM", site, f"the claim {reason!r} does not hold: a serving depot can reach it")
+    delivered = ctx.plan.delivered()
+    for site in sorted(ctx.validly_claimed):
+        if any(units > 0 for units in delivered.get(site, {}).values()):
+            reasons = ", ".join(r for r, holds in ctx.claims[site] if holds)
+            yield Violation("CLAIM_SERVED", site, f"delivered to, yet validly claimed unmet ({reasons})")
+
+
+# ----- 7. coverage and metrics --------------------------------------------------------------
+def _coverage(ctx: _Context) -> Iterator[Violation]:
+    s = ctx.scenario
+    floor = s.policy.min_coverage
+    listed = {claim.site for claim in ctx.plan.unmet}
+    zones: dict[str, list[float]] = {}
+    for site in s.sites:
+        cov = ctx.coverage[site.id]
+        if site.id in ctx.accessible:
+            if not at_least(cov.ratio, floor):
+                yield Violation("MIN_COVERAGE", site.id, f"coverage {cov.ratio:.4g} below min_coverage", cov.ratio, floor)
+            if site.zone is not None:
+                totals = zones.setdefault(site.zone, [0.0, 0.0])
+                totals[0] += cov.delivered_t
+                totals[1] += cov.need_t
+        if not at_least(cov.ratio, 1.0) and site.id not in listed:
+            yield Violation("UNLISTED", site.id, f"coverage {cov.ratio:.4g} and absent from unmet", cov.ratio, 1.0)
+    yield from _parity(s, zones)
+
+
+def _parity(s: Scenario, zones: dict[str, list[float]]) -> Iterator[Violation]:
+    ratios = {z: (d / n if n > 0 else 1.0) for z, (d, n) in zones.items()}
+    if len(ratios) < 2:
+        return
+    low = min(ratios, key=lambda z: (ratios[z], z))
+    high = max(ratios, key=lambda z: (ratios[z], z))
+    gap = ratios[high] - ratios[low]
+    if not within(gap, s.policy.parity_tolerance):
+        yield Violation(
+            "PARITY", low, f"zone {low} at coverage {ratios[low]:.4g} against {high} at {ratios[high]:.4g}",
+            gap, s.policy.parity_tolerance,
+        )
+
+
+def _metrics(ctx: _Context, recomputed: Mapping[str, float]) -> Iterator[Violation]:
+    reported = ctx.plan.metrics
+    for name in METRIC_NAMES:
+        value = reported.get(name)
+        if value is None:
+            yield Violation("METRIC", f"metric:{name}", "missing from the plan", None, recomputed[name])
+        elif not same(value, recomputed[name]):
+            yield Violation("METRIC", f"metric:{name}", f"reported {value:.10g}, recomputed {recomputed[name]:.10g}", value, recomputed[name])
+
+
+# ----- entry point --------------------------------------------------------------------------
+def check(scenario: Scenario, plan: Plan, network: RoadNetwork | None = None) -> Report:
+    """Check ``plan`` against every rule of FORMAT.md §3 and recompute its §3.7 metrics.
+
+    ``network`` may be passed to share cached road trees with other work on the same scenario.
+    """
+    ctx = _Context(scenario, plan, network)
+    fleet_busy = _fleet_busy_intervals(ctx)
+    metrics = compute_metrics(scenario, plan.convoys, ctx.accessible, ctx.network)
+    families: Iterable[Iterable[Violation]] = (
+        _references(ctx),
+        _paths(ctx),
+        _vehicles(ctx),
+        _stock_and_need(ctx),
+        _times(ctx),
+        _fleet_busy(ctx, fleet_busy),
+        _escorts(ctx),
+        _risks(ctx),
+        _escort_consent(ctx),
+        _military(ctx, fleet_busy),
+        _party_escorts(ctx),
+        _claims(ctx),
+        _coverage(ctx),
+        _metrics(ctx, metrics),
+    )
+    violations = tuple(v for family in families for v in family)
+    return Report(violations, metrics)
