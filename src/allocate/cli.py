@@ -43,6 +43,125 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or plan")])
     typer.echo(json.dumps(json_schema(kind.value), indent=1))
 
 
+def _load_scenario(path: Path):
+    from allocate.scenario import load_scenario
+
+    try:
+        return load_scenario(path)
+    except AllocateError as exc:
+        fail_input(exc)
+
+
+def _render_tables(summary: dict) -> None:
+    from rich.table import Table
+
+    console = Console()
+    m = summary["metrics"]
+    bound = summary["bound"]
+    head = (
+        f"[bold]{summary['scenario']}[/]: status {summary['status']}, weighted coverage "
+        f"{m['weighted_coverage']:.1%}" + (f" (distribution bound {bound:.1%})" if bound else "")
+        + f", delivered {m['delivered_t']:.1f} of {m['need_t']:.1f} t, max route risk {m['max_route_risk']:.3f},"
+        f" {m['escorted_convoys']} escorted convoys, cost {m['cost']:.0f}"
+    )
+    console.print(head, highlight=False)
+    for title, key in (("Coverage by zone", "by_zone"), ("Coverage by severity", "by_severity"),
+                       ("Convoys", "convoys"), ("Unmet", "unmet")):
+        rows = summary[key]
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        for column in rows[0]:
+            table.add_column(column, justify="right" if isinstance(rows[0][column], (int, float)) else "left")
+        for row in rows:
+            table.add_row(*(f"{v:.1%}" if k == "coverage" and isinstance(v, float) else str(v) for k, v in row.items()))
+        console.print(table)
+
+
+@app.command()
+def solve(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario JSON (FORMAT.md §1)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the plan JSON")],
+    time_limit: Annotated[float, typer.Option("--time-limit", help="overall wall-clock limit, seconds")] = 60.0,
+    seed: Annotated[int, typer.Option("--seed", help="seed of every randomised stage")] = 0,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="bound routing by work, not wall clock: same seed, same plan")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="MIP back-end: highs, pulp or ortools")] = "highs",
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary tables")] = False,
+) -> None:
+    """Plan distribution, convoys and escorts for a scenario and write the plan."""
+    from allocate.planner import plan as make_plan
+    from allocate.summary import summarize
+
+    scenario = _load_scenario(scenario_path)
+    if time_limit <= 0:
+        fail_input(ValueError(f"--time-limit must be positive (value {time_limit})"))
+    if as_json or quiet:
+        result = make_plan(scenario, time_limit=time_limit, seed=seed, deterministic=deterministic, backend=backend)
+    else:
+        with err_console.status("planning...") as status:
+            result = make_plan(
+                scenario, time_limit=time_limit, seed=seed, deterministic=deterministic, backend=backend,
+                progress=lambda stage: status.update(f"planning: {stage}..."),
+            )
+    result.save(output)
+    summary = summarize(scenario, result)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+    elif not quiet:
+        _render_tables(summary)
+        err_console.print(f"plan written to {output}", highlight=False)
+
+
+@app.command()
+def explain(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO")],
+    plan_path: Annotated[Optional[Path], typer.Argument(metavar="[PLAN]", help="a plan: explain its short sites")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Say why each site is left short (with a plan) or cannot be served unescorted (without)."""
+    from allocate.explain import explain as explain_sites
+    from allocate.plan import load_plan
+
+    scenario = _load_scenario(scenario_path)
+    plan_obj = None
+    if plan_path is not None:
+        try:
+            plan_obj = load_plan(plan_path)
+        except AllocateError as exc:
+            fail_input(exc)
+    items = explain_sites(scenario, plan_obj)
+    if as_json:
+        typer.echo(json.dumps([{"site": e.site, "coverage": e.coverage, "reasons": list(e.reasons),
+                                "explanation": list(e.sentences)} for e in items], indent=1))
+        return
+    if not items:
+        typer.echo("every site is fully served" if plan_obj else "every site can be served without escort")
+    for item in items:
+        typer.echo(item.text())
+
+
+@app.command()
+def generate(
+    sites: Annotated[int, typer.Option("--sites", help="number of affected sites")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the scenario JSON")],
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    depots: Annotated[Optional[int], typer.Option("--depots")] = None,
+    commodities: Annotated[int, typer.Option("--commodities")] = 3,
+    parties: Annotated[int, typer.Option("--parties")] = 3,
+) -> None:
+    """Write a synthetic crisis scenario (for scaling studies and teaching)."""
+    from allocate.generate import generate as draw, dumps
+    from allocate.scenario import Scenario
+
+    if sites < 1:
+        fail_input(ValueError(f"--sites must be at least 1 (value {sites})"))
+    data = draw(sites, seed=seed, depots=depots, commodities=commodities, parties=parties)
+    Scenario.from_dict(data)  # a generated scenario must validate; a failure here is a bug, loudly
+    output.write_text(dumps(data), encoding="utf-8")
+    err_console.print(f"scenario with {sites} sites written to {output}", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

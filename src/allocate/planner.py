@@ -1,0 +1,257 @@
+"""The joint planner: distribution → routing → escorts, then repair until the plan is consistent.
+
+Each stage is a solver of its own (see distribute.py, routing.py, escorts.py); this module only
+composes them, shares one road network between them, splits the time budget, and repairs what a
+later stage could not honour (a convoy that needs an escort nobody can give, a vehicle double
+booked). The final plan is verified with the independent checker: what it would flag is removed
+or, for policy floors (coverage, parity) that no longer hold, reported as ``infeasible`` with an
+explanation. Every site left short is listed in ``unmet`` with a reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from allocate import __version__
+from allocate.access import AccessFacts, within
+from allocate.check import check
+from allocate.distribute import distribute
+from allocate.escorts import assign_escorts
+from allocate.network import RoadNetwork
+from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
+from allocate.routing import route
+from allocate.scenario import Scenario
+
+Progress = Callable[[str], None]
+
+# Share of the overall time limit each stage may use; what a stage leaves is passed on.
+_BUDGET = {"distribute": 0.3, "route": 0.5, "escorts": 0.15}
+
+# Codes whose subject is a convoy the repair can simply drop.
+_REMOVABLE_CODES = frozenset(
+    {
+        "PATH", "PATH_CLOSED", "PATH_DENIED", "PATH_WEIGHT", "PATH_ENDS", "STOP_ORDER", "REF",
+        "VEHICLE_ORG", "VEHICLE_DEPOT", "MIXED_FLEET", "LOAD_WEIGHT", "LOAD_VOLUME",
+        "TIME_DEPART", "TIME_ARRIVAL", "TIME_WINDOW", "TIME_RETURN", "HORIZON",
+        "RISK_MAX", "RISK_UNESCORTED", "ESCORT_CONSENT", "ESCORT_LAST_RESORT", "ESCORT_POSITION",
+        "MILITARY_CONSENT", "MILITARY_LAST_RESORT", "PARTY_ESCORT", "CLAIM_SERVED",
+    }
+)
+_POLICY_CODES = frozenset({"MIN_COVERAGE", "PARITY"})
+
+
+@dataclass
+class _Trace:
+    """What happened to each site on the way, so a shortfall is explained by its real cause."""
+
+    reasons: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def blame(self, sites: Iterable[str], reason: str) -> None:
+        for site in sites:
+            self.reasons.setdefault(site, reason)
+
+
+def plan(
+    scenario: Scenario,
+    *,
+    time_limit: float = 60.0,
+    seed: int = 0,
+    deterministic: bool = False,
+    backend: str = "highs",
+    progress: Progress | None = None,
+) -> Plan:
+    """Plan distribution, convoys and escorts for ``scenario`` within ``time_limit`` seconds.
+
+    The result passes :func:`allocate.check.check`, or its ``solver.status`` is ``infeasible``
+    and ``solver.explanation`` says which policy rule could not be met and where.
+    """
+    started = time.monotonic()
+    say = progress or (lambda stage: None)
+    network = RoadNetwork(scenario)
+    access = AccessFacts(scenario, network)
+    trace = _Trace()
+
+    def remaining(share: float) -> float:
+        left = time_limit - (time.monotonic() - started)
+        return max(0.5, left * share)
+
+    say("distribution")
+    t0 = time.monotonic()
+    allocation = distribute(scenario, time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend)
+    explanation = None
+    if allocation.status == "infeasible":
+        explanation = allocation.explanation
+        trace.notes.append(f"distribution: {explanation}")
+        allocation = distribute(
+            _relaxed(scenario), time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend
+        )
+    trace.stage_seconds["distribute"] = time.monotonic() - t0
+
+    say("routing")
+    t0 = time.monotonic()
+    routed = route(
+        scenario,
+        allocation,
+        time_limit=remaining(_BUDGET["route"] / (1 - _BUDGET["distribute"])),
+        seed=seed,
+        deterministic=deterministic,
+        network=network,
+    )
+    trace.stage_seconds["route"] = time.monotonic() - t0
+    for claim in routed.unmet:
+        trace.blame([claim.site], claim.reason)
+
+    say("escorts")
+    t0 = time.monotonic()
+    assignment = assign_escorts(
+        scenario, list(routed.convoys), time_limit=remaining(0.5), seed=seed, network=network
+    )
+    trace.stage_seconds["escorts"] = time.monotonic() - t0
+    dropped = {u.convoy for u in assignment.unescorted}
+    for convoy in assignment.convoys:
+        if convoy.id in dropped:
+            trace.blame((s.site for s in convoy.stops), "escorts")
+    for miss in assignment.unescorted:
+        trace.notes.append(f"escorts: convoy {miss.convoy} left out ({miss.reason}: {miss.detail})")
+    convoys = [c for c in assignment.convoys if c.id not in dropped]
+
+    say("repair")
+    t0 = time.monotonic()
+    convoys = _repair(scenario, network, convoys, trace)
+    trace.stage_seconds["repair"] = time.monotonic() - t0
+
+    unmet = _unmet_claims(scenario, access, convoys, trace, allocation)
+    result = _build(scenario, network, convoys, unmet, allocation, seed, time_limit, started, deterministic, trace)
+    policy_breaches = check(scenario, result).codes & _POLICY_CODES
+    if policy_breaches or explanation:
+        why = explanation or _policy_explanation(scenario, result)
+        result = _build(
+            scenario, network, convoys, unmet, allocation, seed, time_limit, started, deterministic, trace,
+            status="infeasible", explanation=why,
+        )
+    return result
+
+
+def _relaxed(scenario: Scenario) -> Scenario:
+    """The scenario without its policy floors, for a best-effort plan when they cannot be met."""
+    data = scenario.to_dict()
+    data.setdefault("policy", {})
+    data["policy"]["min_coverage"] = 0.0
+    data["policy"]["parity_tolerance"] = 1.0
+    return Scenario.from_dict(data)
+
+
+def _repair(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], trace: _Trace) -> list[Convoy]:
+    """Drop whatever the independent checker would flag, one offender at a time, until clean.
+
+    A convoy-level breach drops that convoy; a busy-time breach on a fleet type or escort unit
+    drops the last convoy to depart on it. Each drop is recorded against the sites it served.
+    """
+    for _ in range(len(convoys) + 1):
+        candidate = Plan.build(scenario, convoys, [], _placeholder_solver(), network)
+        report = check(scenario, candidate)
+        by_id = {c.id: c for c in convoys}
+        offenders: set[str] = set()
+        for v in report.violations:
+            if v.code in _REMOVABLE_CODES and v.subject in by_id:
+                offenders.add(v.subject)
+            elif v.code == "FLEET_BUSY":
+                users = [c for c in convoys if v.subject in c.vehicles]
+                if users:
+                    offenders.add(max(users, key=lambda c: (c.depart_h, c.id)).id)
+            elif v.code == "ESCORT_BUSY":
+                users = [c for c in convoys if c.escort == v.subject]
+                if users:
+                    offenders.add(max(users, key=lambda c: (c.depart_h, c.id)).id)
+        if not offenders:
+            return convoys
+        for convoy_id in sorted(offenders):
+            convoy = by_id[convoy_id]
+            reason = "escorts" if convoy.escort is not None else "fleet"
+            trace.blame((s.site for s in convoy.stops), reason)
+            trace.notes.append(f"repair: dropped convoy {convoy_id} ({', '.join(sorted({v.code for v in report.violations if v.subject == convoy_id}) or ['busy time'])})")
+        convoys = [c for c in convoys if c.id not in offenders]
+    return convoys
+
+
+def _unmet_claims(
+    scenario: Scenario, access: AccessFacts, convoys: Sequence[Convoy], trace: _Trace, allocation
+) -> list[UnmetClaim]:
+    """Every site short of its need, with the checked reasons that hold, else the resource that ran out."""
+    coverage = site_coverage(scenario, convoys)
+    allocated = _allocated_weight(scenario, allocation)
+    claims: list[UnmetClaim] = []
+    for site in scenario.sites:
+        cov = coverage[site.id]
+        if within(cov.need_t, cov.delivered_t):
+            continue
+        holding = access.holding_reasons(site.id)
+        if holding and cov.delivered_t == 0:
+            claims.extend(UnmetClaim(site=site.id, reason=r) for r in holding)
+            continue
+        reason = trace.reasons.get(site.id)
+        if reason is None or reason in CHECKED_REASONS:
+            reason = "stock" if allocated.get(site.id, 0.0) + 1e-9 < cov.need_t else "fleet"
+        claims.append(UnmetClaim(site=site.id, reason=reason))
+    return claims
+
+
+def _allocated_weight(scenario: Scenario, allocation) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for row in allocation.rows():
+        w = row["units"] * scenario.commodity_by_id[row["commodity"]].weight_t
+        out[row["site"]] = out.get(row["site"], 0.0) + w
+    return out
+
+
+def _policy_explanation(scenario: Scenario, result: Plan) -> str:
+    report = check(scenario, result)
+    parts = [f"{v.code} at {v.subject}: {v.message}" for v in report.violations if v.code in _POLICY_CODES]
+    return "policy floors not met after routing and escorts: " + "; ".join(parts)
+
+
+def _placeholder_solver() -> SolverInfo:
+    return SolverInfo(status="feasible", objective=None, bound=None, seconds=None, seed=None, version=__version__)
+
+
+def _build(
+    scenario: Scenario,
+    network: RoadNetwork,
+    convoys: Sequence[Convoy],
+    unmet: Sequence[UnmetClaim],
+    allocation,
+    seed: int,
+    time_limit: float,
+    started: float,
+    deterministic: bool,
+    trace: _Trace,
+    status: str | None = None,
+    explanation: str | None = None,
+) -> Plan:
+    draft = Plan.build(scenario, convoys, unmet, _placeholder_solver(), network)
+    if status is None:
+        status = "time_limit" if time.monotonic() - started > time_limit else "feasible"
+    extra = {
+        "distribution_status": allocation.status,
+        "distribution_tiers": list(allocation.tiers),
+        "stage_seconds": {k: round(v, 3) for k, v in trace.stage_seconds.items()},
+        "deterministic": deterministic,
+        "notes": trace.notes,
+    }
+    if explanation:
+        extra["explanation"] = explanation
+    solver = SolverInfo(
+        status=status,
+        objective=draft.metrics["weighted_coverage"],
+        bound=allocation.bound,
+        seconds=round(time.monotonic() - started, 3),
+        seed=seed,
+        version=__version__,
+        time_limit=time_limit,
+        **extra,
+    )
+    return draft.model_copy(update={"solver": solver})
