@@ -21,7 +21,7 @@ EXIT_INVALID = 2
 
 def fail_input(error: Exception) -> None:
     """Report bad input in one clear message and exit 2 (never a traceback)."""
-    err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+    err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_INVALID)
 
 
@@ -160,6 +160,66 @@ def generate(
     Scenario.from_dict(data)  # a generated scenario must validate; a failure here is a bug, loudly
     output.write_text(dumps(data), encoding="utf-8")
     err_console.print(f"scenario with {sites} sites written to {output}", highlight=False)
+
+
+def _one_line(what: str, exc: Exception) -> ValueError:
+    """Bad input as one line naming the file: multi-problem errors joined with '; '."""
+    from rich.markup import escape
+
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] + " " + "; ".join(lines[1:]) if len(lines) > 1 else "".join(lines)
+    return ValueError(escape(f"{what}: {text}"))
+
+
+@app.command()
+def check(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario JSON (FORMAT.md §1)")],
+    plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="plan JSON (FORMAT.md §2)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object (FORMAT.md §4)")] = False,
+) -> None:
+    """Check a plan against every rule of FORMAT.md §3: exit 0 if none is broken, 1 if some are, 2 on bad input."""
+    from allocate.check import check as check_plan
+    from allocate.plan import load_plan
+    from allocate.scenario import load_scenario
+
+    try:
+        scenario = load_scenario(scenario_path)
+    except AllocateError as exc:
+        fail_input(_one_line(str(scenario_path), exc))
+    try:
+        plan_obj = load_plan(plan_path)
+    except AllocateError as exc:
+        fail_input(_one_line(str(plan_path), exc))
+    report = check_plan(scenario, plan_obj)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=1))
+    else:
+        _render_check(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _render_check(report) -> None:
+    """The check report for a human: a verdict, a table of violations, the recomputed metrics."""
+    from rich.table import Table
+
+    console = Console()
+    number = lambda x: "" if x is None else f"{x:.6g}"  # noqa: E731
+    if report.ok:
+        console.print("[bold green]OK[/]: no rule of FORMAT.md §3 is broken", highlight=False)
+    else:
+        console.print(f"[bold red]{len(report.violations)} violation(s)[/]: {', '.join(sorted(report.codes))}", highlight=False)
+        table = Table(title="Violations", title_justify="left")
+        for column in ("code", "subject", "measured", "allowed", "message"):
+            table.add_column(column, justify="right" if column in ("measured", "allowed") else "left")
+        for v in report.violations:
+            table.add_row(v.code, v.subject, number(v.measured), number(v.allowed), v.message)
+        console.print(table)
+    metrics = Table(title="Metrics (recomputed)", title_justify="left")
+    metrics.add_column("metric")
+    metrics.add_column("value", justify="right")
+    for name, value in report.metrics.items():
+        metrics.add_row(name, number(value))
+    console.print(metrics)
 
 
 def main() -> None:
