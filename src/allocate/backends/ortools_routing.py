@@ -80,7 +80,7 @@ def _first_solution(p: RoutingProblem, name: str) -> int:
 
 def _big_penalty(p: RoutingProblem) -> int:
     """A drop penalty larger than the cost of any complete plan (so dropping is a last resort)."""
-    maxarc = int(p.arc_costs.max()) if p.arc_costs.size else 0
+    maxarc = max(int(m.max()) for m in (p.arc_costs, *(mp.arc_costs for mp in p.profiles)))
     bound = (p.num_nodes + p.num_vehicles) * maxarc * int(p.cost_factors().max()) + int(p.fixed_costs().sum())
     if p.drop_penalties is not None:
         bound += sum(x for x in p.drop_penalties if x is not None)
@@ -131,13 +131,14 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
     routing = pywrapcp.RoutingModel(manager)
     ix = np.ix_(order, order)
 
-    # arc costs, per distinct vehicle factor
-    arc = p.arc_costs[ix]
+    # arc costs, per distinct (matrix profile, vehicle factor)
     factors = p.cost_factors()
-    for f in sorted({int(x) for x in factors}):
+    profile = [0] * nv if p.vehicle_profile is None else [int(x) for x in p.vehicle_profile]
+    for pf, f in sorted({(profile[v], int(factors[v])) for v in range(nv)}):
+        arc = p.arcs_of(profile.index(pf))[ix]
         cb = routing.RegisterTransitMatrix((arc * f).tolist())
         for v in range(nv):
-            if int(factors[v]) == f:
+            if profile[v] == pf and int(factors[v]) == f:
                 routing.SetArcCostEvaluatorOfVehicle(cb, v)
     fixed = p.fixed_costs()
     for v in range(nv):
@@ -157,10 +158,18 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
     h = p.effective_horizon()
     tw = p.windows()
     svc = p.service()
-    transit = (p.travel_times + svc[:, None])[ix]
-    tcb = routing.RegisterTransitMatrix(transit.tolist())
-    routing.AddDimension(tcb, h, h, False, "time")
+    time_cb: dict[int, int] = {}  # one transit matrix per profile
+    for pf in sorted(set(profile)):
+        transit = (p.times_of(profile.index(pf)) + svc[:, None])[ix]
+        time_cb[pf] = routing.RegisterTransitMatrix(transit.tolist())
+    if len(time_cb) == 1:
+        routing.AddDimension(time_cb[profile[0]], h, h, False, "time")
+    else:
+        routing.AddDimensionWithVehicleTransits([time_cb[profile[v]] for v in range(nv)], h, h, False, "time")
     time_dim = routing.GetDimensionOrDie("time")
+    # trip chains: successive trips of one physical vehicle do not overlap in time
+    for later, earlier in p.previous_trip().items():
+        routing.solver().Add(time_dim.CumulVar(routing.End(earlier)) <= time_dim.CumulVar(routing.Start(later)))
     for node in p.visits:
         if node in screened:
             continue
@@ -176,8 +185,13 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
 
     # extra cumulative dimension (route risk)
     if p.extra_arc_values is not None and p.extra_caps is not None:
-        ecb = routing.RegisterTransitMatrix(p.extra_arc_values[ix].tolist())
-        routing.AddDimensionWithVehicleCapacity(ecb, 0, [int(c) for c in p.extra_caps], True, p.extra_name)
+        extra_cb = {
+            pf: routing.RegisterTransitMatrix(p.extra_of(profile.index(pf))[ix].tolist())  # type: ignore[index]
+            for pf in sorted(set(profile))
+        }
+        routing.AddDimensionWithVehicleTransitAndCapacity(
+            [extra_cb[profile[v]] for v in range(nv)], 0, [int(c) for c in p.extra_caps], True, p.extra_name
+        )
 
     # allowed vehicles, disjunctions, screened visits
     big = _big_penalty(p)

@@ -40,6 +40,8 @@ def can_use_pyvrp(problem: RoutingProblem) -> bool:
     p = problem
     if p.extra_arc_values is not None:
         return False
+    if p.profiles or p.trip_chains:  # per-vehicle matrices and trip chains: OR-Tools only
+        return False
     if p.allowed_vehicles is not None and any(len(p.allowed(x)) < p.num_vehicles for x in p.visits):
         return False
     if any(x in p.depots for x in p.visits):  # pragma: no cover - visits exclude depots by definition

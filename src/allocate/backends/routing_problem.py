@@ -52,6 +52,15 @@ def _int_array(value: object, name: str, ndim: int) -> IntArray:
 
 
 @dataclass(frozen=True, eq=False)
+class MatrixProfile:
+    """One vehicle profile's matrices (see ``RoutingProblem.vehicle_profile``)."""
+
+    arc_costs: IntArray
+    travel_times: IntArray
+    extra_arc_values: IntArray | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class RoutingProblem:
     """A rich VRP: multi-depot, heterogeneous fleet, several capacities, time windows.
 
@@ -91,6 +100,15 @@ class RoutingProblem:
         ``None`` for all vehicles, else the vehicles that may serve the node.
     drop_penalties : n entries, optional
         ``None`` for a mandatory visit, else the penalty paid when the node is skipped.
+    vehicle_profile, profiles : (V,) int and tuple of :class:`MatrixProfile`, optional
+        Per-vehicle matrices (added for the scenario router: vehicles of different weight
+        classes drive different roads, hence different times, costs and risks). Vehicle ``v``
+        uses the base ``arc_costs``/``travel_times``/``extra_arc_values`` when
+        ``vehicle_profile[v] == 0``, else ``profiles[vehicle_profile[v] - 1]``.
+    trip_chains : tuple of vehicle-index tuples, optional
+        Multi-trip: the vehicles of one chain are successive trips of one physical vehicle,
+        so each (that has a route) returns before the next one leaves:
+        ``end(chain[k]) <= start(chain[k + 1])``. Indices ascend within a chain.
     """
 
     arc_costs: IntArray
@@ -111,6 +129,9 @@ class RoutingProblem:
     extra_name: str = "risk"
     allowed_vehicles: tuple[tuple[int, ...] | None, ...] | None = None
     drop_penalties: tuple[int | None, ...] | None = None
+    vehicle_profile: IntArray | None = None
+    profiles: tuple["MatrixProfile", ...] = ()
+    trip_chains: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:  # noqa: C901 - one check per field, in order
         s = object.__setattr__
@@ -198,6 +219,7 @@ class RoutingProblem:
                 raise ValueError(f"{name}: values must be >= 0")
         if self.drop_penalties is not None and any(p is not None and p < 0 for p in self.drop_penalties):
             raise ValueError("drop_penalties: values must be >= 0")
+        self._check_profiles_and_chains(n, v)
         if self.horizon is not None:
             if int(self.horizon) < 0:
                 raise ValueError("horizon: must be >= 0")
@@ -260,6 +282,67 @@ class RoutingProblem:
             tw[:, 1] = h
             return tw
         return np.clip(self.time_windows, 0, h)
+
+    # ---- per-vehicle matrices and trip chains (scenario router) ----------------------
+    def _check_profiles_and_chains(self, n: int, v: int) -> None:
+        s = object.__setattr__
+        if self.vehicle_profile is not None:
+            prof = _int_array(self.vehicle_profile, "vehicle_profile", 1)
+            if prof.shape != (v,):
+                raise ValueError(f"vehicle_profile: expected {v} entries, got {prof.shape}")
+            if np.any(prof < 0) or np.any(prof > len(self.profiles)):
+                raise ValueError(f"vehicle_profile: values must lie in 0..{len(self.profiles)}")
+            s(self, "vehicle_profile", prof)
+        elif self.profiles:
+            raise ValueError("profiles: given without vehicle_profile")
+        checked = []
+        for k, mp in enumerate(self.profiles):
+            arc = _int_array(mp.arc_costs, f"profiles[{k}].arc_costs", 2)
+            tt = _int_array(mp.travel_times, f"profiles[{k}].travel_times", 2)
+            ex = None if mp.extra_arc_values is None else _int_array(mp.extra_arc_values, f"profiles[{k}].extra", 2)
+            for name, arr in (("arc_costs", arc), ("travel_times", tt), ("extra_arc_values", ex)):
+                if arr is not None and (arr.shape != (n, n) or np.any(arr < 0)):
+                    raise ValueError(f"profiles[{k}].{name}: expected a ({n}, {n}) matrix of values >= 0")
+            if (ex is None) != (self.extra_arc_values is None):
+                raise ValueError(f"profiles[{k}].extra_arc_values: given iff the base extra_arc_values is")
+            checked.append(MatrixProfile(arc, tt, ex))
+        s(self, "profiles", tuple(checked))
+        if self.trip_chains is not None:
+            seen: set[int] = set()
+            chains = tuple(tuple(int(x) for x in c) for c in self.trip_chains)
+            for c in chains:
+                if any(x < 0 or x >= v for x in c) or list(c) != sorted(set(c)) or seen & set(c):
+                    raise ValueError(f"trip_chains: {c}: distinct ascending vehicle indices in one chain only")
+                seen |= set(c)
+            s(self, "trip_chains", chains)
+
+    def _profile(self, vehicle: int) -> "MatrixProfile | None":
+        if self.vehicle_profile is None or int(self.vehicle_profile[vehicle]) == 0:
+            return None
+        return self.profiles[int(self.vehicle_profile[vehicle]) - 1]
+
+    def arcs_of(self, vehicle: int) -> IntArray:
+        """Arc costs vehicle ``vehicle`` pays (its profile's, else the base matrix)."""
+        mp = self._profile(vehicle)
+        return self.arc_costs if mp is None else mp.arc_costs
+
+    def times_of(self, vehicle: int) -> IntArray:
+        """Travel times of vehicle ``vehicle``."""
+        mp = self._profile(vehicle)
+        return self.travel_times if mp is None else mp.travel_times
+
+    def extra_of(self, vehicle: int) -> IntArray | None:
+        """Extra-dimension arc values of vehicle ``vehicle`` (None without the dimension)."""
+        mp = self._profile(vehicle)
+        return self.extra_arc_values if mp is None else mp.extra_arc_values
+
+    def previous_trip(self) -> dict[int, int]:
+        """``{vehicle: the vehicle whose trip must end before it starts}`` from ``trip_chains``."""
+        out: dict[int, int] = {}
+        for chain in self.trip_chains or ():
+            for a, b in zip(chain, chain[1:]):
+                out[b] = a
+        return out
 
     def is_mandatory(self, node: int) -> bool:
         return self.drop_penalties is None or self.drop_penalties[node] is None
@@ -381,24 +464,28 @@ def evaluate_routes(problem: RoutingProblem, routes: tuple[tuple[int, ...], ...]
     seen: dict[int, int] = {}
     route_costs, loads, extras = [], [], []
     depots = p.depots
+    previous = p.previous_trip()
+    ready: dict[int, int] = {}  # when each vehicle (a trip of a chain) leaves the next trip free
     for v, route in enumerate(routes):
         route = [int(x) for x in route]
         s, e = int(p.vehicle_starts[v]), int(p.vehicle_ends[v])
+        arcs, times, extra = p.arcs_of(v), p.times_of(v), p.extra_of(v)
+        ready[v] = ready.get(previous[v], 0) if v in previous else 0
         if not route:
             route_costs.append(0)
             loads.append(tuple(0 for _ in range(p.num_dimensions)))
             extras.append(0)
             continue
         path = [s, *route, e]
-        arc = int(sum(p.arc_costs[a, b] for a, b in zip(path, path[1:])))
+        arc = int(sum(arcs[a, b] for a, b in zip(path, path[1:])))
         route_costs.append(arc * int(factors[v]) + int(fixed[v]))
         load = tuple(int(p.demands[d, route].sum()) for d in range(p.num_dimensions))
         loads.append(load)
         for d, (ld, cp) in enumerate(zip(load, p.capacities[:, v])):
             if ld > cp:
                 violations.append(f"vehicle {v}: {p.capacity_names[d]} load {ld} > capacity {cp}")
-        if p.extra_arc_values is not None and p.extra_caps is not None:
-            ex = int(sum(p.extra_arc_values[a, b] for a, b in zip(path, path[1:])))
+        if extra is not None and p.extra_caps is not None:
+            ex = int(sum(extra[a, b] for a, b in zip(path, path[1:])))
             extras.append(ex)
             if ex > p.extra_caps[v]:
                 violations.append(f"vehicle {v}: {p.extra_name} {ex} > cap {p.extra_caps[v]}")
@@ -413,14 +500,15 @@ def evaluate_routes(problem: RoutingProblem, routes: tuple[tuple[int, ...], ...]
             if v not in p.allowed(node):
                 violations.append(f"vehicle {v} visits node {node} it is not allowed to serve")
         # earliest-start schedule
-        t = int(tw[s, 0])
+        t = max(int(tw[s, 0]), ready[v])
         prev = s
         for node in route:
-            t = max(int(tw[node, 0]), t + int(svc[prev]) + int(p.travel_times[prev, node]))
+            t = max(int(tw[node, 0]), t + int(svc[prev]) + int(times[prev, node]))
             if t > tw[node, 1]:
                 violations.append(f"vehicle {v}: arrives at node {node} at {t} > close {tw[node, 1]}")
             prev = node
-        end = t + int(svc[prev]) + int(p.travel_times[prev, e])
+        end = t + int(svc[prev]) + int(times[prev, e])
+        ready[v] = end
         if end > min(int(tw[e, 1]), h):
             violations.append(f"vehicle {v}: returns at {end} > {min(int(tw[e, 1]), h)}")
         if p.max_route_duration is not None:
@@ -428,9 +516,9 @@ def evaluate_routes(problem: RoutingProblem, routes: tuple[tuple[int, ...], ...]
             latest = end
             nxt = e
             for node in reversed(route):
-                latest = min(int(tw[node, 1]), latest - int(p.travel_times[node, nxt]) - int(svc[node]))
+                latest = min(int(tw[node, 1]), latest - int(times[node, nxt]) - int(svc[node]))
                 nxt = node
-            depart = min(int(tw[s, 1]), latest - int(p.travel_times[s, nxt]) - int(svc[s]))
+            depart = min(int(tw[s, 1]), latest - int(times[s, nxt]) - int(svc[s]))
             depart = max(depart, int(tw[s, 0]))
             if end - depart > p.max_route_duration[v]:
                 violations.append(f"vehicle {v}: duration {end - depart} > max {p.max_route_duration[v]}")
@@ -461,12 +549,13 @@ def screen_visits(problem: RoutingProblem) -> dict[int, DropReason]:
 
         def reachable(v: int) -> bool:
             s, e = int(p.vehicle_starts[v]), int(p.vehicle_ends[v])
-            arrive = max(int(tw[node, 0]), int(tw[s, 0]) + int(svc[s]) + int(p.travel_times[s, node]))
-            back = arrive + int(svc[node]) + int(p.travel_times[node, e])
+            times = p.times_of(v)
+            arrive = max(int(tw[node, 0]), int(tw[s, 0]) + int(svc[s]) + int(times[s, node]))
+            back = arrive + int(svc[node]) + int(times[node, e])
             if arrive > tw[node, 1] or back > min(int(tw[e, 1]), h):
                 return False
             if p.max_route_duration is not None:
-                direct = int(svc[s]) + int(p.travel_times[s, node]) + int(svc[node]) + int(p.travel_times[node, e])
+                direct = int(svc[s]) + int(times[s, node]) + int(svc[node]) + int(times[node, e])
                 if direct > p.max_route_duration[v]:
                     return False
             return True
@@ -475,9 +564,9 @@ def screen_visits(problem: RoutingProblem) -> dict[int, DropReason]:
             out[node] = "time_window"
             continue
         if p.extra_arc_values is not None and p.extra_caps is not None:
-            ex = p.extra_arc_values
             if not any(
-                int(ex[p.vehicle_starts[v], node]) + int(ex[node, p.vehicle_ends[v]]) <= p.extra_caps[v]
+                int(p.extra_of(v)[p.vehicle_starts[v], node]) + int(p.extra_of(v)[node, p.vehicle_ends[v]])  # type: ignore[index]
+                <= p.extra_caps[v]
                 for v in vehicles
             ):
                 out[node] = "extra_cap"
