@@ -55,6 +55,7 @@ class AccessFacts:
         self.scenario = scenario
         self.network = network or RoadNetwork(scenario)
         self._pairs: dict[tuple, PairAccess] = {}
+        self._claim_escorts: dict[tuple[str, str], tuple[str, ...]] = {}
 
     # ----- depots ------------------------------------------------------------------------
     @cached_property
@@ -140,11 +141,33 @@ class AccessFacts:
         if reason == "too_risky":
             threshold = self.scenario.policy.risk_threshold
             for d in depots:
-                pair = self.pair(d, site, escorts_allowed=bool(self.escort_organizations(d)))
-                if within(pair.risk, threshold) or pair.escorts:
+                if within(self.pair(d, site, escorts_allowed=False).risk, threshold):
+                    return False
+                if self.escort_organizations(d) and self.claim_escorts(d, site):
                     return False
             return True
         raise ValueError(f"not a checked reason: {reason!r}")
+
+    def claim_escorts(self, depot: str, site: str) -> tuple[str, ...]:
+        """Escort units that, as the escort side of a ``too_risky`` claim, bring the least-risk
+        round trip ``depot`` → ``site`` → ``depot`` to ``max_risk`` or below.
+
+        FORMAT.md §3.6 judges this side on the roads the escort may use: open, outside denied
+        zones, *without* weight limits (and, under ``non_opposed``, avoiding zones of parties
+        opposed to its provider); :meth:`pair` keeps the vehicles' weight limits for planning.
+        """
+        key = (depot, site)
+        if key not in self._claim_escorts:
+            net, max_risk = self.network, self.scenario.policy.max_risk
+            found = []
+            for escort in self.scenario.escorts:
+                if not self.party_admits(escort):
+                    continue
+                w = net.round_trip(depot, site, "risk", self.escort_usability(escort, None), escort.effectiveness)
+                if math.isfinite(w) and within(risk_from_weight(w), max_risk):
+                    found.append(escort.id)
+            self._claim_escorts[key] = tuple(found)
+        return self._claim_escorts[key]
 
     def holding_reasons(self, site: str) -> tuple[Reason, ...]:
         """Every checked reason that holds for ``site`` (empty when some depot can serve it)."""
