@@ -1,0 +1,693 @@
+"""Aid distribution as a MIP: how many units of each commodity go from each depot to each site.
+
+This is the first stage of the pipeline (DESIGN.md): an allocation before any route is drawn, with
+its proven bound. Three steps, each usable alone:
+
+1. :func:`distribution_facts` turns the scenario and its access facts (:mod:`allocate.access`)
+   into arrays: which fleet type may serve which site from its depot, unescorted or only under an
+   escort, with which escort units, at what round-trip time, risk and km.
+2. :func:`build_distribution_model` formulates the MIP from those arrays with numpy only
+   (a back-end-neutral :class:`~allocate.mip.MipModel`).
+3. :func:`distribute` solves it lexicographically on any back-end and returns an :class:`Allocation`.
+
+Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
+
+- ``x[g,c]`` units of commodity c (continuous; FORMAT.md quantities may be fractional);
+  ``k[f,g]`` vehicle round trips of fleet type f (continuous: a truck's trip may serve several
+  sites once routed); ``z[e,g]`` escort trips of escort unit e (integer: an escort accompanies a
+  whole convoy, never a fraction of one).
+- stock, need; weight and volume of each group within the capacity of its trips; each fleet
+  type's trips within ``count × horizon_h`` hours; escorted tonnes within what the escort trips
+  accompany (a convoy of the escortable fleet of the depot); each escort unit's trips, positioning
+  from its base included, within ``count × (horizon_h + longest positioning)`` (pre-positioning
+  before t = 0 and the way home after the horizon are allowed, FORMAT.md §3.5);
+  ``min_coverage`` at every accessible site; zone parity within ``parity_tolerance`` (FORMAT.md
+  §3.7: zones of accessible sites; sites without a zone take no part).
+- tiers, lexicographic by default: ``coverage`` (max Σ severity × delivered t / Σ severity ×
+  needed t over all sites), ``escorted_t`` (min tonnes that can only move under escort),
+  ``exposure`` (min Σ tonnes × least round-trip risk of their group), ``cost`` (min Σ vehicle
+  trips × round-trip km × cost_per_km + escort trips × km incl. positioning × cost_per_km).
+
+Impartiality: parties enter only through access (which roads and escort units are usable);
+column order follows depots, sites and commodities, never party ids.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from allocate.access import AccessFacts, within
+from allocate.mip import INF, MipModel, ModelBuilder, MipResult, Objective, solve_lexicographic
+from allocate.network import ESCORT_ROADS, Usability
+from allocate.scenario import Scenario
+
+TIERS = ("coverage", "escorted_t", "exposure", "cost")
+KNOWN_TIERS = TIERS + ("vehicle_h",)
+UNESCORTED, ESCORTED = 0, 1
+ZERO = 1e-7  # units below this are reported as nothing
+
+ROW_FIELDS = {
+    "depot": "depot id the units leave from",
+    "site": "site id they go to",
+    "commodity": "commodity id",
+    "units": "units of the commodity (FORMAT.md quantities, may be fractional)",
+    "weight_t": "units × weight_t of the commodity",
+    "volume_m3": "units × volume_m3 of the commodity",
+    "escorted": "True when these units can only move under escort (no fleet type of the depot "
+                "reaches the site unescorted within risk_threshold); False for unescorted movement",
+    "round_trip_h": "least round-trip road hours depot → site → depot among the fleet types carrying them",
+    "risk": "least round-trip risk of the pair for this mode (escorted: with the best usable escort)",
+    "fleet": "fleet type ids that may carry them in this mode, comma-separated, those with trips first",
+    "escorts": "escort unit ids with escort trips on this pair, comma-separated ('' if unescorted)",
+    "zone": "zone id of the site, or None",
+    "severity": "severity of the site",
+}
+
+
+# ----- 1. facts as arrays ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DistributionFacts:
+    """Everything the MIP needs, as arrays; groups are (depot, site, mode) triples."""
+
+    scenario: Scenario
+    depots: tuple[str, ...]
+    sites: tuple[str, ...]
+    commodities: tuple[str, ...]
+    fleets: tuple[str, ...]
+    escorts: tuple[str, ...]
+    weight: np.ndarray  # (C,) t per unit
+    volume: np.ndarray  # (C,) m3 per unit
+    stock: np.ndarray  # (D, C)
+    need: np.ndarray  # (S, C)
+    severity: np.ndarray  # (S,)
+    site_zone: tuple[str | None, ...]
+    accessible: np.ndarray  # (S,) bool: no checked unmet claim holds
+    inaccessible: Mapping[str, str]  # site -> reason
+    fleet_depot: np.ndarray  # (F,) depot index
+    fleet_count: np.ndarray
+    fleet_cap_t: np.ndarray
+    fleet_cap_m3: np.ndarray
+    fleet_cost: np.ndarray
+    escort_count: np.ndarray  # (E,)
+    escort_cost: np.ndarray
+    escort_budget_h: np.ndarray  # (E,) count × (horizon + longest positioning)
+    g_depot: np.ndarray  # (G,)
+    g_site: np.ndarray
+    g_mode: np.ndarray
+    g_risk: np.ndarray
+    g_hours: np.ndarray  # least round-trip hours over its fleet types
+    fg_fleet: np.ndarray  # (FG,) fleet type serving group
+    fg_group: np.ndarray
+    fg_hours: np.ndarray
+    fg_km: np.ndarray
+    eg_escort: np.ndarray  # (EG,) escort unit usable on group
+    eg_group: np.ndarray
+    eg_hours: np.ndarray  # round trip + positioning
+    eg_km: np.ndarray
+    eg_cap_t: np.ndarray  # tonnes one escorted convoy can carry (the escortable fleet at the depot)
+    horizon_h: float
+
+    @property
+    def need_t(self) -> np.ndarray:
+        return self.need @ self.weight
+
+
+def _pair_mode(acc: AccessFacts, depot: str, site: str, weight_t: float, escorts_allowed: bool):
+    """``(mode, pair)`` as :meth:`AccessFacts.mode`, but the escort search only for risky pairs."""
+    s = acc.scenario
+    plain = acc.pair(depot, site, weight_t, escorts_allowed=False)
+    if not plain.reachable or not within(plain.hours, s.horizon_h):
+        return None, plain
+    if within(plain.risk, s.policy.risk_threshold):
+        return UNESCORTED, plain
+    if not escorts_allowed:
+        return None, plain
+    pair = acc.pair(depot, site, weight_t, escorts_allowed=True)
+    return (ESCORTED, pair) if pair.escorts else (None, pair)
+
+
+def distribution_facts(scenario: Scenario, access: AccessFacts | None = None) -> DistributionFacts:
+    """Arrays of who may carry what where, from the access facts (no solver involved)."""
+    s = scenario
+    acc = access or AccessFacts(s)
+    net = acc.network
+    commodities = tuple(c.id for c in s.commodities)
+    cidx = {c: i for i, c in enumerate(commodities)}
+    sites = s.sites
+    site_ids = tuple(x.id for x in sites)
+    depots = tuple(acc.serving_depots)
+    didx = {d: i for i, d in enumerate(depots)}
+    weight = np.array([c.weight_t for c in s.commodities], float)
+    volume = np.array([c.volume_m3 for c in s.commodities], float)
+    stock = np.zeros((len(depots), len(commodities)))
+    for d in depots:
+        for c, u in s.node_by_id[d].stock.items():
+            stock[didx[d], cidx[c]] = max(0.0, u)
+    need = np.zeros((len(sites), len(commodities)))
+    for i, site in enumerate(sites):
+        for c, u in site.need.items():
+            need[i, cidx[c]] = max(0.0, u)
+    severity = np.array([x.severity for x in sites], float)
+    inaccessible = {x.id: r for x in sites if (r := acc.unreachable_reason(x.id)) is not None}
+    accessible = np.array([x.id not in inaccessible for x in sites], bool)
+
+    orgs = s.organization_by_id
+    fleets = [
+        f for f in s.fleet
+        if f.depot in didx and f.count >= 1 and f.capacity_t > 0
+        and not (f.military and orgs[f.organization].military_assets == "never")
+    ]
+    fidx = {f.id: i for i, f in enumerate(fleets)}
+    escorts = [e for e in s.escorts if e.count >= 1 and acc.party_admits(e)]
+    eidx = {e.id: i for i, e in enumerate(escorts)}
+    # positioning: least escort-road round trip base -> depot -> base (FORMAT.md §3.5)
+    pos_h = np.full((len(escorts), len(depots)), INF)
+    pos_km = np.full((len(escorts), len(depots)), INF)
+    for i, e in enumerate(escorts):
+        for j, d in enumerate(depots):
+            pos_h[i, j] = net.round_trip(e.base, d, "hours", ESCORT_ROADS)
+            pos_km[i, j] = net.round_trip(e.base, d, "km", ESCORT_ROADS)
+
+    groups: dict[tuple[int, int, int], int] = {}
+    g_risk: list[float] = []
+    g_hours: list[float] = []
+    fg: list[tuple[int, int, float, float]] = []
+    eg: dict[tuple[int, int], list[float]] = {}  # (escort, group) -> [hours, km, cap_t]
+    for f in fleets:
+        d = didx[f.depot]
+        allowed = orgs[f.organization].escort_policy != "never"
+        roads = Usability(vehicle_weight_t=f.capacity_t)
+        for si, site in enumerate(sites):
+            mode, pair = _pair_mode(acc, f.depot, site.id, f.capacity_t, allowed)
+            if mode is None:
+                continue
+            usable = []
+            if mode == ESCORTED:
+                usable = [(eidx[e], r) for e, r in pair.escorts if e in eidx and math.isfinite(pos_h[eidx[e], d])]
+                if not usable:
+                    continue
+                risk = usable[0][1]
+            else:
+                risk = pair.risk
+            key = (d, si, mode)
+            if key not in groups:
+                groups[key] = len(g_risk)
+                g_risk.append(risk)
+                g_hours.append(pair.hours)
+            g = groups[key]
+            g_risk[g] = min(g_risk[g], risk)
+            g_hours[g] = min(g_hours[g], pair.hours)
+            km = net.round_trip(f.depot, site.id, "km", roads)
+            fg.append((fidx[f.id], g, pair.hours, km))
+            for e, _ in usable:
+                entry = eg.setdefault((e, g), [INF, INF, 0.0])
+                entry[0] = min(entry[0], pair.hours + pos_h[e, d])
+                entry[1] = min(entry[1], km + pos_km[e, d])
+                entry[2] += f.count * f.capacity_t
+
+    G = len(g_risk)
+    keys = sorted(groups, key=groups.get)
+    eg_keys = sorted(eg)
+    max_pos = np.zeros(len(escorts))
+    for e, g in eg_keys:
+        max_pos[e] = max(max_pos[e], pos_h[e, keys[g][0]])
+    horizon = float(s.horizon_h)
+    return DistributionFacts(
+        scenario=s,
+        depots=depots,
+        sites=site_ids,
+        commodities=commodities,
+        fleets=tuple(f.id for f in fleets),
+        escorts=tuple(e.id for e in escorts),
+        weight=weight,
+        volume=volume,
+        stock=stock,
+        need=need,
+        severity=severity,
+        site_zone=tuple(x.zone for x in sites),
+        accessible=accessible,
+        inaccessible=MappingProxyType(inaccessible),
+        fleet_depot=np.array([didx[f.depot] for f in fleets], np.int64),
+        fleet_count=np.array([f.count for f in fleets], float),
+        fleet_cap_t=np.array([f.capacity_t for f in fleets], float),
+        fleet_cap_m3=np.array([f.capacity_m3 for f in fleets], float),
+        fleet_cost=np.array([f.cost_per_km for f in fleets], float),
+        escort_count=np.array([e.count for e in escorts], float),
+        escort_cost=np.array([e.cost_per_km for e in escorts], float),
+        escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),
+        g_depot=np.array([k[0] for k in keys], np.int64).reshape(G),
+        g_site=np.array([k[1] for k in keys], np.int64).reshape(G),
+        g_mode=np.array([k[2] for k in keys], np.int64).reshape(G),
+        g_risk=np.array(g_risk, float),
+        g_hours=np.array(g_hours, float),
+        fg_fleet=np.array([t[0] for t in fg], np.int64),
+        fg_group=np.array([t[1] for t in fg], np.int64),
+        fg_hours=np.array([t[2] for t in fg], float),
+        fg_km=np.array([t[3] for t in fg], float),
+        eg_escort=np.array([k[0] for k in eg_keys], np.int64),
+        eg_group=np.array([k[1] for k in eg_keys], np.int64),
+        eg_hours=np.array([eg[k][0] for k in eg_keys], float),
+        eg_km=np.array([eg[k][1] for k in eg_keys], float),
+        eg_cap_t=np.array([eg[k][2] for k in eg_keys], float),
+        horizon_h=horizon,
+    )
+
+
+# ----- 2. the model ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DistributionModel:
+    """The MIP and the keys that map its columns and rows back to the scenario."""
+
+    facts: DistributionFacts
+    mip: MipModel
+    x_group: np.ndarray  # (X,) group of each x column
+    x_commodity: np.ndarray
+    x_cols: np.ndarray  # column indices of x
+    k_cols: np.ndarray  # one per facts.fg_*
+    z_cols: np.ndarray  # one per facts.eg_*
+    mincov_rows: np.ndarray  # row of each accessible site's min_coverage row (-1: none)
+    parity_zones: tuple[str, ...]
+    parity_cols: np.ndarray  # [cmin, cmax] or empty
+    slack_cols: Mapping[str, np.ndarray] = field(default_factory=dict)
+    row_keys: Mapping[str, tuple] = field(default_factory=dict)  # block -> keys of its rows
+
+    def describe_row(self, i: int) -> str:
+        block = self.mip.block_of_row(i)
+        if block is None:
+            return f"row {i}"
+        keys = self.row_keys.get(block.name)
+        key = keys[i - block.start] if keys is not None and i - block.start < len(keys) else i - block.start
+        return f"{block.name}[{key}]"
+
+
+def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.ndarray, xc: np.ndarray,
+                    xcols: np.ndarray, kcols: np.ndarray, zcols: np.ndarray) -> Objective:
+    """One named tier as an :class:`Objective` (its natural sense and scale)."""
+    wx = f.weight[xc]
+    if name == "coverage":
+        total = float(f.severity @ f.need_t)
+        return b.objective(name, xcols, f.severity[f.g_site[xg]] * wx, "max", 1.0 / total if total > 0 else 0.0,
+                           1.0 if total <= 0 else 0.0)
+    if name == "escorted_t":
+        return b.objective(name, xcols, np.where(f.g_mode[xg] == ESCORTED, wx, 0.0), "min")
+    if name == "exposure":
+        return b.objective(name, xcols, wx * f.g_risk[xg], "min")
+    if name == "cost":
+        cols = np.concatenate([kcols, zcols])
+        vals = np.concatenate([f.fg_km * f.fleet_cost[f.fg_fleet], f.eg_km * f.escort_cost[f.eg_escort]])
+        return b.objective(name, cols, vals, "min")
+    if name == "vehicle_h":
+        return b.objective(name, np.concatenate([kcols, zcols]), np.concatenate([f.fg_hours, f.eg_hours]), "min")
+    raise ValueError(f"unknown objective tier {name!r}; choose from {KNOWN_TIERS} or a mapping of them to weights")
+
+
+def build_distribution_model(
+    facts: DistributionFacts,
+    objectives: Sequence[str | Mapping[str, float]] = TIERS,
+    elastic: bool = False,
+) -> DistributionModel:
+    """Formulate the distribution MIP from ``facts`` with numpy only.
+
+    ``objectives``: tiers in lexicographic order; a tier is a name of :data:`KNOWN_TIERS` or a
+    mapping ``{name: weight}`` blended into one minimised sum (a maximised tier counts negatively).
+    ``elastic``: add a slack to every min_coverage row and to the parity spread, and minimise their
+    sum first (the re-solve that explains an infeasible policy).
+    """
+    f = facts
+    s = f.scenario
+    G, C, S, D = len(f.g_site), len(f.commodities), len(f.sites), len(f.depots)
+    b = ModelBuilder()
+    row_keys: dict[str, tuple] = {}
+
+    # columns -----------------------------------------------------------------------------------
+    ok = (f.need[f.g_site] > 0) & (f.stock[f.g_depot] > 0)  # (G, C)
+    xg, xc = np.nonzero(ok)
+    upper = np.minimum(f.need[f.g_site[xg], xc], f.stock[f.g_depot[xg], xc])
+    xcols = b.add_cols("units", xg.size, 0.0, upper)
+    kcols = b.add_cols("trips", f.fg_group.size, 0.0, INF)
+    zcols = b.add_cols("escort_trips", f.eg_group.size, 0.0, INF, integer=True)
+    wx, vx = f.weight[xc], f.volume[xc]
+
+    # stock (depot, commodity) and need (site, commodity) ---------------------------------------
+    srow = f.g_depot[xg] * C + xc
+    used, local = np.unique(srow, return_inverse=True)
+    b.add_rows("stock", used.size, local, xcols, np.ones(xg.size), -INF, f.stock.ravel()[used])
+    row_keys["stock"] = tuple(f"{f.depots[u // C]},{f.commodities[u % C]}" for u in used)
+    nrow = f.g_site[xg] * C + xc
+    used, local = np.unique(nrow, return_inverse=True)
+    b.add_rows("need", used.size, local, xcols, np.ones(xg.size), -INF, f.need.ravel()[used])
+    row_keys["need"] = tuple(f"{f.sites[u // C]},{f.commodities[u % C]}" for u in used)
+
+    # weight and volume of each group within its trips ------------------------------------------
+    gkeys = tuple(f"{f.depots[d]},{f.sites[si]},{'escorted' if m else 'unescorted'}"
+                  for d, si, m in zip(f.g_depot, f.g_site, f.g_mode))
+    for name, per_x, per_k in (("weight", wx, f.fleet_cap_t[f.fg_fleet]), ("volume", vx, f.fleet_cap_m3[f.fg_fleet])):
+        b.add_rows(name, G, np.concatenate([xg, f.fg_group]), np.concatenate([xcols, kcols]),
+                   np.concatenate([per_x, -per_k]), -INF, 0.0)
+        row_keys[name] = gkeys
+
+    # fleet time ---------------------------------------------------------------------------------
+    F = len(f.fleets)
+    b.add_rows("fleet_hours", F, f.fg_fleet, kcols, f.fg_hours, -INF, f.fleet_count * f.horizon_h)
+    row_keys["fleet_hours"] = f.fleets
+
+    # escorts: escorted tonnes within accompanied convoys; escort time within budget ------------
+    esc_groups = np.flatnonzero(f.g_mode == ESCORTED)
+    if esc_groups.size:
+        local_of = np.full(G, -1)
+        local_of[esc_groups] = np.arange(esc_groups.size)
+        xe = f.g_mode[xg] == ESCORTED
+        b.add_rows("escort_load", esc_groups.size, np.concatenate([local_of[xg[xe]], local_of[f.eg_group]]),
+                   np.concatenate([xcols[xe], zcols]), np.concatenate([wx[xe], -f.eg_cap_t]), -INF, 0.0)
+        row_keys["escort_load"] = tuple(gkeys[g] for g in esc_groups)
+    E = len(f.escorts)
+    b.add_rows("escort_hours", E, f.eg_escort, zcols, f.eg_hours, -INF, f.escort_budget_h)
+    row_keys["escort_hours"] = f.escorts
+
+    # min coverage at accessible sites ------------------------------------------------------------
+    mincov_rows = np.full(S, -1)
+    need_t = f.need_t
+    mc = float(s.policy.min_coverage)
+    slack_cols: dict[str, np.ndarray] = {}
+    if mc > 0:
+        acc_sites = np.flatnonzero(f.accessible)
+        local_of = np.full(S, -1)
+        local_of[acc_sites] = np.arange(acc_sites.size)
+        xm = local_of[f.g_site[xg]] >= 0
+        rows_l, cols_l, vals_l = [local_of[f.g_site[xg[xm]]]], [xcols[xm]], [wx[xm]]
+        if elastic:  # slack in coverage units: delivered + σ·need ≥ min_coverage·need
+            sc = b.add_cols("slack_min_coverage", acc_sites.size, 0.0, mc)
+            slack_cols["min_coverage"] = sc
+            rows_l.append(np.arange(acc_sites.size))
+            cols_l.append(sc)
+            vals_l.append(need_t[acc_sites])
+        idx = b.add_rows("min_coverage", acc_sites.size, np.concatenate(rows_l), np.concatenate(cols_l),
+                         np.concatenate(vals_l), mc * need_t[acc_sites], INF)
+        row_keys["min_coverage"] = tuple(f.sites[i] for i in acc_sites)
+        mincov_rows[acc_sites] = idx
+
+    # zone parity over zones with accessible sites --------------------------------------------------
+    zones = sorted({z for z, a in zip(f.site_zone, f.accessible) if z is not None and a})
+    parity_cols = np.zeros(0, np.int64)
+    tol = float(s.policy.parity_tolerance)
+    if len(zones) >= 2 and tol < 1.0:
+        zidx = {z: i for i, z in enumerate(zones)}
+        site_z = np.array([zidx.get(z, -1) if a else -1 for z, a in zip(f.site_zone, f.accessible)])
+        zneed = np.zeros(len(zones))
+        np.add.at(zneed, site_z[site_z >= 0], need_t[site_z >= 0])
+        parity_cols = b.add_cols("zone_coverage_bounds", 2, 0.0, 1.0)  # cmin, cmax
+        xz = site_z[f.g_site[xg]]
+        m = xz >= 0
+        Z = len(zones)
+        # delivered_z - cmax·need_z ≤ 0  and  delivered_z - cmin·need_z ≥ 0
+        b.add_rows("parity_max", Z, np.concatenate([xz[m], np.arange(Z)]), np.concatenate([xcols[m], np.full(Z, parity_cols[1])]),
+                   np.concatenate([wx[m], -zneed]), -INF, 0.0)
+        b.add_rows("parity_min", Z, np.concatenate([xz[m], np.arange(Z)]), np.concatenate([xcols[m], np.full(Z, parity_cols[0])]),
+                   np.concatenate([wx[m], -zneed]), 0.0, INF)
+        row_keys["parity_max"] = row_keys["parity_min"] = tuple(zones)
+        rows_l, cols_l, vals_l = [np.zeros(2, np.int64)], [parity_cols], [np.array([-1.0, 1.0])]
+        if elastic:
+            sp = b.add_cols("slack_parity", 1, 0.0, INF)
+            slack_cols["parity"] = sp
+            rows_l.append(np.zeros(1, np.int64))
+            cols_l.append(sp)
+            vals_l.append(np.array([-1.0]))
+        b.add_rows("parity_spread", 1, np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), -INF, tol)
+        row_keys["parity_spread"] = ("all zones",)
+    else:
+        zones = []
+
+    # objectives --------------------------------------------------------------------------------
+    tiers: list[Objective] = []
+    if elastic:
+        cols = np.concatenate(list(slack_cols.values())) if slack_cols else np.zeros(0, np.int64)
+        tiers.append(b.objective("policy_slack", cols, np.ones(cols.size), "min"))
+    for tier in objectives:
+        if isinstance(tier, str):
+            tiers.append(_tier_objective(tier, b, f, xg, xc, xcols, kcols, zcols))
+            continue
+        c = np.zeros(b.num_cols)
+        for name, w in tier.items():
+            o = _tier_objective(name, b, f, xg, xc, xcols, kcols, zcols)
+            c[: o.c.size] += w * o.sign * o.c * o.scale
+        tiers.append(Objective("+".join(f"{w:g}*{n}" for n, w in tier.items()), c, "min"))
+    mip = b.build(tiers)
+    return DistributionModel(f, mip, xg, xc, xcols, kcols, zcols, mincov_rows, tuple(zones), parity_cols,
+                             MappingProxyType(slack_cols), MappingProxyType(row_keys))
+
+
+# ----- 3. the allocation --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Shortfall:
+    """A policy rule that cannot be met: which rule, which sites or zones, by how much."""
+
+    rule: str  # "min_coverage" or "parity"
+    subjects: tuple[str, ...]
+    required: float
+    achievable: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Units per (depot, site, commodity, mode), each tier's value and tier 1's proven bound.
+
+    ``status``: ``optimal`` | ``feasible`` | ``infeasible`` | ``time_limit`` (see
+    :class:`~allocate.mip.MipResult`). ``tiers`` holds the tier values in ``tier_names`` order (by
+    default ``coverage``, ``escorted_t``, ``exposure``, ``cost``); ``bound`` is the first tier's
+    proven bound (an upper bound on coverage). ``explanation`` says why when infeasible.
+    """
+
+    scenario: str
+    status: str
+    tier_names: tuple[str, ...]
+    tiers: tuple[float | None, ...]
+    bound: float | None
+    seconds: float
+    seed: int | None
+    time_limit: float | None
+    backend: str
+    gap: float
+    explanation: str | None
+    shortfalls: tuple[Shortfall, ...]
+    site_coverage: Mapping[str, float]
+    zone_coverage: Mapping[str, float]
+    inaccessible: Mapping[str, str]
+    _rows: tuple[Mapping[str, Any], ...]
+    _trips: tuple[Mapping[str, Any], ...]
+    _escort_trips: tuple[Mapping[str, Any], ...]
+    weighted_coverage: float
+    build_seconds: float = 0.0
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per (depot, site, commodity, mode) with units > 0; fields in :data:`ROW_FIELDS`."""
+        return [dict(r) for r in self._rows]
+
+    def frame(self) -> pd.DataFrame:
+        """:meth:`rows` as a DataFrame (columns in :data:`ROW_FIELDS` order, even when empty)."""
+        return pd.DataFrame(self.rows(), columns=list(ROW_FIELDS))
+
+    def trips(self) -> list[dict[str, Any]]:
+        """Vehicle round trips per fleet type and (depot, site, mode): ``fleet, depot, site, escorted, trips, round_trip_h``."""
+        return [dict(r) for r in self._trips]
+
+    def escort_trips(self) -> list[dict[str, Any]]:
+        """Escort trips per escort unit and pair: ``escort, depot, site, trips, busy_h`` (incl. positioning)."""
+        return [dict(r) for r in self._escort_trips]
+
+    def tier_values(self) -> dict[str, float | None]:
+        return dict(zip(self.tier_names, self.tiers))
+
+    def summary(self) -> str:
+        parts = [f"{n}={v:.6g}" if v is not None else f"{n}=n/a" for n, v in zip(self.tier_names, self.tiers)]
+        bound = "n/a" if self.bound is None else f"{self.bound:.6g}"
+        text = f"{self.status}: " + ", ".join(parts) + f"; bound {bound}; {self.seconds:.2f} s ({self.backend})"
+        return text + (f"\n{self.explanation}" if self.explanation else "")
+
+
+def distribute(
+    scenario: Scenario,
+    *,
+    time_limit: float | None = 60.0,
+    seed: int | None = 0,
+    backend: str = "highs",
+    gap: float = 1e-3,
+    objectives: Sequence[str | Mapping[str, float]] = TIERS,
+    tier_tolerance: float = 1e-7,
+    access: AccessFacts | None = None,
+    **backend_options: Any,
+) -> Allocation:
+    """Allocate stock to sites as a lexicographic MIP, before any route is drawn.
+
+    Parameters
+    ----------
+    scenario
+        A validated :class:`~allocate.scenario.Scenario`.
+    time_limit
+        Seconds for the whole solve (every tier and, if infeasible, the explaining re-solve); None: no limit.
+    seed
+        The solver's random seed (recorded on the allocation).
+    backend
+        ``highs`` (default), ``pulp`` (``solver=`` any PuLP solver) or ``ortools`` (``solver=`` "SCIP", "CBC"...).
+    gap
+        Relative MIP gap of each tier (0.1 % by default).
+    objectives
+        Lexicographic tiers; names in :data:`KNOWN_TIERS` or ``{name: weight}`` blends.
+    tier_tolerance
+        Relative slack a tier's optimum keeps while later tiers are optimised.
+    """
+    import time
+
+    start = time.perf_counter()
+    facts = distribution_facts(scenario, access)
+    dm = build_distribution_model(facts, objectives)
+    built = time.perf_counter() - start
+    result = solve_lexicographic(dm.mip, backend, time_limit, seed, gap, tier_tolerance, **backend_options)
+    shortfalls: tuple[Shortfall, ...] = ()
+    explanation = None
+    if result.status == "infeasible":
+        left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - start))
+        shortfalls, explanation = explain_infeasible(facts, dm, left, seed)
+    elif result.status == "time_limit" and result.x is None:
+        explanation = f"no allocation found within the time limit of {time_limit} s ({result.message})"
+    return _allocation(facts, dm, result, shortfalls, explanation, time.perf_counter() - start, built)
+
+
+def _allocation(f: DistributionFacts, dm: DistributionModel, r: MipResult, shortfalls: tuple[Shortfall, ...],
+                explanation: str | None, seconds: float, built: float) -> Allocation:
+    s = f.scenario
+    delivered_t = np.zeros(len(f.sites))
+    rows: list[dict[str, Any]] = []
+    trips: list[dict[str, Any]] = []
+    escort_trips: list[dict[str, Any]] = []
+    if r.x is not None:
+        x = r.x
+        units = np.clip(x[dm.x_cols], 0.0, None)
+        units[units < ZERO] = 0.0
+        k = np.clip(x[dm.k_cols], 0.0, None)
+        z = np.round(np.clip(x[dm.z_cols], 0.0, None))
+        fleets_of: dict[int, list[tuple[float, str]]] = {}
+        for j in range(f.fg_group.size):
+            fleets_of.setdefault(int(f.fg_group[j]), []).append((-k[j], f.fleets[f.fg_fleet[j]]))
+            if k[j] > ZERO:
+                g = f.fg_group[j]
+                trips.append({"fleet": f.fleets[f.fg_fleet[j]], "depot": f.depots[f.g_depot[g]],
+                              "site": f.sites[f.g_site[g]], "escorted": bool(f.g_mode[g] == ESCORTED),
+                              "trips": float(k[j]), "round_trip_h": float(f.fg_hours[j])})
+        escorts_of: dict[int, list[str]] = {}
+        for j in range(f.eg_group.size):
+            if z[j] > 0:
+                g = f.eg_group[j]
+                escorts_of.setdefault(int(g), []).append(f.escorts[f.eg_escort[j]])
+                escort_trips.append({"escort": f.escorts[f.eg_escort[j]], "depot": f.depots[f.g_depot[g]],
+                                     "site": f.sites[f.g_site[g]], "trips": int(z[j]), "busy_h": float(f.eg_hours[j])})
+        for j in np.flatnonzero(units):
+            g, c = int(dm.x_group[j]), int(dm.x_commodity[j])
+            si = int(f.g_site[g])
+            u = float(units[j])
+            delivered_t[si] += u * f.weight[c]
+            rows.append({
+                "depot": f.depots[f.g_depot[g]],
+                "site": f.sites[si],
+                "commodity": f.commodities[c],
+                "units": u,
+                "weight_t": u * float(f.weight[c]),
+                "volume_m3": u * float(f.volume[c]),
+                "escorted": bool(f.g_mode[g] == ESCORTED),
+                "round_trip_h": float(f.g_hours[g]),
+                "risk": float(f.g_risk[g]),
+                "fleet": ",".join(name for _, name in sorted(fleets_of.get(g, []))),
+                "escorts": ",".join(escorts_of.get(g, [])),
+                "zone": f.site_zone[si],
+                "severity": int(f.severity[si]),
+            })
+    need_t = f.need_t
+    site_cov = {sid: float(delivered_t[i] / need_t[i]) if need_t[i] > 0 else 1.0 for i, sid in enumerate(f.sites)}
+    zone_cov: dict[str, float] = {}
+    for z_id in sorted({z for z in f.site_zone if z is not None}):
+        m = np.array([zz == z_id and a for zz, a in zip(f.site_zone, f.accessible)], bool)
+        if m.any() and need_t[m].sum() > 0:
+            zone_cov[z_id] = float(delivered_t[m].sum() / need_t[m].sum())
+    total = float(f.severity @ need_t)
+    weighted = float(f.severity @ delivered_t / total) if total > 0 else 1.0
+    return Allocation(
+        scenario=s.name, status=r.status, tier_names=r.tier_names, tiers=r.tiers, bound=r.bound,
+        seconds=seconds, seed=r.seed, time_limit=r.time_limit, backend=r.backend, gap=r.gap,
+        explanation=explanation, shortfalls=shortfalls, site_coverage=MappingProxyType(site_cov),
+        zone_coverage=MappingProxyType(zone_cov), inaccessible=f.inaccessible, _rows=tuple(rows),
+        _trips=tuple(trips), _escort_trips=tuple(escort_trips), weighted_coverage=weighted, build_seconds=built,
+    )
+
+
+# ----- explanations ---------------------------------------------------------------------------------
+def explain_infeasible(f: DistributionFacts, dm: DistributionModel, time_limit: float | None,
+                       seed: int | None) -> tuple[tuple[Shortfall, ...], str]:
+    """Why the policy cannot be met: an elastic re-solve (slack per rule), then HiGHS' IIS.
+
+    The elastic model relaxes every ``min_coverage`` row and the parity spread with a slack and
+    minimises their sum; each rule left with slack is named with its sites or zones and the best
+    achievable value. The IIS of the LP relaxation names the rows that conflict.
+    """
+    s = f.scenario
+    elastic = build_distribution_model(f, ("coverage",), elastic=True)
+    r = solve_lexicographic(elastic.mip, "highs", time_limit, seed, 1e-6, 1e-6)
+    shortfalls: list[Shortfall] = []
+    lines: list[str] = []
+    if r.x is not None:
+        x = r.x
+        mc = float(s.policy.min_coverage)
+        sc = elastic.slack_cols.get("min_coverage")
+        if sc is not None:
+            acc_sites = np.flatnonzero(f.accessible)
+            slack = x[sc]
+            short = [(f.sites[acc_sites[i]], mc - slack[i]) for i in np.flatnonzero(slack > 1e-6)]
+            if short:
+                subjects = tuple(sid for sid, _ in short)
+                detail = ", ".join(f"{sid} at most {cov:.3f}" for sid, cov in short[:20])
+                more = f" and {len(short) - 20} more" if len(short) > 20 else ""
+                msg = (f"min_coverage {mc:g} cannot be met at {len(short)} accessible site(s): {detail}{more} "
+                       f"(stock, transport or escort capacity is too short to lift them all together)")
+                shortfalls.append(Shortfall("min_coverage", subjects, mc, min(c for _, c in short), msg))
+                lines.append(msg)
+        sp = elastic.slack_cols.get("parity")
+        if sp is not None and x[sp[0]] > 1e-6:
+            tol = float(s.policy.parity_tolerance)
+            spread = tol + float(x[sp[0]])
+            delivered = _delivered_by_zone(f, elastic, x)
+            lo = min(delivered, key=delivered.get)
+            hi = max(delivered, key=delivered.get)
+            msg = (f"parity_tolerance {tol:g} cannot be met: zone coverage spread at least {spread:.3f} "
+                   f"(lowest zone {lo} at {delivered[lo]:.3f}, highest {hi} at {delivered[hi]:.3f}; "
+                   f"zones {', '.join(elastic.parity_zones)})")
+            shortfalls.append(Shortfall("parity", tuple(elastic.parity_zones), tol, spread, msg))
+            lines.append(msg)
+    try:
+        from allocate.backends.highs import iis
+
+        found = iis(dm.mip, time_limit=min(10.0, time_limit or 10.0))
+    except Exception:  # an IIS is a help, never a reason to fail
+        found = None
+    if found is not None and found[0]:
+        names = [dm.describe_row(i) for i in found[0][:12]]
+        more = f" and {len(found[0]) - 12} more" if len(found[0]) > 12 else ""
+        lines.append("conflicting rows (HiGHS IIS of the LP relaxation): " + ", ".join(names) + more)
+    if not shortfalls:
+        lines.insert(0, "the policy cannot be met (no single rule isolated by the elastic re-solve)")
+    return tuple(shortfalls), "infeasible: " + "; ".join(lines)
+
+
+def _delivered_by_zone(f: DistributionFacts, dm: DistributionModel, x: np.ndarray) -> dict[str, float]:
+    delivered = np.zeros(len(f.sites))
+    np.add.at(delivered, f.g_site[dm.x_group], x[dm.x_cols] * f.weight[dm.x_commodity])
+    need_t = f.need_t
+    out = {}
+    for z in dm.parity_zones:
+        m = np.array([zz == z and a for zz, a in zip(f.site_zone, f.accessible)], bool)
+        out[z] = float(delivered[m].sum() / need_t[m].sum()) if need_t[m].sum() > 0 else 1.0
+    return out
