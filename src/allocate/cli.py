@@ -222,6 +222,50 @@ def _render_check(report) -> None:
     console.print(metrics)
 
 
+
+# ---- vrp: public VRP benchmarks (issue 4, routing engine yardstick) -------------------------
+class VrpBackend(str, Enum):
+    auto = "auto"
+    ortools = "ortools"
+    pyvrp = "pyvrp"
+
+
+@app.command()
+def vrp(
+    instance: Annotated[Path, typer.Argument(metavar="INSTANCE", help="VRPLIB CVRP .vrp or Solomon VRPTW .txt file")],
+    time_limit: Annotated[float, typer.Option("--time-limit", help="seconds, model build included")] = 20.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="write a VRPLIB .sol file")] = None,
+    backend: Annotated[VrpBackend, typer.Option("--backend", help="auto = PyVRP where it fits, else OR-Tools")] = VrpBackend.auto,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="add a work limit: same seed, same routes")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Solve a public CVRP/VRPTW benchmark instance and report its cost under the instance's convention."""
+    from allocate.vrp import solve_instance, write_solution
+
+    if time_limit <= 0:
+        fail_input(ValueError(f"--time-limit must be positive (value {time_limit})"))
+    try:
+        sol = solve_instance(instance, time_limit=time_limit, seed=seed, backend=backend.value, deterministic=deterministic)
+    except (OSError, ValueError, KeyError) as exc:
+        fail_input(ValueError(f"{instance}: {exc}"))
+    if output is not None:
+        write_solution(sol, output)
+    res = sol.result
+    info = {
+        "instance": sol.instance, "cost": sol.cost, "routes": len(sol.routes), "backend": sol.backend,
+        "status": res.status, "dropped": list(res.dropped), "stopped_by": res.stopped_by,
+        "seconds": round(res.seconds, 3), "time_limit": time_limit, "seed": seed,
+    }
+    if as_json:
+        typer.echo(json.dumps(info))
+    else:
+        typer.echo(" ".join(f"{k}={v}" for k, v in info.items()))
+    if res.status == "no_solution":
+        raise typer.Exit(1)
+# ---- end vrp ---------------------------------------------------------------------------------
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

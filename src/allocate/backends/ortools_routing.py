@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util import optional_boolean_pb2
 
 from allocate.backends.routing_problem import (
     DropReason,
@@ -103,10 +104,11 @@ def _search_parameters(p: RoutingProblem, params: SearchParams, seconds: float) 
         sp.ls_operator_min_neighbors = params.min_neighbors
     if params.extra_lns:
         ops = sp.local_search_operators
-        ops.use_path_lns = 1  # BOOL_TRUE
-        ops.use_inactive_lns = 1
-        ops.use_relocate_neighbors = 1
-        ops.use_cross_exchange = 1
+        on = optional_boolean_pb2.BOOL_TRUE
+        ops.use_path_lns = on
+        ops.use_inactive_lns = on
+        ops.use_relocate_neighbors = on
+        ops.use_cross_exchange = on
     sp.log_search = params.log
     return sp
 
@@ -199,7 +201,10 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
         index = manager.NodeToIndex(int(pos[node]))
         allowed = p.allowed(node)
         if allowed and len(allowed) < nv:
-            routing.SetAllowedVehiclesForIndex(list(allowed), index)
+            # SetAllowedVehiclesForIndex takes an absl::Span the 9.15 Python wrapper cannot
+            # build; removing values from the visit's vehicle variable is equivalent.
+            ok = set(allowed)
+            routing.VehicleVar(index).RemoveValues([v for v in range(nv) if v not in ok])
         if p.is_mandatory(node):
             if params.soft_mandatory:
                 routing.AddDisjunction([index], big)
