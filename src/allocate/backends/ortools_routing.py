@@ -31,6 +31,7 @@ from allocate.backends.routing_problem import (
     StoppedBy,
     drop_reason,
     evaluate_routes,
+    forward_schedule,
     screen_visits,
 )
 
@@ -113,6 +114,39 @@ def _search_parameters(p: RoutingProblem, params: SearchParams, seconds: float) 
     return sp
 
 
+def _add_time_dimension(routing, manager, p: RoutingProblem, profile: list[int], ix, pos, screened) -> object:  # type: ignore[no-untyped-def]
+    """The ``time`` dimension: windows, horizon, route duration caps and trip chains."""
+    h = p.effective_horizon()
+    tw = p.windows()
+    svc = p.service()
+    nv = p.num_vehicles
+    time_cb: dict[int, int] = {}  # one transit matrix per profile
+    for pf in sorted(set(profile)):
+        transit = (p.times_of(profile.index(pf)) + svc[:, None])[ix]
+        time_cb[pf] = routing.RegisterTransitMatrix(transit.tolist())
+    if len(time_cb) == 1:
+        routing.AddDimension(time_cb[profile[0]], h, h, False, "time")
+    else:
+        routing.AddDimensionWithVehicleTransits([time_cb[profile[v]] for v in range(nv)], h, h, False, "time")
+    time_dim = routing.GetDimensionOrDie("time")
+    # trip chains: successive trips of one physical vehicle do not overlap in time
+    for later, earlier in p.previous_trip().items():
+        routing.solver().Add(time_dim.CumulVar(routing.End(earlier)) <= time_dim.CumulVar(routing.Start(later)))
+    for node in p.visits:
+        if node in screened:
+            continue
+        time_dim.CumulVar(manager.NodeToIndex(int(pos[node]))).SetRange(int(tw[node, 0]), int(tw[node, 1]))
+    for v in range(nv):
+        s, e = int(p.vehicle_starts[v]), int(p.vehicle_ends[v])
+        time_dim.CumulVar(routing.Start(v)).SetRange(int(tw[s, 0]), int(min(tw[s, 1], h)))
+        time_dim.CumulVar(routing.End(v)).SetRange(int(tw[e, 0]), int(min(tw[e, 1], h)))
+        if p.max_route_duration is not None:
+            time_dim.SetSpanUpperBoundForVehicle(int(p.max_route_duration[v]), v)
+        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(v)))
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
+    return time_dim
+
+
 def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -> RoutingResult:
     """Solve ``problem`` with OR-Tools routing; never raises on a hard or infeasible instance.
 
@@ -156,34 +190,16 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
         cb = routing.RegisterUnaryTransitVector(dem[order].tolist())
         routing.AddDimensionWithVehicleCapacity(cb, 0, [int(c) for c in p.capacities[d]], True, p.capacity_names[d])
 
-    # time: transit(i, j) = service(i) + travel(i, j); waiting allowed up to the horizon
+    # time: transit(i, j) = service(i) + travel(i, j); waiting allowed up to the horizon.
+    # A plain CVRP (no windows, horizon, duration cap or trip chain) gets no time dimension:
+    # it would only slow the search down; times are then read by a forward pass.
     h = p.effective_horizon()
     tw = p.windows()
     svc = p.service()
-    time_cb: dict[int, int] = {}  # one transit matrix per profile
-    for pf in sorted(set(profile)):
-        transit = (p.times_of(profile.index(pf)) + svc[:, None])[ix]
-        time_cb[pf] = routing.RegisterTransitMatrix(transit.tolist())
-    if len(time_cb) == 1:
-        routing.AddDimension(time_cb[profile[0]], h, h, False, "time")
-    else:
-        routing.AddDimensionWithVehicleTransits([time_cb[profile[v]] for v in range(nv)], h, h, False, "time")
-    time_dim = routing.GetDimensionOrDie("time")
-    # trip chains: successive trips of one physical vehicle do not overlap in time
-    for later, earlier in p.previous_trip().items():
-        routing.solver().Add(time_dim.CumulVar(routing.End(earlier)) <= time_dim.CumulVar(routing.Start(later)))
-    for node in p.visits:
-        if node in screened:
-            continue
-        time_dim.CumulVar(manager.NodeToIndex(int(pos[node]))).SetRange(int(tw[node, 0]), int(tw[node, 1]))
-    for v in range(nv):
-        s, e = int(p.vehicle_starts[v]), int(p.vehicle_ends[v])
-        time_dim.CumulVar(routing.Start(v)).SetRange(int(tw[s, 0]), int(min(tw[s, 1], h)))
-        time_dim.CumulVar(routing.End(v)).SetRange(int(tw[e, 0]), int(min(tw[e, 1], h)))
-        if p.max_route_duration is not None:
-            time_dim.SetSpanUpperBoundForVehicle(int(p.max_route_duration[v]), v)
-        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(v)))
-        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
+    timed = (
+        p.time_windows is not None or p.horizon is not None or p.max_route_duration is not None or bool(p.trip_chains)
+    )
+    time_dim = _add_time_dimension(routing, manager, p, profile, ix, pos, screened) if timed else None
 
     # extra cumulative dimension (route risk)
     if p.extra_arc_values is not None and p.extra_caps is not None:
@@ -237,12 +253,19 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
         stops, arr = [], []
         while not routing.IsEnd(index):
             stops.append(int(order[manager.IndexToNode(index)]))
-            arr.append(int(solution.Min(time_dim.CumulVar(index))))
+            if time_dim is not None:
+                arr.append(int(solution.Min(time_dim.CumulVar(index))))
             index = solution.Value(routing.NextVar(index))
         routes.append(tuple(stops))
-        arrivals.append(tuple(arr))
-        st.append(int(solution.Value(time_dim.CumulVar(routing.Start(v)))))
-        et.append(int(solution.Value(time_dim.CumulVar(routing.End(v)))))
+        if time_dim is not None:
+            arrivals.append(tuple(arr))
+            st.append(int(solution.Value(time_dim.CumulVar(routing.Start(v)))))
+            et.append(int(solution.Value(time_dim.CumulVar(routing.End(v)))))
+        else:
+            start, times, end = forward_schedule(p, v, stops)
+            arrivals.append(times)
+            st.append(start)
+            et.append(end)
     served = {x for r in routes for x in r}
     dropped = tuple(x for x in p.visits if x not in served)
     reasons: dict[int, DropReason] = {x: drop_reason(p, x, screened) for x in dropped}

@@ -578,3 +578,21 @@ def drop_reason(problem: RoutingProblem, node: int, screened: dict[int, DropReas
     if node in screened:
         return screened[node]
     return "search" if problem.is_mandatory(node) else "penalty"
+
+
+def forward_schedule(problem: RoutingProblem, vehicle: int, route: tuple[int, ...] | list[int]) -> tuple[int, tuple[int, ...], int]:
+    """Earliest-start schedule of one route: (departure, service starts, return).
+
+    Used when an engine has no time model of its own for the problem (plain CVRP).
+    """
+    p = problem
+    tw, svc, times = p.windows(), p.service(), p.times_of(vehicle)
+    s, e = int(p.vehicle_starts[vehicle]), int(p.vehicle_ends[vehicle])
+    start = t = int(tw[s, 0])
+    prev, out = s, []
+    for node in route:
+        t = max(int(tw[node, 0]), t + int(svc[prev]) + int(times[prev, node]))
+        out.append(t)
+        prev = node
+    end = t + int(svc[prev]) + int(times[prev, e]) if route else start
+    return start, tuple(out), end
