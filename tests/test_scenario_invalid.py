@@ -238,6 +238,12 @@ def test_unknown_commodity_in_stock_or_need_is_refused(index, field):
     assert any(p.startswith(f"nodes[{index}].{field}") for p, _ in err.problems), err.problems
 
 
+@pytest.mark.parametrize("value", [5, None, ["D"]])
+def test_fleet_depot_of_the_wrong_type_is_named(value):
+    err = refused(_set(base(), ("fleet", 0, "depot"), value))
+    assert_names(err, "fleet[0].depot", json.dumps(value))
+
+
 @pytest.mark.parametrize("where", ["S1", "J"])
 def test_fleet_depot_that_is_not_a_depot_is_refused(where):
     err = refused(_set(base(), ("fleet", 0, "depot"), where))
@@ -414,7 +420,8 @@ def test_missing_required_top_level_field_is_refused(field):
 
 @pytest.mark.parametrize("path", [("roads", 0, "risk"), ("nodes", SITE, "severity"), ("nodes", SITE, "need"),
                                   ("fleet", 0, "capacity_t"), ("escorts", 0, "effectiveness"),
-                                  ("organizations", 0, "military_assets"), ("parties", 0, "kind")],
+                                  ("organizations", 0, "military_assets"), ("parties", 0, "kind"),
+                                  ("fleet", 0, "depot"), ("escorts", 0, "base")],
                          ids=_jp)
 def test_missing_required_entity_field_is_refused(path):
     data = base()
