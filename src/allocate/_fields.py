@@ -96,14 +96,25 @@ def short(value: Any, limit: int = 60) -> str:
 def json_path(loc: tuple[Any, ...]) -> str:
     """``('roads', 5, 'risk')`` -> ``roads[5].risk``; union tags from pydantic are dropped."""
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and (part in {"depot", "site", "junction"} or "[" in part):
+        elif _is_union_tag(loc, i):
             continue  # discriminated-union tag or function-validator name, not a JSON key
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def _is_union_tag(loc: tuple[Any, ...], i: int) -> bool:
+    """Pydantic inserts the node kind after ``nodes[i]`` and validator names like
+    ``function-after[...]``; neither is a key of the user's JSON."""
+    part = loc[i]
+    if not isinstance(part, str):
+        return False
+    if "[" in part:
+        return True
+    return part in {"depot", "site", "junction"} and i >= 2 and loc[i - 2] == "nodes" and isinstance(loc[i - 1], int)
 
 
 def validation_problems(err: ValidationError, data: Any) -> list[tuple[str, str]]:
