@@ -266,6 +266,153 @@ def vrp(
 # ---- end vrp ---------------------------------------------------------------------------------
 
 
+# ---- io: export, import-sites (analysts' inputs and outputs) ----------------------------------
+def _parse_quantities(option: str, values: list[str] | None) -> dict[str, float]:
+    """``["food=100", "shelter=2.5"]`` -> ``{"food": 100.0, "shelter": 2.5}``; anything else is bad input."""
+    out: dict[str, float] = {}
+    for text in values or []:
+        key, sep, number = text.partition("=")
+        try:
+            value = float(number)
+        except ValueError:
+            value = float("nan")
+        if not sep or not key.strip() or value != value or value in (float("inf"), float("-inf")) or value < 0:
+            fail_input(ValueError(f"{option} takes COMMODITY=UNITS with a number ≥ 0 (value {text!r})"))
+        out[key.strip()] = value
+    return out
+
+
+def _read_zone_map(path: Path) -> dict[str, str | None]:
+    """A zone mapping file: a JSON object ``{admin value: zone id}`` or a two-column CSV (key, zone)."""
+    import csv as csv_module
+
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not all(isinstance(v, (str, type(None))) for v in data.values()):
+                raise ValueError("a zone map JSON is an object of admin value -> zone id (or null)")
+            return {str(k): v for k, v in data.items()}
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = [r for r in csv_module.reader(handle) if any(c.strip() for c in r)]
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the zone map: {exc}") from None
+    out: dict[str, str | None] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) < 2 or row[0].startswith("#"):
+            if row and row[0].startswith("#"):
+                continue  # an HXL row
+            raise ValueError(f"{path}, row {number}: a zone map row is KEY,ZONE (value {row!r})")
+        out[row[0].strip()] = row[1].strip() or None
+    return out
+
+
+@app.command("import-sites")
+def import_sites(
+    base_path: Annotated[Path, typer.Argument(metavar="BASE_SCENARIO", help="scenario JSON the sites are added to")],
+    table_path: Annotated[Path, typer.Argument(metavar="TABLE", help="CSV or XLSX, plain headers or with an HXL row")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the new scenario JSON")],
+    commodity: Annotated[Optional[list[str]], typer.Option("--commodity", help="commodity to read need for (repeat); default: those with a column")] = None,
+    need: Annotated[Optional[list[str]], typer.Option("--need", help="COMMODITY=UNITS for every row (recorded as a default)")] = None,
+    ration: Annotated[Optional[list[str]], typer.Option("--ration", help="COMMODITY=UNITS per person of #inneed/#affected/#population")] = None,
+    severity: Annotated[Optional[int], typer.Option("--severity", help="severity (1-5) for every row when the table has none")] = None,
+    zone_map: Annotated[Optional[Path], typer.Option("--zone-map", help="JSON object or KEY,ZONE CSV: admin value -> zone id")] = None,
+    zone_column: Annotated[Optional[str], typer.Option("--zone-column", help="column (header or HXL tag) the zone map is keyed by")] = None,
+    id_prefix: Annotated[str, typer.Option("--id-prefix", help="prefix for node ids (e.g. M for market codes)")] = "",
+    attribution: Annotated[Optional[str], typer.Option("--attribution", help="source and licence, kept on every node")] = None,
+    sheet: Annotated[Optional[str], typer.Option("--sheet", help="XLSX sheet name")] = None,
+    depots: Annotated[bool, typer.Option("--depots", help="rows are depots (stock_<commodity> columns), not sites")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="update nodes the base already has (never moving their zone)")] = False,
+) -> None:
+    """Add sites (or depots) from a CSV/XLSX table, HXL-tagged or not, to a scenario, keeping each row's source."""
+    from allocate.io.csv_hxl import commodities_in_table, depots_from_table, scenario_with_sites, sites_from_table
+    from allocate.scenario import Scenario
+
+    base = _load_scenario(base_path)
+    defaults = _parse_quantities("--need", need)
+    rations = _parse_quantities("--ration", ration)
+    if severity is not None and not 1 <= severity <= 5:
+        fail_input(ValueError(f"--severity must be a whole number from 1 to 5 (value {severity})"))
+    try:
+        zones = _read_zone_map(zone_map) if zone_map is not None else None
+        known = [c.id for c in base.commodities]
+        if commodity:
+            unknown = [c for c in commodity if c not in known]
+            if unknown:
+                raise ValueError(f"--commodity {', '.join(unknown)} is not a commodity of {base_path} ({', '.join(known)})")
+            chosen = list(commodity)
+        else:
+            in_table = commodities_in_table(table_path, known, kind="depot" if depots else "site", sheet=sheet)
+            chosen = [c for c in known if c in in_table or c in defaults or c in rations]
+            if not chosen and not depots:
+                raise ValueError(
+                    f"{table_path}: no need column for any commodity of {base_path} ({', '.join(known)}): "
+                    "add need_<commodity> or #item+<commodity> columns, or pass --need / --ration"
+                )
+        if depots:
+            nodes = depots_from_table(table_path, commodities=chosen, zone_of=zones, zone_column=zone_column,
+                                      id_prefix=id_prefix, attribution=attribution, sheet=sheet)
+        else:
+            nodes = sites_from_table(table_path, commodities=chosen, zone_of=zones, zone_column=zone_column,
+                                     ration=rations or None, default_need=defaults or None, default_severity=severity,
+                                     id_prefix=id_prefix, attribution=attribution, sheet=sheet)
+        scenario: Scenario = scenario_with_sites(base, nodes, replace=replace)
+    except (AllocateError, ValueError) as exc:
+        fail_input(_one_line("import-sites", exc))
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(scenario.to_json(), encoding="utf-8")
+    tmp.replace(output)
+    kind = "depots" if depots else "sites"
+    err_console.print(
+        f"{len(nodes)} {kind} from {table_path.name} added to {base.name!r} ({len(scenario.nodes)} nodes); written to {output}",
+        highlight=False, soft_wrap=True,
+    )
+    if not depots:
+        err_console.print("note: new sites have no roads yet: add them before planning, or they are claimed no_path", highlight=False, soft_wrap=True)
+
+
+@app.command("export")
+def export_plan(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario JSON")],
+    plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="plan JSON answering it")],
+    geojson: Annotated[Optional[Path], typer.Option("--geojson", help="write the plan (nodes, convoys, roads) as GeoJSON")] = None,
+    csv_dir: Annotated[Optional[Path], typer.Option("--csv", help="directory for deliveries.csv, convoys.csv, unmet.csv")] = None,
+    hxl: Annotated[bool, typer.Option("--hxl", help="add an HXL hashtag row to the CSV files")] = False,
+    png: Annotated[Optional[Path], typer.Option("--png", help="write a map of the plan as PNG")] = None,
+) -> None:
+    """Export a plan for analysts: GeoJSON for QGIS, CSV tables (optionally HXL), a PNG map."""
+    from allocate.plan import load_plan
+
+    if geojson is None and csv_dir is None and png is None:
+        fail_input(ValueError("nothing to export: give --geojson, --csv and/or --png"))
+    if hxl and csv_dir is None:
+        fail_input(ValueError("--hxl tags the CSV files: give --csv DIR too"))
+    try:
+        scenario = _load_scenario(scenario_path)
+        plan_obj = load_plan(plan_path)
+        if plan_obj.scenario.name != scenario.name:
+            raise ValueError(f"{plan_path} answers scenario {plan_obj.scenario.name!r}, not {scenario.name!r} ({scenario_path})")
+        written: list[Path] = []
+        if geojson is not None:
+            from allocate.io.geojson import plan_to_geojson, write_geojson
+
+            write_geojson(plan_to_geojson(scenario, plan_obj, roads=True), geojson)
+            written.append(geojson)
+        if csv_dir is not None:
+            from allocate.io.csv_hxl import write_plan_csv
+
+            written += write_plan_csv(plan_obj, csv_dir, scenario=scenario, hxl=hxl)
+        if png is not None:
+            from allocate.io.plots import plot_plan, save_png
+
+            written.append(save_png(plot_plan(scenario, plan_obj), png))
+    except (AllocateError, ValueError) as exc:
+        fail_input(_one_line("export", exc))
+    except OSError as exc:
+        fail_input(_one_line("export", ValueError(f"cannot write {exc.filename}: {exc.strerror}")))
+    err_console.print("written: " + ", ".join(str(p) for p in written), highlight=False, soft_wrap=True)
+# ---- end io ----------------------------------------------------------------------------------
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

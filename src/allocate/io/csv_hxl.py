@@ -31,6 +31,7 @@ __all__ = [
     "read_table",
     "sites_from_table",
     "depots_from_table",
+    "commodities_in_table",
     "scenario_with_sites",
     "write_plan_csv",
     "DELIVERY_HXL",
@@ -374,7 +375,7 @@ def _zone_resolver(
     def by_mapping(row: int, cells: Sequence[str]) -> tuple[str | None, bool]:
         key = cells[key_col.index]  # type: ignore[union-attr]
         if key not in mapping:
-            raise table.error("no zone is given for this value in zone_of (a place is never put in a zone by guess)", row, key_col, key)
+            raise table.error("no zone is mapped for this value (zone_of, --zone-map): a place is never put in a zone by guess", row, key_col, key)
         return mapping[key], True
 
     return by_mapping
@@ -427,7 +428,7 @@ def _nodes_from_table(
             if len(sources) > 1:
                 raise table.error(f"need of {commodity!r} given twice ({' and '.join(sources)}): keep one")
         if found["severity"] is None and default_severity is None:
-            raise table.error("no severity column (#severity or a header severity): pass default_severity= to use one value for every row")
+            raise table.error("no severity column (#severity or a header severity): pass default_severity= (command line: --severity) to use one value for every row")
     else:
         quantity_cols = _quantity_columns(table, commodities, "stock_", ("stock",))
         basis = None
@@ -543,6 +544,18 @@ def _nodes_from_table(
     if not nodes:
         raise table.error("the table has a header but no data row")
     return nodes
+
+
+def commodities_in_table(
+    path: str | Path, candidates: Sequence[str], *, kind: Literal["site", "depot"] = "site", sheet: str | int | None = None
+) -> list[str]:
+    """Which of ``candidates`` have a need (site) or stock (depot) column in the table, in order."""
+    table = read_table(path, sheet=sheet)
+    if kind == "site":
+        found = _quantity_columns(table, candidates, "need_", ())
+    else:
+        found = _quantity_columns(table, candidates, "stock_", ("stock",))
+    return [c for c in candidates if c in found]
 
 
 def sites_from_table(

@@ -128,14 +128,15 @@ def scenario_to_geojson(scenario: Any) -> dict[str, Any]:
     return _collection(scenario.name, features, scenario.nodes)
 
 
-def plan_to_geojson(scenario: Any, plan: Any) -> dict[str, Any]:
+def plan_to_geojson(scenario: Any, plan: Any, *, roads: bool = False) -> dict[str, Any]:
     """A plan on the map: nodes with need, delivered, coverage and unmet reasons; each convoy's path.
 
     Node Points carry ``delivered_<commodity>``, ``delivered_t``, ``coverage`` (sites) and
     ``unmet`` / ``unmet_reasons`` (every reason the plan gives, checked or informative, joined by
     commas). Convoy LineStrings follow ``path`` node by node with ``convoy``, ``organization``,
     ``depot``, ``escort``, ``escorted``, ``risk`` (route risk with its escort), ``km``, ``hours``,
-    times and tonnes. Roads are not repeated: pair it with :func:`scenario_to_geojson`.
+    times and tonnes. With ``roads`` the scenario's roads are added too (``feature_type`` road),
+    so one file holds the whole map.
     """
     from allocate.network import RoadNetwork
     from allocate.plan import site_coverage
@@ -187,6 +188,8 @@ def plan_to_geojson(scenario: Any, plan: Any) -> dict[str, Any]:
             "path": ",".join(convoy.path),
         }
         features.append({"type": "Feature", "id": f"convoy:{convoy.id}", "geometry": _line(scenario, convoy.path), "properties": props_c})
+    if roads:
+        features += [_road_feature(scenario, i, road) for i, road in enumerate(scenario.roads)]
     return _collection(scenario.name, features, scenario.nodes)
 
 
