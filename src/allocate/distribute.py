@@ -26,7 +26,9 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
 - tiers, lexicographic by default: ``coverage`` (max Σ severity × delivered t / Σ severity ×
   needed t over all sites), ``escorted_t`` (min tonnes that can only move under escort),
   ``exposure`` (min Σ tonnes × least round-trip risk of their group), ``cost`` (min Σ vehicle
-  trips × round-trip km × cost_per_km + escort trips × km incl. positioning × cost_per_km).
+  trips × round-trip km × cost_per_km + escort trips × km incl. positioning × cost_per_km),
+  ``busy_h`` (min vehicle and escort hours: the trips reported are the ones needed, not any
+  that fit).
 
 Impartiality: parties enter only through access (which roads and escort units are usable);
 column order follows depots, sites and commodities, never party ids.
@@ -47,10 +49,10 @@ from allocate.mip import INF, MipModel, ModelBuilder, MipResult, Objective, solv
 from allocate.network import ESCORT_ROADS, Usability
 from allocate.scenario import Scenario
 
-TIERS = ("coverage", "escorted_t", "exposure", "cost")
-KNOWN_TIERS = TIERS + ("vehicle_h",)
+TIERS = ("coverage", "escorted_t", "exposure", "cost", "busy_h")
+KNOWN_TIERS = TIERS
 UNESCORTED, ESCORTED = 0, 1
-ZERO = 1e-7  # units below this are reported as nothing
+ZERO = 1e-6  # units below this are solver tolerance, reported as nothing
 
 ROW_FIELDS = {
     "depot": "depot id the units leave from",
@@ -302,7 +304,7 @@ def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.nda
         cols = np.concatenate([kcols, zcols])
         vals = np.concatenate([f.fg_km * f.fleet_cost[f.fg_fleet], f.eg_km * f.escort_cost[f.eg_escort]])
         return b.objective(name, cols, vals, "min")
-    if name == "vehicle_h":
+    if name == "busy_h":
         return b.objective(name, np.concatenate([kcols, zcols]), np.concatenate([f.fg_hours, f.eg_hours]), "min")
     raise ValueError(f"unknown objective tier {name!r}; choose from {KNOWN_TIERS} or a mapping of them to weights")
 
@@ -460,7 +462,7 @@ class Allocation:
 
     ``status``: ``optimal`` | ``feasible`` | ``infeasible`` | ``time_limit`` (see
     :class:`~allocate.mip.MipResult`). ``tiers`` holds the tier values in ``tier_names`` order (by
-    default ``coverage``, ``escorted_t``, ``exposure``, ``cost``); ``bound`` is the first tier's
+    default ``coverage``, ``escorted_t``, ``exposure``, ``cost``, ``busy_h``); ``bound`` is the first tier's
     proven bound (an upper bound on coverage). ``explanation`` says why when infeasible.
     """
 

@@ -264,7 +264,7 @@ def solve_lexicographic(
 ) -> MipResult:
     """Optimise ``model.objectives`` in order; after each, fix it within ``tier_tolerance``.
 
-    Tier ``k`` is held at ``sign·c·x ≤ v_k + tier_tolerance · max(1, |v_k|)`` (``v_k`` the value
+    Tier ``k`` is held at ``sign·c·x ≤ v_k + tier_tolerance · max(|v_k|, 0.01)`` (``v_k`` the value
     found) while tier ``k+1`` is optimised. ``time_limit`` (seconds) bounds the whole sequence: each
     stage gets what is left. ``seed`` goes to the solver's random seed. ``gap`` is the relative MIP
     gap of every stage. ``backend`` is a name (``highs``, ``pulp``, ``ortools``) or a module with
@@ -275,6 +275,8 @@ def solve_lexicographic(
     module = get_backend(backend) if isinstance(backend, str) else backend
     name = backend if isinstance(backend, str) else getattr(module, "NAME", type(module).__name__)
     start = time.perf_counter()
+    if model.num_cols == 0:  # nothing to decide: solvers disagree on empty models, so answer here
+        return _empty_result(model, time.perf_counter() - start, seed, time_limit, str(name), gap)
     session: Session = module.open_session(model, **options)
     names = tuple(o.name for o in model.objectives)
     values: list[float | None] = [None] * len(names)
@@ -312,7 +314,7 @@ def solve_lexicographic(
         v = float(c @ x)
         nz = np.flatnonzero(c)
         if k + 1 < len(model.objectives) and nz.size:
-            session.add_row(nz, c[nz], -INF, v + tier_tolerance * max(1.0, abs(v)), f"fix_{obj.name}")
+            session.add_row(nz, c[nz], -INF, v + tier_tolerance * max(abs(v), 1e-2), f"fix_{obj.name}")
     if x is not None:
         values = [o.value(x) for o in model.objectives]
         if bound is None and status == "optimal":
@@ -322,3 +324,17 @@ def solve_lexicographic(
         seconds=time.perf_counter() - start, seed=seed, time_limit=time_limit, backend=str(name), gap=gap,
         stage_status=tuple(stages), message=message,
     )
+
+
+def _empty_result(model: MipModel, seconds: float, seed: int | None, time_limit: float | None, backend: str,
+                  gap: float) -> MipResult:
+    """A model without columns: optimal when every row admits 0, infeasible otherwise."""
+    x = np.zeros(0)
+    feasible = bool(np.all(model.row_lower <= 1e-9) and np.all(model.row_upper >= -1e-9))
+    names = tuple(o.name for o in model.objectives)
+    if not feasible:
+        return MipResult("infeasible", None, names, (None,) * len(names), None, seconds, seed, time_limit,
+                         backend, gap, (), "a row cannot hold with no columns")
+    values = tuple(o.value(x) for o in model.objectives)
+    return MipResult("optimal", x, names, values, values[0] if values else None, seconds, seed, time_limit,
+                     backend, gap, ("optimal",) * len(names))

@@ -1,0 +1,282 @@
+"""distribute(): hand-checked optima, one test per rule, the impartiality law, explanations."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import distribute_cases as cases
+from allocate.distribute import ROW_FIELDS, TIERS, distribute
+from allocate.scenario import Scenario, load_scenario
+
+TINY = Path(__file__).resolve().parents[1] / "models" / "tiny.json"
+REL = 1e-5  # tier 1 is held within 1e-7 relative while later tiers move; 1e-5 is ample
+
+
+def units(alloc, site: str, escorted: bool | None = None) -> float:
+    return sum(r["units"] for r in alloc.rows() if r["site"] == site and (escorted is None or r["escorted"] == escorted))
+
+
+# ----- hand-checked optima -----------------------------------------------------------------------
+def test_stock_goes_to_the_most_severe_site_first():
+    # Stock 10 t, S1 (sev 5) and S2 (sev 1) need 8 t each. Each tonne at S1 is worth 5, at S2 1:
+    # fill S1 (8 t), the 2 t left go to S2. Coverage = (5·8 + 1·2) / (5·8 + 1·8) = 42/48 = 0.875.
+    a = distribute(cases.validated(cases.two_sites()), gap=0)
+    assert a.status == "optimal"
+    assert a.tier_names == TIERS
+    assert a.tiers[0] == pytest.approx(42 / 48, rel=REL)
+    assert a.bound == pytest.approx(42 / 48, rel=1e-6)
+    assert a.weighted_coverage == pytest.approx(42 / 48, rel=REL)
+    assert units(a, "S1") == pytest.approx(8.0, rel=REL)
+    assert units(a, "S2") == pytest.approx(2.0, rel=1e-4)
+    # tiers 2-4: nothing escorted, no risk on these roads, 10 t need one 10 t trip per tonne-load:
+    # 8 t to S1 = 0.8 trip, 2 t to S2 = 0.2 trip, each 20 km round trip at 1/km: cost 16 + 4 = 20.
+    assert a.tiers[1] == pytest.approx(0.0, abs=1e-9)
+    assert a.tiers[2] == pytest.approx(0.0, abs=1e-9)
+    assert a.tiers[3] == pytest.approx(20.0, rel=1e-4)
+
+
+def test_transport_capacity_binds():
+    # One 10 t truck, 10 h horizon, 2 h round trips: at most 5 trips = 50 t though stock is 100 t.
+    # Severity 5 at S1 first: S1 30 t (3 trips), S2 the remaining 20 t (2 trips).
+    # Coverage = (5·30 + 1·20) / (5·30 + 1·30) = 170/180.
+    a = distribute(cases.validated(cases.transport_bound()), gap=0)
+    assert a.tiers[0] == pytest.approx(170 / 180, rel=REL)
+    assert units(a, "S1") == pytest.approx(30.0, rel=REL)
+    assert units(a, "S2") == pytest.approx(20.0, rel=1e-4)
+    trips = {t["site"]: t["trips"] for t in a.trips()}
+    assert trips["S1"] == pytest.approx(3.0, rel=1e-4)
+    assert sum(trips.values()) == pytest.approx(5.0, rel=1e-4)
+
+
+def test_volume_binds_when_a_unit_is_bulky():
+    # Same, but a unit is 2 m3 and the truck takes 10 m3: a trip carries 5 units, not 10.
+    # 5 trips carry 25 units, all to S1 (severity 5): coverage = 5·25 / 180 = 125/180.
+    data = cases.transport_bound()
+    data["commodities"][0]["volume_m3"] = 2.0
+    data["fleet"][0]["capacity_m3"] = 10.0
+    a = distribute(cases.validated(data), gap=0)
+    assert a.tiers[0] == pytest.approx(125 / 180, rel=REL)
+    assert units(a, "S1") == pytest.approx(25.0, rel=REL)
+    assert units(a, "S2") == pytest.approx(0.0, abs=1e-4)
+
+
+def test_escort_only_where_no_safe_depot_can_serve():
+    # S3 needs 8 t. From D its road is risky (round trip 0.19 > 0.05): escorted only (UN escort,
+    # 0.0975). From D2 it is safe. Both depots hold 10 t: tier 1 is full coverage either way, tier 2
+    # (least escorted tonnes) sends everything from D2 unescorted: escorted_t = 0.
+    a = distribute(cases.validated(cases.escorted_and_safe()), gap=0)
+    assert a.tiers[0] == pytest.approx(1.0, rel=REL)
+    assert a.tiers[1] == pytest.approx(0.0, abs=1e-6)
+    assert {r["depot"] for r in a.rows()} == {"D2"}
+    assert not any(r["escorted"] for r in a.rows())
+
+
+def test_escorted_tonnes_when_the_safe_depot_runs_short():
+    # D2 holds only 5 t: 5 t go from D2 unescorted, the other 3 t from D under the UN escort
+    # (one escort trip suffices: a convoy carries the 10 t truck). escorted_t = 3; exposure =
+    # 3 t × 0.0975 (escorted round trip 1 - (1 - 0.1·0.5)²) + 5 t × 0 = 0.2925.
+    data = cases.escorted_and_safe()
+    data["nodes"][1]["stock"] = {"food": 5.0}
+    a = distribute(cases.validated(data), gap=0)
+    assert a.tiers[0] == pytest.approx(1.0, rel=REL)
+    assert a.tiers[1] == pytest.approx(3.0, rel=REL)
+    assert a.tiers[2] == pytest.approx(3 * 0.0975, rel=1e-4)
+    assert units(a, "S3", escorted=True) == pytest.approx(3.0, rel=REL)
+    escorted = [r for r in a.rows() if r["escorted"]]
+    assert {r["depot"] for r in escorted} == {"D"}
+    assert escorted[0]["escorts"] == "E_un"
+    assert a.escort_trips() == [{"escort": "E_un", "depot": "D", "site": "S3", "trips": 1, "busy_h": 2.0}]
+
+
+def test_escort_time_binds_in_whole_trips():
+    # Only D serves S3 (escorted). Two 2 t trucks, horizon 4 h, 2 h round trips: the trucks could
+    # carry 2 × 2 trips × 2 t = 8 t. The UN team is based at J, 1 h from D (positioning 2 h), so a
+    # trip keeps it busy 4 h, within a budget of horizon + positioning = 6 h: 1.5 trips, and escort
+    # trips are whole: 1 trip. One escorted convoy is both trucks, 4 t: S3 gets 4 t (6 t if
+    # escort trips were fractional).
+    data = cases.escorted_and_safe()
+    data["horizon_h"] = 4.0
+    data["nodes"] = [n for n in data["nodes"] if n["id"] != "D2"]
+    data["nodes"].append({"id": "J", "kind": "junction", "lat": 0.5, "lon": 0.5, "zone": "Z1"})
+    data["roads"] = [r for r in data["roads"] if "D2" not in (r["a"], r["b"])]
+    data["roads"].append({"a": "J", "b": "D", "km": 10.0, "hours": 1.0, "risk": 0.0})
+    data["fleet"] = [f for f in data["fleet"] if f["depot"] != "D2"]
+    data["fleet"][0].update(capacity_t=2.0, count=2)
+    data["escorts"][0]["base"] = "J"
+    a = distribute(cases.validated(data), gap=0)
+    assert units(a, "S3", escorted=True) == pytest.approx(4.0, rel=REL)
+    assert a.escort_trips() == [{"escort": "E_un", "depot": "D", "site": "S3", "trips": 1, "busy_h": 4.0}]
+
+
+def test_organization_that_refuses_escorts_leaves_risky_site_unserved():
+    # Same world without D2, and the only organization's policy is ``never``: S3 is too_risky.
+    data = cases.escorted_and_safe()
+    data["nodes"] = [n for n in data["nodes"] if n["id"] != "D2"]
+    data["fleet"] = [f for f in data["fleet"] if f["depot"] != "D2"]
+    data["roads"] = [r for r in data["roads"] if "D2" not in (r["a"], r["b"])]
+    data["organizations"][0]["escort_policy"] = "never"
+    a = distribute(cases.validated(data), gap=0)
+    assert a.status == "optimal"
+    assert a.rows() == []
+    assert a.inaccessible == {"S3": "too_risky"}
+    assert a.tiers[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_exposure_then_cost_break_ties():
+    # S1 needs 5 t; D reaches it by a 0.04-risk road (unescorted: within 0.05), D2 by a safe one.
+    # Coverage is full either way; no escort; exposure picks D2 (risk 0).
+    data = cases.base()
+    data["nodes"].append({"id": "D2", "kind": "depot", "lat": 0, "lon": 1, "stock": {"food": 10.0}})
+    data["fleet"].append({"id": "truck2", "organization": "ngo", "depot": "D2", "count": 1,
+                          "capacity_t": 10.0, "capacity_m3": 100.0, "cost_per_km": 1.0})
+    cases.add_site(data, "S1", 5.0, 2, risk=0.02)
+    data["roads"].append({"a": "D2", "b": "S1", "km": 50.0, "hours": 1.0, "risk": 0.0})
+    a = distribute(cases.validated(data), gap=0)
+    assert {r["depot"] for r in a.rows()} == {"D2"}
+    assert a.tiers[2] == pytest.approx(0.0, abs=1e-9)
+    # Make both safe: now cost decides: D's round trip is 20 km, D2's 100 km -> D.
+    data["roads"][0]["risk"] = 0.0
+    b = distribute(cases.validated(data), gap=0)
+    assert {r["depot"] for r in b.rows()} == {"D"}
+    assert b.tiers[3] == pytest.approx(0.5 * 20.0, rel=1e-4)  # half a 10 t truck trip of 20 km
+
+
+def test_parity_binds_zone_coverage():
+    # S1 (zone Z1, sev 5) can be fully served; S2 (zone Z2, sev 1) only 2 t of its 8 (stock 10).
+    # Without parity: S1 8, S2 2 (coverages 1.0 and 0.25). With parity_tolerance 0.25 the zones
+    # must be within 0.25: c1 ≤ c2 + 0.25. Maximise 5·8c1 + 8c2 with 8c1 + 8c2 ≤ 10:
+    # c1 = c2 + 0.25 → 16c2 + 2 = 10 → c2 = 0.5, c1 = 0.75: coverage (5·6 + 4)/48 = 34/48.
+    data = cases.two_sites()
+    data["nodes"][2]["zone"] = "Z2"
+    data["policy"]["parity_tolerance"] = 0.25
+    a = distribute(cases.validated(data), gap=0)
+    assert a.tiers[0] == pytest.approx(34 / 48, rel=REL)
+    assert a.zone_coverage["Z1"] == pytest.approx(0.75, rel=1e-4)
+    assert a.zone_coverage["Z2"] == pytest.approx(0.5, rel=1e-4)
+
+
+def test_min_coverage_lifts_the_less_severe_site():
+    # min_coverage 0.5: each site needs at least 4 t; 10 t stock: S2 gets 4, S1 gets 6.
+    # Coverage = (5·6 + 4) / 48 = 34/48.
+    data = cases.two_sites()
+    data["policy"]["min_coverage"] = 0.5
+    a = distribute(cases.validated(data), gap=0)
+    assert a.status == "optimal"
+    assert a.tiers[0] == pytest.approx(34 / 48, rel=REL)
+    assert a.site_coverage["S2"] == pytest.approx(0.5, rel=1e-4)
+
+
+# ----- infeasible policy: named rule and sites ------------------------------------------------------
+def test_min_coverage_beyond_stock_is_explained():
+    # min_coverage 0.7 needs 5.6 t at each site, 11.2 t in all; stock is 10 t.
+    data = cases.two_sites()
+    data["policy"]["min_coverage"] = 0.7
+    a = distribute(cases.validated(data))
+    assert a.status == "infeasible"
+    assert a.rows() == []
+    assert a.explanation is not None and "min_coverage" in a.explanation
+    rules = {sf.rule for sf in a.shortfalls}
+    assert rules == {"min_coverage"}
+    subjects = set(a.shortfalls[0].subjects)
+    assert subjects and subjects <= {"S1", "S2"}
+    assert any(site in a.explanation for site in subjects)
+    assert "IIS" in a.explanation  # HiGHS names the conflicting rows: stock and min_coverage
+    assert "stock[D,food]" in a.explanation
+
+
+def test_accessible_site_without_escort_resources_is_named():
+    # S3 is accessible (an admissible escort exists: claims ignore resources) but the escort unit
+    # has count 0: with min_coverage 0.1 the policy cannot be met at S3, and the explanation says so.
+    data = cases.escorted_and_safe()
+    data["nodes"] = [n for n in data["nodes"] if n["id"] != "D2"]
+    data["fleet"] = [f for f in data["fleet"] if f["depot"] != "D2"]
+    data["roads"] = [r for r in data["roads"] if "D2" not in (r["a"], r["b"])]
+    data["escorts"][0]["count"] = 0
+    data["policy"]["min_coverage"] = 0.1
+    a = distribute(cases.validated(data))
+    assert a.status == "infeasible"
+    assert a.shortfalls[0].rule == "min_coverage"
+    assert a.shortfalls[0].subjects == ("S3",)
+    assert "S3" in a.explanation
+
+
+# ----- the impartiality law ---------------------------------------------------------------------------
+def _relabelled(data: dict, mapping: dict[str, str]) -> dict:
+    out = copy.deepcopy(data)
+    for p in out["parties"]:
+        p["id"] = mapping.get(p["id"], p["id"])
+        p["opposes"] = [mapping.get(q, q) for q in p.get("opposes", [])]
+    for z in out["zones"]:
+        if z.get("controlled_by") is not None:
+            z["controlled_by"] = mapping.get(z["controlled_by"], z["controlled_by"])
+    for e in out["escorts"]:
+        e["provider"] = mapping.get(e["provider"], e["provider"])
+    return out
+
+
+def _by_site(a) -> dict:
+    frame = a.frame()
+    return frame.groupby(["depot", "site", "commodity", "escorted"])["units"].sum().round(6).to_dict()
+
+
+def test_relabelling_zone_controllers_leaves_the_allocation_unchanged():
+    # With party_escorts "any", parties matter only through access, which they do not change:
+    # swapping which party controls each zone, or renaming every party, changes no allocation.
+    data = load_scenario(TINY).to_dict()
+    data["policy"]["party_escorts"] = "any"
+    base = distribute(Scenario.from_dict(data), gap=0, seed=3)
+    swapped = copy.deepcopy(data)
+    for z in swapped["zones"]:
+        z["controlled_by"] = {"gov": "front", "front": "gov"}.get(z.get("controlled_by"), z.get("controlled_by"))
+    renamed = _relabelled(data, {"gov": "party_a", "front": "party_b", "un": "party_c"})
+    for variant in (swapped, renamed):
+        other = distribute(Scenario.from_dict(variant), gap=0, seed=3)
+        assert other.status == base.status
+        assert other.tiers == pytest.approx(base.tiers, rel=1e-9, abs=1e-9)
+        assert _by_site(other) == _by_site(base)
+        assert other.site_coverage == pytest.approx(dict(base.site_coverage), abs=1e-9)
+
+
+# ----- API: rows, frame, seed, time limit --------------------------------------------------------------
+def test_rows_frame_and_recorded_settings():
+    a = distribute(load_scenario(TINY), seed=11, time_limit=30.0)
+    assert a.status == "optimal"
+    assert (a.seed, a.time_limit, a.backend) == (11, 30.0, "highs")
+    assert a.seconds > 0
+    assert a.bound is not None and a.bound >= a.tiers[0] - 1e-9
+    rows = a.rows()
+    assert rows and all(set(r) == set(ROW_FIELDS) for r in rows)
+    frame = a.frame()
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == list(ROW_FIELDS)
+    assert len(frame) == len(rows)
+    s = load_scenario(TINY)
+    # rows respect stock and need, and the denied enclave's site gets nothing
+    for (d, c), u in frame.groupby(["depot", "commodity"])["units"].sum().items():
+        assert u <= s.node_by_id[d].stock[c] + 1e-6
+    for (site, c), u in frame.groupby(["site", "commodity"])["units"].sum().items():
+        assert u <= s.node_by_id[site].need[c] + 1e-6
+    assert "S11" not in set(frame["site"]) and a.inaccessible["S11"] == "no_path"
+    # escorted rows only where the depot's fleet cannot go unescorted (S05-S07, S09-S10 in tiny.json)
+    assert set(frame.loc[frame["escorted"], "site"]) <= {"S05", "S06", "S07", "S09", "S10"}
+    # the same seed gives the same allocation
+    again = distribute(s, seed=11, time_limit=30.0)
+    assert again.rows() == rows
+
+
+def test_time_limit_of_zero_is_a_status_not_a_traceback():
+    a = distribute(load_scenario(TINY), time_limit=0.0)
+    assert a.status == "time_limit"
+    assert a.rows() == [] and a.explanation
+
+
+def test_custom_tiers_and_blends():
+    a = distribute(cases.validated(cases.two_sites()), objectives=("coverage",), gap=0)
+    assert a.tier_names == ("coverage",) and a.tiers[0] == pytest.approx(42 / 48, rel=REL)
+    b = distribute(cases.validated(cases.two_sites()), objectives=({"coverage": 1.0, "cost": 0.0},), gap=0)
+    assert b.status == "optimal"
+    with pytest.raises(ValueError, match="unknown objective tier"):
+        distribute(cases.validated(cases.two_sites()), objectives=("speed",))
