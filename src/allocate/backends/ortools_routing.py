@@ -52,6 +52,17 @@ METAHEURISTICS: tuple[str, ...] = tuple(
     k for k in routing_enums_pb2.LocalSearchMetaheuristic.Value.keys() if k not in ("UNSET",)
 )
 
+_HEAVY_OPERATORS = (
+    "use_global_cheapest_insertion_path_lns",
+    "use_local_cheapest_insertion_path_lns",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+    "use_global_cheapest_insertion_visit_types_lns",
+    "use_local_cheapest_insertion_visit_types_lns",
+    "use_relocate_expensive_chain",
+    "use_shortest_path_swap_active",
+    "use_shortest_path_two_opt",
+    "use_swap_active_chain",
+)
 _MAX_PENALTY = 2**50  # n * penalty must stay far below 2**63
 _MARGIN_S = 0.05  # time kept back for reading the solution out
 
@@ -74,7 +85,10 @@ def _has_windows(p: RoutingProblem) -> bool:
 
 def _first_solution(p: RoutingProblem, name: str) -> int:
     if name == "auto":
-        name = "PARALLEL_CHEAPEST_INSERTION" if _has_windows(p) or p.extra_arc_values is not None else "SAVINGS"
+        # measured on CVRPLIB X at 10 s: SAVINGS wins by ~0.5 % on X-n101/X-n200 but loses
+        # ~6 % on X-n303; PATH_CHEAPEST_ARC fails on tight windows (Solomon R101), where
+        # PARALLEL_CHEAPEST_INSERTION works
+        name = "PARALLEL_CHEAPEST_INSERTION" if _has_windows(p) or p.extra_arc_values is not None else "PATH_CHEAPEST_ARC"
     if name not in FIRST_SOLUTION_STRATEGIES:
         raise ValueError(f"first_solution: unknown strategy {name!r}; one of {FIRST_SOLUTION_STRATEGIES}")
     return routing_enums_pb2.FirstSolutionStrategy.Value.Value(name)
@@ -103,6 +117,13 @@ def _search_parameters(p: RoutingProblem, params: SearchParams, seconds: float) 
     if params.neighbors_ratio is not None:
         sp.ls_operator_neighbors_ratio = params.neighbors_ratio
         sp.ls_operator_min_neighbors = params.min_neighbors
+    if params.lean_operators:
+        # the insertion-based LNS and chain operators added in recent OR-Tools versions are
+        # costly per move; on plain, all-mandatory problems GLS gets further without them
+        off = optional_boolean_pb2.BOOL_FALSE
+        ops = sp.local_search_operators
+        for name in _HEAVY_OPERATORS:
+            setattr(ops, name, off)
     if params.extra_lns:
         ops = sp.local_search_operators
         on = optional_boolean_pb2.BOOL_TRUE

@@ -367,9 +367,11 @@ class SearchParams:
     order with ``numpy.random.default_rng(s)`` (changing tie-breaks, hence the search path,
     reproducibly); seed 0 keeps the natural order. PyVRP gets the seed as is.
 
-    ``first_solution``: an OR-Tools FirstSolutionStrategy name, or ``"auto"``: SAVINGS when
-    no visit has a real time window, else PARALLEL_CHEAPEST_INSERTION (PATH_CHEAPEST_ARC
-    fails on tight windows such as Solomon R101). ``metaheuristic``: a
+    ``first_solution``: an OR-Tools FirstSolutionStrategy name, or ``"auto"``:
+    PATH_CHEAPEST_ARC when no visit has a real time window (nor a risk cap), else
+    PARALLEL_CHEAPEST_INSERTION (PATH_CHEAPEST_ARC fails on tight windows such as Solomon
+    R101). ``lean_operators`` switches off OR-Tools' costlier insertion-LNS and chain
+    operators (an experiment knob; not clearly better on CVRPLIB X at 10 s). ``metaheuristic``: a
     LocalSearchMetaheuristic name (``GUIDED_LOCAL_SEARCH`` by default).
 
     ``soft_mandatory``: give mandatory visits a large drop penalty so that a hard or
@@ -387,6 +389,7 @@ class SearchParams:
     neighbors_ratio: float | None = None
     min_neighbors: int = 20
     extra_lns: bool = False
+    lean_operators: bool = False
     soft_mandatory: bool = True
     log: bool = False
 
