@@ -1,0 +1,838 @@
+"""Convoy routing: turn an allocation (units per depot, site, commodity) into convoys.
+
+One OR-Tools routing problem per depot (an allocation fixes the depot of every unit, and a
+convoy never leaves from two depots). In each problem:
+
+* **visits** are *chunks* of a (depot, site) delivery, split so that a chunk fits the smallest
+  vehicle that may serve the site (split deliveries); chunks are optional, with a drop penalty
+  far above any routing cost, scaled by severity and tonnes, so the solver drops only what it
+  cannot carry and every drop comes back with a reason;
+* **vehicles** are *trips*: each physical vehicle of a fleet type is ``T`` successive trips
+  chained in time (``end(trip k) <= start(trip k+1)``, the adapter's ``trip_chains``), so at no
+  moment are more of a type's vehicles busy than its ``count``, and a vehicle may run several
+  trips within the horizon;
+* **matrices** are per *profile* (weight class × whether the organization may take an escort):
+  each leg between two stops is one concrete road path (a least path of ``km + λ·risk`` on the
+  roads that weight class may use: closed roads, denied zones and weight limits excluded), so the
+  solver's times, costs and risk are exactly those of the road path written into the plan;
+* **risk** is a cumulative dimension of ``-ln(1 - r)`` scaled to integers, capped at
+  ``risk_threshold`` for trips of organizations that never take an escort and at ``max_risk``
+  for the others (those convoys get an escort later when they need one);
+* times are scaled up (ceil) and windows down (floor), so the real walk of the plan is never
+  later than the solver's schedule: the plan's times satisfy FORMAT.md §3.5 by construction.
+
+After solving, a trip whose route risk is above ``risk_threshold`` is re-pathed leg by leg on
+least-risk paths when that keeps its times valid (an escort must stay the last resort),
+military trips under ``last_resort`` are checked (and moved, or dropped) so that they depart only
+while all civilian vehicles of their organization at their depot are busy, and identical trips
+are merged into one convoy of several vehicles.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from allocate.access import AccessFacts, within
+from allocate.backends.ortools_routing import solve_ortools
+from allocate.backends.routing_problem import MatrixProfile, RoutingProblem, RoutingResult, SearchParams
+from allocate.network import Path, RoadNetwork, Usability, risk_from_weight
+from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, Stop, UnmetClaim
+from allocate.scenario import FleetType, Scenario
+
+__all__ = ["route", "DROP_REASONS", "RoutingStats"]
+
+TIME_SCALE = 1000  # solver time units per hour
+RISK_SCALE = 1_000_000  # solver risk units per unit of -ln(1 - r)
+LOAD_SCALE = 1000  # kg per tonne, litres per m3
+KM_SCALE = 10  # arc cost units per km
+RISK_KM_UNESCORTED = 20_000.0  # km a route may add to avoid one unit of -ln(1-r) (≈ 200 km per 1 %)
+RISK_KM_ESCORTABLE = 5_000.0  # softer for organizations that may take an escort (still ≈ 50 km per 1 %)
+MAX_TRIPS = 4  # trips per physical vehicle offered to the solver
+MAX_CHUNKS = 24  # chunks per (depot, site) delivery, beyond what the largest vehicle needs
+DETERMINISTIC_SOLUTIONS = 60  # OR-Tools solution limit per depot problem under deterministic=True
+_EPS_UNITS = 1e-9
+
+DROP_REASONS = {
+    "no_vehicle": "fleet",
+    "capacity": "fleet",
+    "time_window": "horizon",
+    "extra_cap": "escorts",
+    "penalty": "fleet",
+    "search": "routing",
+}
+"""Adapter drop reason → informative unmet reason of the plan (FORMAT.md §2, not checked)."""
+
+
+# ----- inputs --------------------------------------------------------------------------------------
+def _allocation_rows(allocation: Any) -> list[Mapping[str, Any]]:
+    """Rows of an allocation: an object with ``.rows()`` or any iterable of row mappings."""
+    rows = allocation.rows() if hasattr(allocation, "rows") else allocation
+    out = []
+    for row in rows:
+        if not isinstance(row, Mapping):
+            row = {k: getattr(row, k) for k in ("depot", "site", "commodity", "units")}
+        out.append(row)
+    return out
+
+
+def _demands(scenario: Scenario, rows: Iterable[Mapping[str, Any]]) -> tuple[dict[tuple[str, str], dict[str, float]], set[str]]:
+    """``{(depot, site): {commodity: units}}`` clipped to stock and need; sites clipped for stock."""
+    s = scenario
+    raw: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for row in rows:
+        depot, site, commodity, units = row["depot"], row["site"], row["commodity"], float(row["units"])
+        if s.node_by_id.get(depot) is None or s.node(depot).kind != "depot":
+            raise ValueError(f"allocation row names {depot!r}, which is not a depot of the scenario")
+        if s.node_by_id.get(site) is None or s.node(site).kind != "site":
+            raise ValueError(f"allocation row names {site!r}, which is not a site of the scenario")
+        if commodity not in s.commodity_by_id:
+            raise ValueError(f"allocation row names {commodity!r}, which is not a commodity of the scenario")
+        if not math.isfinite(units) or units < 0:
+            raise ValueError(f"allocation row {depot}->{site} {commodity}: units must be finite and >= 0, not {units}")
+        if units > _EPS_UNITS:
+            cell = raw[(depot, site)]
+            cell[commodity] = cell.get(commodity, 0.0) + units
+    short_stock: set[str] = set()
+    # never unload more than a depot holds, nor more than a site needs (deterministic order)
+    used: dict[tuple[str, str], float] = defaultdict(float)
+    got: dict[tuple[str, str], float] = defaultdict(float)
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for depot, site in sorted(raw):
+        stock = s.node(depot).stock  # type: ignore[union-attr]
+        need = s.node(site).need  # type: ignore[union-attr]
+        cell: dict[str, float] = {}
+        for commodity in sorted(raw[(depot, site)]):
+            units = raw[(depot, site)][commodity]
+            room_stock = stock.get(commodity, 0.0) - used[(depot, commodity)]
+            room_need = need.get(commodity, 0.0) - got[(site, commodity)]
+            take = min(units, max(0.0, room_stock), max(0.0, room_need))
+            if take < units - 1e-9 and room_stock < units:
+                short_stock.add(site)
+            if take > _EPS_UNITS:
+                cell[commodity] = take
+                used[(depot, commodity)] += take
+                got[(site, commodity)] += take
+        if cell:
+            out[(depot, site)] = cell
+    return out, short_stock
+
+
+# ----- paths ---------------------------------------------------------------------------------------
+class _LegPaths:
+    """Least ``km + λ·risk`` road paths between a set of places, on one weight class's roads."""
+
+    def __init__(self, network: RoadNetwork, usability: Usability, risk_km: float, places: Sequence[str]):
+        self.network = network
+        self.usability = usability
+        g = network.graph(usability)
+        self.names = [n.id for n in network.scenario.nodes]
+        index = {name: i for i, name in enumerate(self.names)}
+        rows, cols, vals = [], [], []
+        for a, b, d in g.edges(data=True):
+            w = -math.log1p(-d["risk"])
+            rows.append(index[a])
+            cols.append(index[b])
+            vals.append(d["km"] + risk_km * w + 1e-9)  # explicit epsilon: a zero weight is still an edge
+        n = len(self.names)
+        graph = csr_matrix((vals, (rows, cols)), shape=(n, n))
+        self.places = list(dict.fromkeys(places))
+        sources = [index[p] for p in self.places]
+        _, self.pred = dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
+        self.row = {p: i for i, p in enumerate(self.places)}
+        self.index = index
+        self._cache: dict[tuple[str, str], Path | None] = {}
+
+    def path(self, a: str, b: str) -> Path | None:
+        """The leg's road path (its nodes, km, hours, risk weight), or None when unreachable."""
+        key = (a, b)
+        if key not in self._cache:
+            if a == b:
+                self._cache[key] = Path((a,), 0.0, 0.0, 0.0)
+            else:
+                pred = self.pred[self.row[a]]
+                j = self.index[b]
+                nodes = [b]
+                src = self.index[a]
+                while j != src:
+                    j = int(pred[j])
+                    if j < 0:
+                        self._cache[key] = None
+                        return None
+                    nodes.append(self.names[j])
+                self._cache[key] = self.network.measure(list(reversed(nodes)))
+        return self._cache[key]
+
+    def override(self, a: str, b: str, path: Path) -> None:
+        self._cache[(a, b)] = path
+
+
+# ----- one depot's problem -----------------------------------------------------------------------
+@dataclass
+class _Chunk:
+    site: str
+    units: dict[str, float]
+    weight_t: float
+    volume_m3: float
+    types: tuple[str, ...]  # fleet types that may serve it
+
+
+@dataclass
+class _Trip:
+    """One vehicle's trip: the raw material of convoys."""
+
+    fleet: str
+    organization: str
+    depot: str
+    unit: int
+    trip: int
+    stops: list[tuple[str, dict[str, float]]]  # (site, unload) in order, consecutive sites merged
+    legs: list[Path]  # depot → stop 1 → ... → depot
+    depart_h: float
+    arrive_h: list[float] = field(default_factory=list)
+    return_h: float = 0.0
+    latest_return_h: float = 0.0  # the next trip of the same vehicle leaves then (or the horizon)
+    earliest_depart_h: float = 0.0  # the previous trip of the same vehicle is back then (or 0)
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        nodes: list[str] = [self.depot]
+        for leg in self.legs:
+            nodes.extend(leg.nodes[1:])
+        return tuple(nodes)
+
+    @property
+    def risk_weight(self) -> float:
+        return sum(leg.risk_weight for leg in self.legs)
+
+
+@dataclass
+class RoutingStats:
+    """What the search did, summed over the depot problems (recorded in ``plan.solver``)."""
+
+    status: str = "optimal"
+    stopped_by: str = "none"
+    objective: float = 0.0
+    problems: int = 0
+    vehicles: int = 0
+    visits: int = 0
+    dropped_visits: int = 0
+
+
+def _usable_types(scenario: Scenario, depot: str) -> list[FleetType]:
+    """Fleet types based at ``depot`` that may move aid: count ≥ 1, capacity, military consent."""
+    orgs = scenario.organization_by_id
+    out = []
+    for f in sorted(scenario.fleet, key=lambda f: f.id):
+        if f.depot != depot or f.count < 1 or f.capacity_t <= 0:
+            continue
+        if f.military and orgs[f.organization].military_assets == "never":
+            continue
+        out.append(f)
+    return out
+
+
+def _escortable(scenario: Scenario, fleet: FleetType) -> bool:
+    return scenario.organization_by_id[fleet.organization].escort_policy != "never"
+
+
+def _cap_weight(scenario: Scenario, escortable: bool) -> float:
+    p = scenario.policy
+    r = p.max_risk if escortable else p.risk_threshold
+    return -math.log1p(-min(r, 1 - 1e-12))
+
+
+def _chunks(scenario: Scenario, site: str, units: dict[str, float], types: list[FleetType]) -> list[_Chunk]:
+    """Split one delivery into chunks the smallest allowed vehicle can carry (fewer when huge)."""
+    s = scenario
+    weight = s.weight_t(units)
+    volume = s.volume_m3(units)
+
+    def count_for(f: FleetType) -> int:
+        by_w = weight / f.capacity_t
+        by_v = volume / f.capacity_m3 if f.capacity_m3 > 0 else (math.inf if volume > 0 else 0.0)
+        return max(1, math.ceil(max(by_w, by_v) - 1e-9)) if math.isfinite(by_v) else 10**9
+
+    fits = [count_for(f) for f in types]
+    finite = [k for k in fits if k < 10**9]
+    if not finite:
+        return []
+    k_big, k_small = min(finite), max(finite)
+    k = max(k_big, min(k_small, k_big + MAX_CHUNKS))
+    names = tuple(f.id for f in types)
+    out = []
+    for i in range(k):
+        part = {c: u / k for c, u in units.items()} if i < k - 1 else {c: u - (k - 1) * (u / k) for c, u in units.items()}
+        out.append(_Chunk(site, part, s.weight_t(part), s.volume_m3(part), names))
+    return out
+
+
+def _ceil(x: float, scale: float) -> int:
+    v = x * scale
+    r = round(v)
+    return int(r) if abs(v - r) < 1e-6 else int(math.ceil(v))
+
+
+def _floor(x: float, scale: float) -> int:
+    v = x * scale
+    r = round(v)
+    return int(r) if abs(v - r) < 1e-6 else int(math.floor(v))
+
+
+class _DepotProblem:
+    """The routing problem of one depot, its leg paths, and how to read its solution back."""
+
+    def __init__(self, scenario: Scenario, network: RoadNetwork, facts: AccessFacts, depot: str,
+                 deliveries: dict[str, dict[str, float]]):
+        self.scenario = scenario
+        self.network = network
+        self.depot = depot
+        self.rejected: dict[str, str] = {}  # site -> informative reason, whole delivery not routable
+        self.types = _usable_types(scenario, depot)
+        s = scenario
+        chunks: list[_Chunk] = []
+        for site in sorted(deliveries):
+            allowed: list[FleetType] = []
+            modes = []
+            for f in self.types:
+                esc = _escortable(s, f)
+                mode = facts.mode(depot, site, f.capacity_t, escorts_allowed=esc)
+                modes.append(mode)
+                if mode == "unescorted" or (mode == "escorted" and esc):
+                    allowed.append(f)
+            if not allowed:
+                self.rejected[site] = _reject_reason(modes)
+                continue
+            parts = _chunks(s, site, deliveries[site], allowed)
+            if not parts:
+                self.rejected[site] = "fleet"
+                continue
+            chunks.extend(parts)
+        self.chunks = chunks
+        self.problem: RoutingProblem | None = None
+        if chunks and self.types:
+            self._build()
+
+    # -- building --
+    def _build(self) -> None:
+        s, depot = self.scenario, self.depot
+        places = [depot, *dict.fromkeys(c.site for c in self.chunks)]
+        self.profile_keys: list[tuple[float, bool]] = sorted({(f.capacity_t, _escortable(s, f)) for f in self.types})
+        self.legs: dict[tuple[float, bool], _LegPaths] = {}
+        for key in self.profile_keys:
+            weight_t, esc = key
+            legs = _LegPaths(self.network, Usability(vehicle_weight_t=weight_t),
+                             RISK_KM_ESCORTABLE if esc else RISK_KM_UNESCORTED, places)
+            cap = _cap_weight(s, esc)
+            # a site whose out-and-back on these legs breaks the risk cap while least-risk legs
+            # would not: take the least-risk legs for that site (the cap, not the km, decides)
+            for site in places[1:]:
+                out, back = legs.path(depot, site), legs.path(site, depot)
+                if out is None or back is None or out.risk_weight + back.risk_weight <= cap:
+                    continue
+                safe_out = self.network.least_path(depot, site, "risk", legs.usability)
+                safe_back = self.network.least_path(site, depot, "risk", legs.usability)
+                if safe_out and safe_back:
+                    legs.override(depot, site, safe_out)
+                    legs.override(site, depot, safe_back)
+            self.legs[key] = legs
+
+        n = 1 + len(self.chunks)
+        loc = [depot] + [c.site for c in self.chunks]
+        h = _floor(s.horizon_h, TIME_SCALE)
+        unreachable_time = h + 1
+        matrices = []
+        for key in self.profile_keys:
+            legs = self.legs[key]
+            risk_km = RISK_KM_ESCORTABLE if key[1] else RISK_KM_UNESCORTED
+            arc = np.zeros((n, n), dtype=np.int64)
+            tt = np.zeros((n, n), dtype=np.int64)
+            ex = np.zeros((n, n), dtype=np.int64)
+            big_arc = 0
+            for i in range(n):
+                for j in range(n):
+                    if i == j:
+                        continue
+                    p = legs.path(loc[i], loc[j])
+                    if p is None:
+                        arc[i, j] = -1
+                        tt[i, j] = unreachable_time
+                        ex[i, j] = RISK_SCALE * 100
+                        continue
+                    arc[i, j] = _ceil((p.km + risk_km * p.risk_weight) * KM_SCALE, 1)
+                    tt[i, j] = _ceil(p.hours, TIME_SCALE)
+                    ex[i, j] = _ceil(p.risk_weight, RISK_SCALE)
+                    big_arc = max(big_arc, int(arc[i, j]))
+            arc[arc < 0] = 4 * big_arc + 1
+            matrices.append((arc, tt, ex))
+
+        # vehicles: T chained trips per physical vehicle of each type
+        round_trip = {}
+        for f in self.types:
+            legs = self.legs[(f.capacity_t, _escortable(s, f))]
+            hours = [
+                (legs.path(depot, c.site).hours + legs.path(c.site, depot).hours)  # type: ignore[union-attr]
+                for c in self.chunks
+                if f.id in c.types and legs.path(depot, c.site) and legs.path(c.site, depot)
+            ]
+            round_trip[f.id] = min(hours) if hours else None
+        self.vehicles: list[tuple[FleetType, int, int]] = []  # (type, unit, trip)
+        chains: list[tuple[int, ...]] = []
+        for f in self.types:
+            rt = round_trip[f.id]
+            if rt is None:
+                continue
+            served = sum(1 for c in self.chunks if f.id in c.types)
+            trips = MAX_TRIPS if rt <= 0 else max(1, min(MAX_TRIPS, int(s.horizon_h // rt)))
+            trips = max(1, min(trips, math.ceil(served / f.count)))
+            for unit in range(f.count):
+                chain = []
+                for k in range(trips):
+                    chain.append(len(self.vehicles))
+                    self.vehicles.append((f, unit, k))
+                chains.append(tuple(chain))
+        if not self.vehicles:
+            for c in self.chunks:
+                self.rejected.setdefault(c.site, "fleet")
+            self.chunks = []
+            return
+        nv = len(self.vehicles)
+        orgs = s.organization_by_id
+        profile_index = {key: i for i, key in enumerate(self.profile_keys)}
+        vehicle_profile = [profile_index[(f.capacity_t, _escortable(s, f))] for f, _, _ in self.vehicles]
+        factors = [max(1, round(f.cost_per_km * 10)) for f, _, _ in self.vehicles]
+        max_arc = max(int(m[0].max()) for m in matrices) or 1
+        per_trip = 2 * max_arc * max(factors)
+        fixed = [
+            per_trip if f.military and orgs[f.organization].military_assets == "last_resort" else 0
+            for f, _, _ in self.vehicles
+        ]
+        # a drop costs more than any trip could (so only what cannot be carried is dropped),
+        # more for severe sites and heavy chunks (so those are the last to be dropped)
+        unit_penalty = 4 * per_trip + max(fixed) + 1
+        severity = {x.id: x.severity for x in s.sites}
+        penalties: list[int | None] = [None]
+        for c in self.chunks:
+            scale = (1 + severity[c.site]) * max(1, round(c.weight_t * 10))
+            penalties.append(min(2**46 // max(n, 1), unit_penalty * scale))
+        allowed: list[tuple[int, ...] | None] = [None]
+        for c in self.chunks:
+            allowed.append(tuple(v for v, (f, _, _) in enumerate(self.vehicles) if f.id in c.types))
+        demands = np.zeros((2, n), dtype=np.int64)
+        for i, c in enumerate(self.chunks, start=1):
+            demands[0, i] = _ceil(c.weight_t, LOAD_SCALE)
+            demands[1, i] = _ceil(c.volume_m3, LOAD_SCALE)
+        capacities = np.array(
+            [[_floor(f.capacity_t, LOAD_SCALE) for f, _, _ in self.vehicles],
+             [_floor(f.capacity_m3, LOAD_SCALE) for f, _, _ in self.vehicles]],
+            dtype=np.int64,
+        )
+        windows = np.zeros((n, 2), dtype=np.int64)
+        windows[:, 1] = h
+        service = np.zeros(n, dtype=np.int64)
+        sites = {x.id: x for x in s.sites}
+        for i, c in enumerate(self.chunks, start=1):
+            site = sites[c.site]
+            if site.window is not None:
+                windows[i] = (_ceil(site.window[0], TIME_SCALE), min(h, _floor(site.window[1], TIME_SCALE)))
+            service[i] = _ceil(site.service_h, TIME_SCALE)
+        caps = [_floor(_cap_weight(s, _escortable(s, f)), RISK_SCALE) for f, _, _ in self.vehicles]
+        base = matrices[0]
+        self.problem = RoutingProblem(
+            arc_costs=base[0],
+            travel_times=base[1],
+            vehicle_starts=np.zeros(nv, dtype=np.int64),
+            vehicle_ends=np.zeros(nv, dtype=np.int64),
+            demands=demands,
+            capacities=capacities,
+            capacity_names=("weight", "volume"),
+            vehicle_fixed_costs=np.array(fixed, dtype=np.int64),
+            vehicle_cost_factors=np.array(factors, dtype=np.int64),
+            time_windows=windows,
+            service_times=service,
+            horizon=h,
+            extra_arc_values=base[2],
+            extra_caps=np.array(caps, dtype=np.int64),
+            extra_name="risk",
+            allowed_vehicles=tuple(allowed),
+            drop_penalties=tuple(penalties),
+            vehicle_profile=np.array(vehicle_profile, dtype=np.int64),
+            profiles=tuple(MatrixProfile(a, t, e) for a, t, e in matrices[1:]),
+            trip_chains=tuple(chains),
+        )
+
+    # -- reading back --
+    def trips(self, result: RoutingResult) -> list[_Trip]:
+        """The solver's routes as trips on real road paths with real (earliest) times."""
+        s, depot = self.scenario, self.depot
+        sites = {x.id: x for x in s.sites}
+        out: list[_Trip] = []
+        by_chain: dict[tuple[str, int], list[_Trip]] = defaultdict(list)
+        for v, route in enumerate(result.routes):
+            if not route:
+                continue
+            f, unit, k = self.vehicles[v]
+            legs = self.legs[(f.capacity_t, _escortable(s, f))]
+            stops: list[tuple[str, dict[str, float]]] = []
+            for node in route:
+                chunk = self.chunks[node - 1]
+                if stops and stops[-1][0] == chunk.site:
+                    merged = stops[-1][1]
+                    for c, u in chunk.units.items():
+                        merged[c] = merged.get(c, 0.0) + u
+                else:
+                    stops.append((chunk.site, dict(chunk.units)))
+            places = [depot, *(site for site, _ in stops), depot]
+            paths = [legs.path(a, b) for a, b in zip(places, places[1:])]
+            trip = _Trip(f.id, f.organization, depot, unit, k, stops, paths, result.start_times[v] / TIME_SCALE)  # type: ignore[arg-type]
+            _walk(trip, sites)
+            out.append(trip)
+            by_chain[(f.id, unit)].append(trip)
+        for chain in by_chain.values():
+            chain.sort(key=lambda t: t.trip)
+            for a, b in zip(chain, chain[1:]):
+                a.latest_return_h = b.depart_h
+                b.earliest_depart_h = a.return_h
+            chain[-1].latest_return_h = s.horizon_h
+        return out
+
+    def drops(self, result: RoutingResult) -> dict[str, str]:
+        """Sites with a dropped chunk → the informative reason."""
+        out: dict[str, str] = {}
+        for node in result.dropped:
+            if node == 0:
+                continue
+            site = self.chunks[node - 1].site
+            out.setdefault(site, DROP_REASONS.get(result.drop_reasons.get(node, "search"), "routing"))
+        return out
+
+
+def _reject_reason(modes: Sequence[str]) -> str:
+    """Why no vehicle type of a depot may serve a site (informative; checked claims come later)."""
+    if "escorted" in modes or "too_risky" in modes:
+        return "escorts"
+    if "too_far" in modes:
+        return "horizon"
+    return "fleet"
+
+
+def _walk(trip: _Trip, sites: Mapping[str, Any]) -> bool:
+    """Set the trip's earliest arrivals and return from its ``depart_h`` (FORMAT.md §3.5).
+
+    Returns whether every window and the latest return hold.
+    """
+    t = trip.depart_h
+    ok = True
+    trip.arrive_h = []
+    for (site, _), leg in zip(trip.stops, trip.legs):
+        t += leg.hours
+        x = sites[site]
+        if x.window is not None:
+            t = max(t, x.window[0])
+            ok = ok and within(t, x.window[1])
+        trip.arrive_h.append(t)
+        t += x.service_h
+    t += trip.legs[-1].hours
+    trip.return_h = t
+    return ok
+
+
+# ----- after the search ----------------------------------------------------------------------------
+def _repath_risky(scenario: Scenario, network: RoadNetwork, trips: list[_Trip]) -> list[tuple[_Trip, str]]:
+    """Re-path trips above ``risk_threshold`` on least-risk legs when times allow.
+
+    An escort is the last resort: when least-risk legs through the same stops are safe enough,
+    the trip takes them. If they are safe but break a window or the vehicle's next departure,
+    an organization under ``last_resort`` may not be escorted either: the trip is dropped.
+    Returns the dropped trips with a reason.
+    """
+    threshold = scenario.policy.risk_threshold
+    sites = {x.id: x for x in scenario.sites}
+    fleet = scenario.fleet_by_id
+    dropped: list[tuple[_Trip, str]] = []
+    for trip in trips:
+        if within(risk_from_weight(trip.risk_weight), threshold):
+            continue
+        usability = Usability(vehicle_weight_t=fleet[trip.fleet].capacity_t)
+        places = [trip.depot, *(site for site, _ in trip.stops), trip.depot]
+        safe = [network.least_path(a, b, "risk", usability) if a != b else Path((a,), 0, 0, 0) for a, b in zip(places, places[1:])]
+        if any(p is None for p in safe):
+            continue
+        safe_w = sum(p.risk_weight for p in safe)  # type: ignore[union-attr]
+        if not within(risk_from_weight(safe_w), threshold):
+            continue  # no safe path through these stops: the escort is the last resort
+        old = (trip.legs, trip.arrive_h, trip.return_h)
+        trip.legs = safe  # type: ignore[assignment]
+        ok = _walk(trip, sites) and within(trip.return_h, trip.latest_return_h)
+        if not ok:
+            # leave earlier if the vehicle is free earlier
+            shift = trip.return_h - trip.latest_return_h
+            if shift > 0 and trip.depart_h - shift >= trip.earliest_depart_h - 1e-9:
+                trip.depart_h -= shift
+                ok = _walk(trip, sites) and within(trip.return_h, trip.latest_return_h)
+        if ok:
+            continue
+        trip.legs, trip.arrive_h, trip.return_h = old
+        if scenario.organization_by_id[trip.organization].escort_policy == "last_resort":
+            dropped.append((trip, "horizon"))
+    return dropped
+
+
+def _military_last_resort(scenario: Scenario, trips: list[_Trip]) -> list[tuple[_Trip, str]]:
+    """Keep a military trip under ``last_resort`` only while every civilian vehicle of its
+    organization at its depot is busy when it departs (moving its departure later if that
+    helps and its times allow); drop the others with reason ``fleet``."""
+    orgs = scenario.organization_by_id
+    fleet = scenario.fleet_by_id
+    sites = {x.id: x for x in scenario.sites}
+    dropped: list[tuple[_Trip, str]] = []
+    military = [t for t in trips if fleet[t.fleet].military and orgs[t.organization].military_assets == "last_resort"]
+    civilian = [t for t in trips if not fleet[t.fleet].military]
+    for trip in sorted(military, key=lambda t: (t.depart_h, t.fleet, t.unit, t.trip)):
+        types = [f for f in scenario.fleet if f.organization == trip.organization and f.depot == trip.depot and not f.military]
+        mine = [t for t in civilian if t.organization == trip.organization and t.depot == trip.depot]
+
+        def all_busy(at: float) -> bool:
+            for f in types:
+                busy = sum(1 for t in mine if t.fleet == f.id and t.depart_h <= at and not within(t.return_h, at))
+                if busy < f.count:
+                    return False
+            return True
+
+        if all_busy(trip.depart_h):
+            continue
+        old = (trip.depart_h, trip.arrive_h, trip.return_h)
+        moved = False
+        for at in sorted({t.depart_h for t in mine if t.depart_h > trip.depart_h}):
+            trip.depart_h = at
+            if all_busy(at) and _walk(trip, sites) and within(trip.return_h, trip.latest_return_h):
+                moved = True
+                break
+        if not moved:
+            trip.depart_h, trip.arrive_h, trip.return_h = old
+            dropped.append((trip, "fleet"))
+    return dropped
+
+
+def _convoys(scenario: Scenario, trips: list[_Trip]) -> list[Convoy]:
+    """Trips with the same organization, depot, path, stops and times move together: one convoy."""
+    fleet = scenario.fleet_by_id
+    groups: dict[tuple, list[_Trip]] = {}
+    for trip in sorted(trips, key=lambda t: (t.depart_h, t.depot, t.organization, t.fleet, t.unit, t.trip)):
+        key = (
+            trip.organization,
+            trip.depot,
+            fleet[trip.fleet].military,
+            trip.path,
+            tuple(site for site, _ in trip.stops),
+            round(trip.depart_h, 9),
+            tuple(round(a, 9) for a in trip.arrive_h),
+            round(trip.return_h, 9),
+        )
+        groups.setdefault(key, []).append(trip)
+    convoys = []
+    for number, members in enumerate(groups.values(), start=1):
+        first = members[0]
+        vehicles: dict[str, int] = defaultdict(int)
+        unloads: list[dict[str, float]] = [defaultdict(float) for _ in first.stops]
+        for t in members:
+            vehicles[t.fleet] += 1
+            for i, (_, unload) in enumerate(t.stops):
+                for c, u in unload.items():
+                    unloads[i][c] += u
+        stops = tuple(
+            Stop(site=site, arrive_h=arrive, unload=dict(sorted(unloads[i].items())))
+            for i, ((site, _), arrive) in enumerate(zip(first.stops, first.arrive_h))
+        )
+        convoys.append(
+            Convoy(
+                id=f"R{number:04d}",
+                organization=first.organization,
+                depot=first.depot,
+                vehicles=dict(sorted(vehicles.items())),
+                path=first.path,
+                depart_h=first.depart_h,
+                stops=stops,
+                return_h=first.return_h,
+                escort=None,
+            )
+        )
+    return convoys
+
+
+def _unmet(scenario: Scenario, facts: AccessFacts, convoys: Sequence[Convoy], reasons: Mapping[str, str],
+           allocation: Any) -> list[UnmetClaim]:
+    """Every site short of its need, with a reason: a checked claim when it holds, else the cause
+    seen on the way (dropped by the router, clipped for stock), else why the allocation fell short."""
+    s = scenario
+    delivered: dict[str, float] = defaultdict(float)
+    for c in convoys:
+        for stop in c.stops:
+            delivered[stop.site] += s.weight_t(stop.unload)
+    stock_short = _stock_short(s)
+    out = []
+    for site in s.sites:
+        need = s.weight_t(site.need)
+        if within(need, delivered[site.id]):
+            continue
+        reason = facts.unreachable_reason(site.id)
+        if reason is None:
+            reason = reasons.get(site.id)
+        if reason is None:
+            reason = _allocation_reason(s, facts, site.id, allocation, stock_short)
+        out.append(UnmetClaim(site=site.id, reason=reason))
+    return out
+
+
+def _stock_short(scenario: Scenario) -> set[str]:
+    """Commodities whose total stock at serving depots is below total need."""
+    s = scenario
+    stock: dict[str, float] = defaultdict(float)
+    for d in s.depots:
+        for c, u in d.stock.items():
+            stock[c] += u
+    need: dict[str, float] = defaultdict(float)
+    for x in s.sites:
+        for c, u in x.need.items():
+            need[c] += u
+    return {c for c in need if stock[c] < need[c] - 1e-9}
+
+
+def _allocation_reason(scenario: Scenario, facts: AccessFacts, site: str, allocation: Any, stock_short: set[str]) -> str:
+    inaccessible = getattr(allocation, "inaccessible", None) or {}
+    if site in inaccessible and inaccessible[site] not in CHECKED_REASONS:
+        return str(inaccessible[site])
+    needs = scenario.node(site).need  # type: ignore[union-attr]
+    if any(c in stock_short for c, u in needs.items() if u > 0):
+        return "stock"
+    modes = [facts.mode(d, site) for d in facts.serving_depots]
+    if modes and "unescorted" not in modes and "escorted" in modes:
+        return "escorts"
+    return "fleet"
+
+
+def _ortools_version() -> str:
+    try:
+        return version("ortools")
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+# ----- the entry point -------------------------------------------------------------------------------
+def route(
+    scenario: Scenario,
+    allocation: Any,
+    *,
+    time_limit: float = 30.0,
+    seed: int = 0,
+    deterministic: bool = False,
+    network: RoadNetwork | None = None,
+) -> Plan:
+    """Route an allocation into convoys (escorts not yet assigned) on OR-Tools.
+
+    Parameters
+    ----------
+    scenario : the scenario the allocation answers.
+    allocation : an object with ``.rows()`` (see :func:`allocate.distribute.distribute`) or an
+        iterable of rows ``{depot, site, commodity, units}``.
+    time_limit : seconds for the whole call (path building, every depot's search, read-back).
+    seed : passed to the engine (OR-Tools has no seed: a non-zero one permutes its node order).
+    deterministic : add a solution limit so that the same seed gives the same routes, as long
+        as the time limit does not cut in first (``plan.solver.stopped_by`` says which did).
+    network : a shared :class:`RoadNetwork` (its path caches are reused).
+
+    Returns
+    -------
+    Plan
+        Convoys with ``escort`` None; ``unmet`` lists every site left short of its need, with a
+        checked reason (``no_path``, ``too_far``, ``too_risky``) when that claim holds, else an
+        informative one (``fleet``, ``horizon``, ``stock``, ``escorts``, ``routing``). A convoy
+        whose route risk is above ``risk_threshold`` needs an escort (``needs_escort`` True).
+    """
+    started = time.perf_counter()
+    s = scenario
+    network = network or RoadNetwork(s)
+    facts = AccessFacts(s, network)
+    demand, clipped = _demands(s, _allocation_rows(allocation))
+    reasons: dict[str, str] = {site: "stock" for site in clipped}
+
+    by_depot: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
+    for (depot, site), units in sorted(demand.items()):
+        if facts.unreachable_reason(site) is not None:
+            continue  # a checked claim holds: serving it would be CLAIM_SERVED
+        by_depot[depot][site] = units
+
+    problems: list[_DepotProblem] = []
+    for depot in sorted(by_depot):
+        dp = _DepotProblem(s, network, facts, depot, by_depot[depot])
+        for site, why in dp.rejected.items():
+            reasons.setdefault(site, why)
+        if dp.problem is not None:
+            problems.append(dp)
+
+    stats = RoutingStats(problems=len(problems))
+    trips: list[_Trip] = []
+    stopped: list[str] = []
+    for i, dp in enumerate(problems):
+        assert dp.problem is not None
+        elapsed = time.perf_counter() - started
+        left = max(0.0, time_limit * 0.92 - elapsed)  # keep a little for reading back and the plan
+        sizes = [p.problem.num_nodes for p in problems[i:] if p.problem is not None]
+        budget = max(0.05, left * dp.problem.num_nodes / sum(sizes))
+        params = SearchParams(
+            time_limit=budget,
+            solution_limit=DETERMINISTIC_SOLUTIONS if deterministic else None,
+            seed=seed,
+        )
+        result = solve_ortools(dp.problem, params)
+        stopped.append(result.stopped_by)
+        stats.vehicles += dp.problem.num_vehicles
+        stats.visits += len(dp.problem.visits)
+        stats.dropped_visits += len(result.dropped)
+        stats.objective += float(result.cost)
+        for site, why in dp.drops(result).items():
+            reasons.setdefault(site, why)
+        trips.extend(dp.trips(result))
+
+    for trip, why in _repath_risky(s, network, trips) + _military_last_resort(s, trips):
+        if trip in trips:
+            trips.remove(trip)
+            for site, _ in trip.stops:
+                reasons.setdefault(site, why)
+    convoys = _convoys(s, trips)
+    threshold = s.policy.risk_threshold
+    convoys = [
+        c.model_copy(update={"needs_escort": not within(network.measure(c.path).risk, threshold)}) for c in convoys
+    ]
+    unmet = _unmet(s, facts, convoys, reasons, allocation)
+
+    if "time" in stopped:
+        stats.stopped_by, stats.status = "time", "time_limit"
+    elif "solutions" in stopped:
+        stats.stopped_by, stats.status = "solutions", "feasible"
+    elif stopped:
+        stats.stopped_by, stats.status = "local_optimum", "feasible"
+    solver = SolverInfo(
+        status=stats.status,  # type: ignore[arg-type]
+        objective=stats.objective / KM_SCALE if problems else 0.0,
+        bound=None,
+        seconds=time.perf_counter() - started,
+        seed=seed,
+        version=f"allocate routing / ortools {_ortools_version()}",
+        time_limit=time_limit,
+        stopped_by=stats.stopped_by,
+        deterministic=deterministic,
+        backend="ortools",
+        vehicles=stats.vehicles,
+        visits=stats.visits,
+        dropped_visits=stats.dropped_visits,
+    )
+    return Plan.build(s, convoys, unmet, solver, network)
