@@ -306,6 +306,16 @@ def _read_zone_map(path: Path) -> dict[str, str | None]:
     return out
 
 
+def _io_scenario(path: Path):
+    """Load a scenario or exit 2 with one line naming the file (multi-problem errors joined)."""
+    from allocate.scenario import load_scenario
+
+    try:
+        return load_scenario(path)
+    except AllocateError as exc:
+        fail_input(_one_line(str(path), exc))
+
+
 @app.command("import-sites")
 def import_sites(
     base_path: Annotated[Path, typer.Argument(metavar="BASE_SCENARIO", help="scenario JSON the sites are added to")],
@@ -327,7 +337,7 @@ def import_sites(
     from allocate.io.csv_hxl import commodities_in_table, depots_from_table, scenario_with_sites, sites_from_table
     from allocate.scenario import Scenario
 
-    base = _load_scenario(base_path)
+    base = _io_scenario(base_path)
     defaults = _parse_quantities("--need", need)
     rations = _parse_quantities("--ration", ration)
     if severity is not None and not 1 <= severity <= 5:
@@ -387,7 +397,7 @@ def export_plan(
     if hxl and csv_dir is None:
         fail_input(ValueError("--hxl tags the CSV files: give --csv DIR too"))
     try:
-        scenario = _load_scenario(scenario_path)
+        scenario = _io_scenario(scenario_path)
         plan_obj = load_plan(plan_path)
         if plan_obj.scenario.name != scenario.name:
             raise ValueError(f"{plan_path} answers scenario {plan_obj.scenario.name!r}, not {scenario.name!r} ({scenario_path})")
