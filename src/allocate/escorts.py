@@ -42,7 +42,8 @@ __all__ = [
 ]
 
 SCALE = 1000  # integer time and cost units per hour / per cost unit
-_SNAP = 1e-6  # scaled values this close to an integer are taken as that integer
+_SNAP = 1e-6  # scaled values this close to an integer are taken as that integer (1e-9 h)
+_MARGIN_S = 0.05  # of the time limit, kept back for reading the solution out
 
 UnescortedReason = Literal[
     "consent_never",  # the organization's escort_policy is never
@@ -130,11 +131,13 @@ def least_unescorted_risk_through_stops(scenario: Scenario, network: RoadNetwork
 
 def positioning_hours(network: RoadNetwork, escort: EscortUnit, depot: str) -> tuple[float, float] | None:
     """``(p_out, p_back)``: least escort-road hours base → depot and depot → base, or None."""
-    p_out = network.distances_from(escort.base, "hours", ESCORT_ROADS).get(depot)
-    p_back = network.distances_to(escort.base, "hours", ESCORT_ROADS).get(depot)
-    if p_out is None or p_back is None:
-        return None
-    return p_out, p_back
+    cache: dict[tuple[str, str], tuple[float, float] | None] = network.__dict__.setdefault("_escort_positioning", {})
+    key = (escort.base, depot)
+    if key not in cache:
+        p_out = network.distances_from(escort.base, "hours", ESCORT_ROADS).get(depot)
+        p_back = network.distances_to(escort.base, "hours", ESCORT_ROADS).get(depot)
+        cache[key] = None if p_out is None or p_back is None else (p_out, p_back)
+    return cache[key]
 
 
 def escort_busy_window(
@@ -159,27 +162,63 @@ def needs_escort(scenario: Scenario, network: RoadNetwork, convoy: Convoy) -> bo
 def party_rule_ok(scenario: Scenario, escort: EscortUnit, path: Sequence[str]) -> bool:
     """FORMAT.md §3.6 party escorts: ``forbidden`` UN/neutral only; ``non_opposed`` no path node
     in a zone controlled by a party opposed to the provider; ``any`` no rule."""
+    return _party_rule_ok(scenario, escort, {scenario.controller_of(n) for n in path})
+
+
+def _party_rule_ok(scenario: Scenario, escort: EscortUnit, controllers: set[str | None]) -> bool:
     rule = scenario.policy.party_escorts
     if rule == "forbidden":
         return scenario.party_by_id[escort.provider].kind in ("un", "neutral")
     if rule == "non_opposed":
-        return not any(scenario.opposed(scenario.controller_of(n), escort.provider) for n in path)
+        return not any(scenario.opposed(c, escort.provider) for c in controllers)
     return True
 
 
+@dataclass
+class _ConvoyFacts:
+    """What every unit's screening of one convoy reuses: computed once per convoy."""
+
+    controllers: set[str | None]
+    traversal_risks: list[float]
+    km: float
+    escorted: dict[float, float] = field(default_factory=dict)  # effectiveness -> route risk
+
+    @classmethod
+    def of(cls, scenario: Scenario, network: RoadNetwork, convoy: Convoy) -> "_ConvoyFacts":
+        risks = []
+        for a, b in zip(convoy.path, convoy.path[1:]):
+            road = network.road(a, b)
+            if road is not None:
+                risks.append(road.risk)
+        return cls({scenario.controller_of(n) for n in convoy.path}, risks, network.measure(convoy.path).km)
+
+    def risk(self, effectiveness: float) -> float:
+        """Route risk ``1 - Π(1 - r·m)`` under an escort of this effectiveness (FORMAT.md §3.6)."""
+        if effectiveness not in self.escorted:
+            m = 1.0 - effectiveness
+            w = sum(-math.log1p(-r * m) for r in self.traversal_risks)
+            self.escorted[effectiveness] = risk_from_weight(w)
+        return self.escorted[effectiveness]
+
+
 def escort_admissibility(
-    scenario: Scenario, network: RoadNetwork, escort: EscortUnit, convoy: Convoy
+    scenario: Scenario,
+    network: RoadNetwork,
+    escort: EscortUnit,
+    convoy: Convoy,
+    _facts: _ConvoyFacts | None = None,
 ) -> str | None:
     """None when the unit may escort this convoy as routed (ignoring other convoys), else why not.
 
     Checks the unit-specific rules: party rule, escorted risk ≤ ``max_risk``, positioning both
     ways, ``count`` ≥ 1. Consent and last resort are convoy-level (see :func:`assign_escorts`).
     """
+    facts = _facts or _ConvoyFacts.of(scenario, network, convoy)
     if escort.count < 1:
         return "count 0"
-    if not party_rule_ok(scenario, escort, convoy.path):
+    if not _party_rule_ok(scenario, escort, facts.controllers):
         return "party_rule"
-    risk = path_risk(network, convoy.path, escort.effectiveness)
+    risk = facts.risk(escort.effectiveness)
     if not within(risk, scenario.policy.max_risk):
         return f"escorted risk {risk:.4g} > max_risk {scenario.policy.max_risk:g}"
     if positioning_hours(network, escort, convoy.depot) is None:
@@ -347,9 +386,11 @@ def assign_escorts(
             )
             continue
         why_not: dict[str, str] = {}
-        km = network.measure(convoy.path).km
+        facts = _ConvoyFacts.of(scenario, network, convoy)
+        km = facts.km
+        first_pair = len(pairs)
         for k, unit in enumerate(units):
-            reason = escort_admissibility(scenario, network, unit, convoy)
+            reason = escort_admissibility(scenario, network, unit, convoy, facts)
             if reason is not None:
                 why_not[unit.id] = reason
                 continue
@@ -362,10 +403,10 @@ def assign_escorts(
                     end=_ceil_scaled(convoy.return_h + p_back),
                     cost=round(km * unit.cost_per_km * SCALE),
                     positioning=round((p_out + p_back) * SCALE),
-                    risk=path_risk(network, convoy.path, unit.effectiveness),
+                    risk=facts.risk(unit.effectiveness),
                 )
             )
-        if not any(p.convoy == i for p in pairs):
+        if not any(p.convoy == i for p in pairs[first_pair:]):
             party = [u for u, r in why_not.items() if r == "party_rule"]
             # the party rule is the reason when it excluded a unit that would otherwise have served
             party_blocked = _party_only_obstacle(scenario, network, convoy, party)
@@ -374,7 +415,12 @@ def assign_escorts(
             unescorted[i] = Unescorted(convoy.id, reason_code, risk, detail)
 
     weights = {i: round(_convoy_weight(scenario, convoys[i]) * SCALE) + 1 for i in needy}
-    chosen, status, stages = _solve(pairs, units, reserved, weights, time_limit - (time.perf_counter() - t0), seed)
+    # the time limit covers screening too: the solver gets what is left, less a margin for reading out
+    deadline = t0 + time_limit - _MARGIN_S
+    chosen, status, stages = _solve(pairs, units, reserved, weights, deadline, seed)
+    admissible_by_convoy: dict[int, set[str]] = {}
+    for p in pairs:
+        admissible_by_convoy.setdefault(p.convoy, set()).add(units[p.unit].id)
 
     out = list(convoys)
     got = set()
@@ -394,7 +440,7 @@ def assign_escorts(
     for i in needy:
         if i in got or i in unescorted:
             continue
-        admissible = tuple(sorted({units[p.unit].id for p in pairs if p.convoy == i}))
+        admissible = tuple(sorted(admissible_by_convoy.get(i, ())))
         unescorted[i] = Unescorted(
             convoys[i].id,
             "units_busy",
@@ -436,6 +482,42 @@ def _party_only_obstacle(scenario: Scenario, network: RoadNetwork, convoy: Convo
     return False
 
 
+def _maximal_cliques(
+    intervals: Sequence[tuple[int, int]], fixed: Sequence[tuple[int, int]]
+) -> list[tuple[list[int], int]]:
+    """Maximal sets of half-open ``intervals`` that share a moment, each with how many ``fixed``
+    intervals are busy then: ``[(indices into intervals, fixed count)]``.
+
+    Sweep over events, ends before starts at equal times (back-to-back does not overlap); a set
+    is maximal when a start is followed by an end.
+    """
+    events: list[tuple[int, int, int, int]] = []  # (time, 0 end / 1 start, 0 optional / 1 fixed, index)
+    for n, (s, e) in enumerate(intervals):
+        if e > s:
+            events += [(s, 1, 0, n), (e, 0, 0, n)]
+    for n, (s, e) in enumerate(fixed):
+        if e > s:
+            events += [(s, 1, 1, n), (e, 0, 1, n)]
+    events.sort()
+    active: set[int] = set()
+    taken = 0
+    out: list[tuple[list[int], int]] = []
+    for pos, (_, is_start, is_fixed, n) in enumerate(events):
+        if is_start:
+            if is_fixed:
+                taken += 1
+            else:
+                active.add(n)
+            following = events[pos + 1] if pos + 1 < len(events) else None
+            if (following is None or not following[1]) and active:
+                out.append((sorted(active), taken))
+        elif is_fixed:
+            taken -= 1
+        else:
+            active.discard(n)
+    return out
+
+
 def _greedy(
     pairs: Sequence[_Pair], units: Sequence[EscortUnit], reserved: Mapping[int, list[tuple[int, int]]], weights: Mapping[int, int]
 ) -> list[_Pair]:
@@ -459,14 +541,15 @@ def _solve(
     units: Sequence[EscortUnit],
     reserved: Mapping[int, list[tuple[int, int]]],
     weights: Mapping[int, int],
-    budget: float,
+    deadline: float,
     seed: int,
 ) -> tuple[list[_Pair], Status, tuple[str, ...]]:
     """CP-SAT: optional fixed intervals, one cumulative per unit, three lexicographic stages."""
-    greedy = _greedy(pairs, units, reserved, weights)
     if not pairs:
         return [], "optimal", ()
-    deadline = time.perf_counter() + max(budget, 0.0)
+    greedy = _greedy(pairs, units, reserved, weights)
+    if time.perf_counter() >= deadline:
+        return greedy, "time_limit", ("greedy only: time limit reached before the model was built",)
 
     model = cp_model.CpModel()
     x = [model.new_bool_var(f"x_{p.convoy}_{p.unit}") for p in pairs]
@@ -485,6 +568,12 @@ def _solve(
         ]
         fixed = [model.new_fixed_size_interval_var(s, e - s, f"r_{k}_{n}") for n, (s, e) in enumerate(reserved[k])]
         model.add_cumulative(intervals + fixed, [1] * (len(intervals) + len(fixed)), units[k].count)
+        # The same capacity as linear clique cuts: with fixed intervals they describe it exactly
+        # and give the LP a tight bound, which the cumulative propagator alone does not (60
+        # convoys x 6 units were not proved optimal in 30 s without them).
+        for members, taken in _maximal_cliques([(pairs[j].start, pairs[j].end) for j in js], reserved[k]):
+            if len(members) > units[k].count - taken:
+                model.add(cp_model.LinearExpr.sum([x[js[m]] for m in members]) <= units[k].count - taken)
 
     chosen_set = {id(p) for p in greedy}
     for j, p in enumerate(pairs):
