@@ -24,6 +24,7 @@ EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEG_LAT = 111.32
 
 PartyEscorts = Literal["forbidden", "non_opposed", "any"]
+ZoneLayout = Literal["voronoi", "bands"]
 
 
 # ----- small shared helpers (also used by models/scripts) ----------------------------------------
@@ -226,6 +227,8 @@ def generate(
     speed_kmh: tuple[float, float, float] = (50.0, 30.0, 18.0),
     horizon_h: float = 72.0,
     days_of_need: float = 7.0,
+    population_median: float = 3000.0,
+    zone_layout: ZoneLayout = "voronoi",
     party_escorts: PartyEscorts = "non_opposed",
     name: str | None = None,
 ) -> dict[str, Any]:
@@ -275,6 +278,12 @@ def generate(
         Speeds of main roads, secondary roads and tracks (rainy season).
     horizon_h, days_of_need
         Planning horizon, and how many days of food a site's need covers.
+    population_median
+        Median site population (log-normal, clipped to 100..500,000).
+    zone_layout
+        ``"voronoi"``: random zones, those holding a depot government-held, the farthest from
+        depots held by armed groups. ``"bands"``: south to north, a government band, a contested
+        band, then one band per armed group (a front line across the country).
     party_escorts
         The scenario's ``policy.party_escorts``.
     name
@@ -303,7 +312,7 @@ def generate(
 
     party_list = _parties(rng, parties)
     zone_of, zones = _zones(rng, xy, kinds, n_dep, sites, side, party_list, contested_share,
-                            denied_share)
+                            denied_share, zone_layout)
     control = {z["id"]: z["controlled_by"] for z in zones}
     denied = {z["id"] for z in zones if z["access"] == "denied"}
 
@@ -314,14 +323,15 @@ def generate(
 
     templates = _commodity_templates(commodities)
     nodes = _nodes(rng, ids, kinds, latlon, zone_of, control, denied, templates, window_share,
-                   horizon_h, days_of_need)
+                   horizon_h, days_of_need, population_median)
     nearest_depot = _nearest_depot(xy, n_dep)
     _stock(rng, nodes, nearest_depot, n_dep, templates, stock_ratio)
     orgs = _organizations(parties)
+    gov_ok = np.array([control[zone_of[d]] in ("gov", None) for d in range(n_dep)])
     fleet = _fleet(rng, nodes, nearest_depot, xy, n_dep, templates, horizon_h, fleet_factor,
-                   stock_ratio, speed_kmh[1] / circuity)
+                   stock_ratio, speed_kmh[1] / circuity, gov_ok)
     escorts = _escorts(rng, ids, kinds, zone_of, control, denied, party_list, n_dep,
-                       escort_factor)
+                       escort_factor, gov_ok)
     return {
         "format": "allocate.scenario/1",
         "name": name or f"generated-{sites}-{seed}",
@@ -371,7 +381,7 @@ def _parties(rng: np.random.Generator, parties: int) -> list[dict[str, Any]]:
 
 def _zones(rng: np.random.Generator, xy: np.ndarray, kinds: np.ndarray, n_dep: int, sites: int,
            side: float, party_list: list[dict[str, Any]], contested_share: float,
-           denied_share: float) -> tuple[list[str], list[dict[str, Any]]]:
+           denied_share: float, layout: ZoneLayout = "voronoi") -> tuple[list[str], list[dict[str, Any]]]:
     """Voronoi zones: depot zones are government-held, the farthest go to armed groups first.
 
     A denied enclave takes the ``denied_share`` of sites nearest a point deep in the zones
@@ -379,11 +389,17 @@ def _zones(rng: np.random.Generator, xy: np.ndarray, kinds: np.ndarray, n_dep: i
     """
     from scipy.spatial import cKDTree
 
+    groups = [p["id"] for p in party_list if p["kind"] == "non_state"]
+    if layout == "bands":
+        zone_of, zones = _bands(xy, side, groups)
+        if denied_share > 0 and sites > 1:
+            zone_of, zones = _denied(rng, xy, kinds, n_dep, sites, zone_of, zones, groups,
+                                     denied_share)
+        return zone_of, zones
     n_zones = int(np.clip(round(math.sqrt(sites) / 2) + 2, 3, 40))
     seeds = rng.uniform(0.0, side, size=(n_zones, 2))
     _, zone_idx = cKDTree(seeds).query(xy)
     zone_ids = [f"Z{i + 1:02d}" for i in range(n_zones)]
-    groups = [p["id"] for p in party_list if p["kind"] == "non_state"]
     depot_zones = set(zone_idx[:n_dep].tolist())
     dist_to_depot, _ = cKDTree(xy[:n_dep]).query(seeds)
     order = [z for z in np.argsort(-dist_to_depot, kind="stable").tolist() if z not in depot_zones]
@@ -403,6 +419,18 @@ def _zones(rng: np.random.Generator, xy: np.ndarray, kinds: np.ndarray, n_dep: i
         zone_of, zones = _denied(rng, xy, kinds, n_dep, sites, zone_of, zones, groups,
                                  denied_share)
     return zone_of, zones
+
+
+def _bands(xy: np.ndarray, side: float, groups: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+    """South-to-north bands: government, contested, then one per armed group."""
+    holders: list[str | None] = ["gov", None] + list(groups)
+    names = ["Government-held south", "Contested middle"] + [f"Held by armed group {i + 1}"
+                                                               for i in range(len(groups))]
+    band = np.minimum((xy[:, 1] / side * len(holders)).astype(int), len(holders) - 1)
+    zone_ids = [f"Z{i + 1:02d}" for i in range(len(holders))]
+    zones = [{"id": zone_ids[i], "name": names[i], "controlled_by": holders[i], "access": "open"}
+             for i in range(len(holders))]
+    return [zone_ids[b] for b in band.tolist()], zones
 
 
 def _denied(rng: np.random.Generator, xy: np.ndarray, kinds: np.ndarray, n_dep: int,
@@ -436,10 +464,10 @@ def _danger(controller: str | None, denied: bool) -> float:
     if controller is None:
         return 0.05
     if controller == "gov":
-        return 0.002
+        return 0.001
     if controller == "un":
-        return 0.002
-    return 0.025
+        return 0.001
+    return 0.015
 
 
 def _roads(rng: np.random.Generator, xy: np.ndarray, pairs: np.ndarray, backbone: np.ndarray,
@@ -496,10 +524,11 @@ def _roads(rng: np.random.Generator, xy: np.ndarray, pairs: np.ndarray, backbone
 def _nodes(rng: np.random.Generator, ids: list[str], kinds: np.ndarray, latlon: np.ndarray,
            zone_of: list[str], control: dict[str, str | None], denied: set[str],
            templates: list[_CommodityTemplate], window_share: float, horizon_h: float,
-           days: float) -> list[dict[str, Any]]:
+           days: float, pop_median: float) -> list[dict[str, Any]]:
     """Depots, junctions and sites; site needs follow population and ration scales."""
     n = len(ids)
-    pop = np.clip(np.round(rng.lognormal(8.0, 1.0, n), -1), 100, 200000).astype(int)
+    pop = np.clip(np.round(rng.lognormal(math.log(pop_median), 1.0, n), -1), 100, 500000)
+    pop = pop.astype(int)
     sev_base = np.array([5 if z in denied else 3 if control[z] is None
                          else 2 if control[z] == "gov" else 3 for z in zone_of])
     severity = np.clip(sev_base + rng.integers(-1, 2, n), 1, 5)
@@ -570,8 +599,12 @@ def _organizations(parties: int) -> list[dict[str, Any]]:
 
 def _fleet(rng: np.random.Generator, nodes: list[dict[str, Any]], nearest: np.ndarray,
            xy: np.ndarray, n_dep: int, templates: list[_CommodityTemplate], horizon_h: float,
-           fleet_factor: float, stock_ratio: float, speed: float) -> list[dict[str, Any]]:
-    """Vehicles per depot sized to its catchment: tonnes to move / (capacity × trips)."""
+           fleet_factor: float, stock_ratio: float, speed: float,
+           gov_ok: np.ndarray) -> list[dict[str, Any]]:
+    """Vehicles per depot sized to its catchment: tonnes to move / (capacity × trips).
+
+    The national army has trucks only at depots outside armed groups' zones (``gov_ok``).
+    """
     weight = {t.id: t.weight_t for t in templates}
     load = np.zeros(n_dep)
     reach = np.zeros(n_dep)
@@ -588,7 +621,7 @@ def _fleet(rng: np.random.Generator, nodes: list[dict[str, Any]], nearest: np.nd
              ("army", "hired", 10.0, 35.0, 1.5, False, 0.05, 0.4),
              ("army", "mil", 10.0, 30.0, 3.0, True, 0.1, 0.4)]
     present = {org: rng.random(n_dep) < p for org, _, _, _, _, _, _, p in types}
-    present["army"] = present["army"] | (np.arange(n_dep) == 0)
+    present["army"] = (present["army"] | (np.arange(n_dep) == int(np.argmax(gov_ok)))) & gov_ok
     present["ngo"] = present["ngo"] | (np.arange(n_dep) == 0)
     fleet = []
     for d in range(n_dep):
@@ -606,11 +639,13 @@ def _fleet(rng: np.random.Generator, nodes: list[dict[str, Any]], nearest: np.nd
 
 def _escorts(rng: np.random.Generator, ids: list[str], kinds: np.ndarray, zone_of: list[str],
              control: dict[str, str | None], denied: set[str], party_list: list[dict[str, Any]],
-             n_dep: int, factor: float) -> list[dict[str, Any]]:
-    """Government escorts at most depots, UN escorts at a few, armed groups' at a junction."""
+             n_dep: int, factor: float, gov_ok: np.ndarray) -> list[dict[str, Any]]:
+    """Government escorts at most depots outside armed groups' zones, UN escorts at a few,
+    each armed group's at a node of its own zone."""
     out = []
+    first = int(np.argmax(gov_ok))
     for d in range(n_dep):
-        if d == 0 or rng.random() < 0.6:
+        if gov_ok[d] and (d == first or rng.random() < 0.6):
             out.append({"id": f"E_gov_{ids[d]}", "provider": "gov", "base": ids[d],
                         "count": max(1, round(factor * int(rng.integers(1, 4)))),
                         "effectiveness": float(np.round(rng.uniform(0.5, 0.7), 2)),
