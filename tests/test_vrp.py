@@ -110,3 +110,17 @@ def test_cli_vrp_writes_solution(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert '"status": "feasible"' in result.output
     assert vrplib.read_solution(str(out))["cost"] >= 784
+
+
+def test_auto_falls_back_to_ortools_when_pyvrp_finds_nothing_feasible() -> None:
+    from allocate.backends.routing_problem import RoutingProblem
+    from allocate.vrp import solve_problem
+
+    d = np.array([[0, 10, 11, 12], [10, 0, 1, 2], [11, 1, 0, 1], [12, 2, 1, 0]])
+    # three mandatory visits of 5 for one vehicle of 10: no complete plan exists
+    p = RoutingProblem(arc_costs=d, travel_times=d, vehicle_starts=[0], vehicle_ends=[0],
+                       demands=[[0, 5, 5, 5]], capacities=[[10]])
+    res = solve_problem(p, SearchParams(time_limit=3.0, iteration_limit=200, solution_limit=50), "auto")
+    assert res.backend == "ortools"
+    assert res.status == "partial" and len(res.dropped) == 1
+    assert res.drop_reasons[res.dropped[0]] == "search"
