@@ -292,6 +292,9 @@ def solve_lexicographic(
             message = f"time limit reached before tier {obj.name!r}"
             break
         c = obj.sign * obj.c
+        if k > 0 and x is not None and not c.any():  # a constant tier: nothing to optimise
+            stages.append("optimal")
+            continue
         session.set_objective(c)
         out = session.solve(remaining, gap, seed)
         stages.append(out.status)

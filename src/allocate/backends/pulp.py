@@ -98,6 +98,8 @@ class PulpSession:
 
     def set_objective(self, c: np.ndarray) -> None:
         nz = np.flatnonzero(c)
+        if nz.size == 0 and self.vars:  # CBC fails on an empty objective: keep one zero term
+            nz = np.array([0])
         self.prob.setObjective(_expr([(self.vars[j], float(c[j])) for j in nz]))
 
     def add_row(self, cols: np.ndarray, vals: np.ndarray, lower: float, upper: float, name: str) -> None:
