@@ -203,13 +203,20 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
             routing.SetFixedCostOfVehicle(int(fixed[v]), v)
 
     depots = p.depots
-    # capacities
+    reloads = p.reloads
+    # capacities (a reload node of vehicle v unloads up to v's capacity: its demand is minus that
+    # capacity and a slack there, the only slack allowed, brings the load back to zero)
+    reset_dims = []
     for d in range(p.num_dimensions):
         dem = p.demands[d].copy()
         for x in depots:
             dem[x] = 0
+        for x, v in reloads.items():
+            dem[x] = -int(p.capacities[d, v])
         cb = routing.RegisterUnaryTransitVector(dem[order].tolist())
-        routing.AddDimensionWithVehicleCapacity(cb, 0, [int(c) for c in p.capacities[d]], True, p.capacity_names[d])
+        slack = int(p.capacities[d].max()) if reloads else 0
+        routing.AddDimensionWithVehicleCapacity(cb, slack, [int(c) for c in p.capacities[d]], True, p.capacity_names[d])
+        reset_dims.append(routing.GetDimensionOrDie(p.capacity_names[d]))
 
     # time: transit(i, j) = service(i) + travel(i, j); waiting allowed up to the horizon.
     # A plain CVRP (no windows, horizon, duration cap or trip chain) gets no time dimension:
@@ -224,13 +231,27 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
 
     # extra cumulative dimension (route risk)
     if p.extra_arc_values is not None and p.extra_caps is not None:
-        extra_cb = {
-            pf: routing.RegisterTransitMatrix(p.extra_of(profile.index(pf))[ix].tolist())  # type: ignore[index]
-            for pf in sorted(set(profile))
-        }
+        extra_cb = {}
+        for pf in sorted(set(profile)):
+            ex = p.extra_of(profile.index(pf)).copy()  # type: ignore[union-attr]
+            for x, v in reloads.items():  # leaving a reload node restarts the trip's extra total
+                ex[x, :] -= int(p.extra_caps[v])
+            extra_cb[pf] = routing.RegisterTransitMatrix(ex[ix].tolist())
+        slack = int(p.extra_caps.max()) if reloads else 0
         routing.AddDimensionWithVehicleTransitAndCapacity(
-            [extra_cb[profile[v]] for v in range(nv)], 0, [int(c) for c in p.extra_caps], True, p.extra_name
+            [extra_cb[profile[v]] for v in range(nv)], slack, [int(c) for c in p.extra_caps], True, p.extra_name
         )
+        reset_dims.append(routing.GetDimensionOrDie(p.extra_name))
+    if reloads:
+        # reload nodes: optional (free to skip), only their vehicle; slack only at them
+        for x, v in reloads.items():
+            index = manager.NodeToIndex(int(pos[x]))
+            routing.VehicleVar(index).RemoveValues([u for u in range(nv) if u != v])
+            routing.AddDisjunction([index], 0)
+        for index in range(routing.Size()):
+            if routing.IsStart(index) or int(order[manager.IndexToNode(index)]) not in reloads:
+                for dim in reset_dims:
+                    dim.SlackVar(index).SetValue(0)
 
     # allowed vehicles, disjunctions, screened visits
     big = _big_penalty(p)

@@ -42,7 +42,7 @@ def can_use_pyvrp(problem: RoutingProblem) -> bool:
     p = problem
     if p.extra_arc_values is not None:
         return False
-    if p.profiles or p.trip_chains:  # per-vehicle matrices and trip chains: OR-Tools only
+    if p.profiles or p.trip_chains or p.reloads:  # per-vehicle matrices and trip chains: OR-Tools only
         return False
     if p.allowed_vehicles is not None and any(len(p.allowed(x)) < p.num_vehicles for x in p.visits):
         return False

@@ -109,6 +109,13 @@ class RoutingProblem:
         Multi-trip: the vehicles of one chain are successive trips of one physical vehicle,
         so each (that has a route) returns before the next one leaves:
         ``end(chain[k]) <= start(chain[k + 1])``. Indices ascend within a chain.
+    reload_vehicle : n entries, optional
+        Multi-trip by reload nodes (cheaper to search than chains): ``reload_vehicle[i] = v``
+        makes node ``i`` an optional return of vehicle ``v`` to its depot between two trips
+        (give it the depot's matrix rows and columns). Only ``v`` may visit it, skipping it
+        costs nothing, and every capacity dimension and the extra dimension restart from zero
+        there, so each trip between reloads respects the capacities and the extra cap. Reload
+        nodes are neither depots nor visits (never reported dropped).
     """
 
     arc_costs: IntArray
@@ -132,6 +139,7 @@ class RoutingProblem:
     vehicle_profile: IntArray | None = None
     profiles: tuple["MatrixProfile", ...] = ()
     trip_chains: tuple[tuple[int, ...], ...] | None = None
+    reload_vehicle: tuple[int | None, ...] | None = None
 
     def __post_init__(self) -> None:  # noqa: C901 - one check per field, in order
         s = object.__setattr__
@@ -247,7 +255,15 @@ class RoutingProblem:
     def visits(self) -> tuple[int, ...]:
         """Nodes to serve (every non-depot node), ascending."""
         deps = self.depots
-        return tuple(i for i in range(self.num_nodes) if i not in deps)
+        reloads = self.reloads
+        return tuple(i for i in range(self.num_nodes) if i not in deps and i not in reloads)
+
+    @property
+    def reloads(self) -> dict[int, int]:
+        """``{reload node: its vehicle}`` (see ``reload_vehicle``)."""
+        if self.reload_vehicle is None:
+            return {}
+        return {i: x for i, x in enumerate(self.reload_vehicle) if x is not None}
 
     def service(self) -> IntArray:
         """Service time per node (zeros when not given)."""
@@ -307,6 +323,15 @@ class RoutingProblem:
                 raise ValueError(f"profiles[{k}].extra_arc_values: given iff the base extra_arc_values is")
             checked.append(MatrixProfile(arc, tt, ex))
         s(self, "profiles", tuple(checked))
+        if self.reload_vehicle is not None:
+            if len(self.reload_vehicle) != n:
+                raise ValueError(f"reload_vehicle: expected {n} entries, got {len(self.reload_vehicle)}")
+            rv = tuple(None if x is None else int(x) for x in self.reload_vehicle)
+            ends = {int(x) for x in self.vehicle_starts} | {int(x) for x in self.vehicle_ends}
+            for node, x in enumerate(rv):
+                if x is not None and (x < 0 or x >= v or node in ends):
+                    raise ValueError(f"reload_vehicle[{node}]: a vehicle index 0..{v - 1} on a non-depot node")
+            s(self, "reload_vehicle", rv)
         if self.trip_chains is not None:
             seen: set[int] = set()
             chains = tuple(tuple(int(x) for x in c) for c in self.trip_chains)
@@ -349,6 +374,8 @@ class RoutingProblem:
 
     def allowed(self, node: int) -> tuple[int, ...]:
         """Vehicles allowed to serve ``node``."""
+        if self.reload_vehicle is not None and self.reload_vehicle[node] is not None:
+            return (int(self.reload_vehicle[node]),)  # type: ignore[arg-type]
         if self.allowed_vehicles is None or self.allowed_vehicles[node] is None:
             return tuple(range(self.num_vehicles))
         return self.allowed_vehicles[node]  # type: ignore[return-value]
@@ -482,13 +509,26 @@ def evaluate_routes(problem: RoutingProblem, routes: tuple[tuple[int, ...], ...]
         path = [s, *route, e]
         arc = int(sum(arcs[a, b] for a, b in zip(path, path[1:])))
         route_costs.append(arc * int(factors[v]) + int(fixed[v]))
-        load = tuple(int(p.demands[d, route].sum()) for d in range(p.num_dimensions))
+        # loads and extra per trip: a reload node of this vehicle ends one trip and starts the next
+        reloads = p.reloads
+        trips: list[list[int]] = [[]]
+        for node in route:
+            if reloads.get(node) == v:
+                trips.append([])
+            else:
+                trips[-1].append(node)
+        load = tuple(
+            max(int(p.demands[d, trip].sum()) if trip else 0 for trip in trips) for d in range(p.num_dimensions)
+        )
         loads.append(load)
         for d, (ld, cp) in enumerate(zip(load, p.capacities[:, v])):
             if ld > cp:
                 violations.append(f"vehicle {v}: {p.capacity_names[d]} load {ld} > capacity {cp}")
         if extra is not None and p.extra_caps is not None:
-            ex = int(sum(extra[a, b] for a, b in zip(path, path[1:])))
+            ex = 0
+            for trip in trips:
+                legs = [s, *trip, e]
+                ex = max(ex, int(sum(extra[a, b] for a, b in zip(legs, legs[1:]))))
             extras.append(ex)
             if ex > p.extra_caps[v]:
                 violations.append(f"vehicle {v}: {p.extra_name} {ex} > cap {p.extra_caps[v]}")
