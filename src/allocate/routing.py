@@ -56,7 +56,7 @@ LOAD_SCALE = 1000  # kg per tonne, litres per m3
 KM_SCALE = 10  # arc cost units per km
 RISK_KM_UNESCORTED = 20_000.0  # km a route may add to avoid one unit of -ln(1-r) (≈ 200 km per 1 %)
 RISK_KM_ESCORTABLE = 5_000.0  # softer for organizations that may take an escort (still ≈ 50 km per 1 %)
-MAX_TRIPS = 4  # trips per physical vehicle offered to the solver
+MAX_TRIPS = 6  # trips per physical vehicle offered to the solver (reload nodes)
 MAX_CHUNKS = 24  # chunks per (depot, site) delivery, beyond what the largest vehicle needs
 DETERMINISTIC_SOLUTIONS = 60  # OR-Tools solution limit per depot problem under deterministic=True
 _EPS_UNITS = 1e-9
@@ -199,8 +199,27 @@ class _Trip:
     depart_h: float
     arrive_h: list[float] = field(default_factory=list)
     return_h: float = 0.0
-    latest_return_h: float = 0.0  # the next trip of the same vehicle leaves then (or the horizon)
-    earliest_depart_h: float = 0.0  # the previous trip of the same vehicle is back then (or 0)
+    horizon_h: float = math.inf
+    prev: "_Trip | None" = field(default=None, repr=False)  # the same vehicle's trips before
+    next: "_Trip | None" = field(default=None, repr=False)  # and after this one
+
+    @property
+    def latest_return_h(self) -> float:
+        """The vehicle's next trip leaves then (or the horizon ends)."""
+        return self.next.depart_h if self.next is not None else self.horizon_h
+
+    @property
+    def earliest_depart_h(self) -> float:
+        """The vehicle's previous trip is back then (or 0)."""
+        return self.prev.return_h if self.prev is not None else 0.0
+
+    def unlink(self) -> None:
+        """Leave the vehicle's chain of trips (the trip is dropped)."""
+        if self.prev is not None:
+            self.prev.next = self.next
+        if self.next is not None:
+            self.next.prev = self.prev
+        self.prev = self.next = None
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -345,8 +364,41 @@ class _DepotProblem:
                     legs.override(site, depot, safe_back)
             self.legs[key] = legs
 
-        n = 1 + len(self.chunks)
-        loc = [depot] + [c.site for c in self.chunks]
+        # vehicles: one per physical vehicle, with up to T - 1 reload nodes (returns to the
+        # depot between trips) each, T bounded by the horizon over its shortest round trip
+        round_trip: dict[str, float | None] = {}
+        for f in self.types:
+            legs = self.legs[(f.capacity_t, _escortable(s, f))]
+            hours = [
+                out.hours + back.hours
+                for c in self.chunks
+                if f.id in c.types
+                and (out := legs.path(depot, c.site)) is not None
+                and (back := legs.path(c.site, depot)) is not None
+            ]
+            round_trip[f.id] = min(hours) if hours else None
+        self.vehicles: list[tuple[FleetType, int]] = []  # (type, unit)
+        reload_of: list[int] = []  # the vehicle of each reload node, in node order
+        for f in self.types:
+            rt = round_trip[f.id]
+            if rt is None:
+                continue
+            served = sum(1 for c in self.chunks if f.id in c.types)
+            trips = MAX_TRIPS if rt <= 0 else max(1, min(MAX_TRIPS, int(s.horizon_h // rt)))
+            trips = max(1, min(trips, math.ceil(served / f.count)))
+            for unit in range(f.count):
+                reload_of.extend([len(self.vehicles)] * (trips - 1))
+                self.vehicles.append((f, unit))
+        if not self.vehicles:
+            for c in self.chunks:
+                self.rejected.setdefault(c.site, "fleet")
+            self.chunks = []
+            return
+        nv = len(self.vehicles)
+        first_reload = 1 + len(self.chunks)
+        n = first_reload + len(reload_of)
+        loc = [depot] + [c.site for c in self.chunks] + [depot] * len(reload_of)
+
         h = _floor(s.horizon_h, TIME_SCALE)
         unreachable_time = h + 1
         matrices = []
@@ -356,64 +408,36 @@ class _DepotProblem:
             arc = np.zeros((n, n), dtype=np.int64)
             tt = np.zeros((n, n), dtype=np.int64)
             ex = np.zeros((n, n), dtype=np.int64)
-            big_arc = 0
+            cell: dict[tuple[str, str], tuple[int, int, int]] = {}
+            for a in dict.fromkeys(loc):
+                for b in dict.fromkeys(loc):
+                    p = legs.path(a, b)
+                    if p is None:
+                        cell[(a, b)] = (-1, unreachable_time, RISK_SCALE * 100)
+                    else:
+                        cell[(a, b)] = (
+                            _ceil((p.km + risk_km * p.risk_weight) * KM_SCALE, 1),
+                            _ceil(p.hours, TIME_SCALE),
+                            _ceil(p.risk_weight, RISK_SCALE),
+                        )
             for i in range(n):
                 for j in range(n):
-                    if i == j:
-                        continue
-                    p = legs.path(loc[i], loc[j])
-                    if p is None:
-                        arc[i, j] = -1
-                        tt[i, j] = unreachable_time
-                        ex[i, j] = RISK_SCALE * 100
-                        continue
-                    arc[i, j] = _ceil((p.km + risk_km * p.risk_weight) * KM_SCALE, 1)
-                    tt[i, j] = _ceil(p.hours, TIME_SCALE)
-                    ex[i, j] = _ceil(p.risk_weight, RISK_SCALE)
-                    big_arc = max(big_arc, int(arc[i, j]))
+                    if i != j:
+                        arc[i, j], tt[i, j], ex[i, j] = cell[(loc[i], loc[j])]
+            big_arc = int(arc.max())
             arc[arc < 0] = 4 * big_arc + 1
             matrices.append((arc, tt, ex))
 
-        # vehicles: T chained trips per physical vehicle of each type
-        round_trip = {}
-        for f in self.types:
-            legs = self.legs[(f.capacity_t, _escortable(s, f))]
-            hours = [
-                (legs.path(depot, c.site).hours + legs.path(c.site, depot).hours)  # type: ignore[union-attr]
-                for c in self.chunks
-                if f.id in c.types and legs.path(depot, c.site) and legs.path(c.site, depot)
-            ]
-            round_trip[f.id] = min(hours) if hours else None
-        self.vehicles: list[tuple[FleetType, int, int]] = []  # (type, unit, trip)
-        chains: list[tuple[int, ...]] = []
-        for f in self.types:
-            rt = round_trip[f.id]
-            if rt is None:
-                continue
-            served = sum(1 for c in self.chunks if f.id in c.types)
-            trips = MAX_TRIPS if rt <= 0 else max(1, min(MAX_TRIPS, int(s.horizon_h // rt)))
-            trips = max(1, min(trips, math.ceil(served / f.count)))
-            for unit in range(f.count):
-                chain = []
-                for k in range(trips):
-                    chain.append(len(self.vehicles))
-                    self.vehicles.append((f, unit, k))
-                chains.append(tuple(chain))
-        if not self.vehicles:
-            for c in self.chunks:
-                self.rejected.setdefault(c.site, "fleet")
-            self.chunks = []
-            return
-        nv = len(self.vehicles)
         orgs = s.organization_by_id
         profile_index = {key: i for i, key in enumerate(self.profile_keys)}
-        vehicle_profile = [profile_index[(f.capacity_t, _escortable(s, f))] for f, _, _ in self.vehicles]
-        factors = [max(1, round(f.cost_per_km * 10)) for f, _, _ in self.vehicles]
+        vehicle_profile = [profile_index[(f.capacity_t, _escortable(s, f))] for f, _ in self.vehicles]
+        factors = [max(1, round(f.cost_per_km * 10)) for f, _ in self.vehicles]
         max_arc = max(int(m[0].max()) for m in matrices) or 1
         per_trip = 2 * max_arc * max(factors)
+        # military vehicles under last_resort cost a trip's worth more: used when civilians cannot
         fixed = [
             per_trip if f.military and orgs[f.organization].military_assets == "last_resort" else 0
-            for f, _, _ in self.vehicles
+            for f, _ in self.vehicles
         ]
         # a drop costs more than any trip could (so only what cannot be carried is dropped),
         # more for severe sites and heavy chunks (so those are the last to be dropped)
@@ -423,16 +447,18 @@ class _DepotProblem:
         for c in self.chunks:
             scale = (1 + severity[c.site]) * max(1, round(c.weight_t * 10))
             penalties.append(min(2**46 // max(n, 1), unit_penalty * scale))
+        penalties.extend([None] * len(reload_of))
         allowed: list[tuple[int, ...] | None] = [None]
         for c in self.chunks:
-            allowed.append(tuple(v for v, (f, _, _) in enumerate(self.vehicles) if f.id in c.types))
+            allowed.append(tuple(v for v, (f, _) in enumerate(self.vehicles) if f.id in c.types))
+        allowed.extend([None] * len(reload_of))
         demands = np.zeros((2, n), dtype=np.int64)
         for i, c in enumerate(self.chunks, start=1):
             demands[0, i] = _ceil(c.weight_t, LOAD_SCALE)
             demands[1, i] = _ceil(c.volume_m3, LOAD_SCALE)
         capacities = np.array(
-            [[_floor(f.capacity_t, LOAD_SCALE) for f, _, _ in self.vehicles],
-             [_floor(f.capacity_m3, LOAD_SCALE) for f, _, _ in self.vehicles]],
+            [[_floor(f.capacity_t, LOAD_SCALE) for f, _ in self.vehicles],
+             [_floor(f.capacity_m3, LOAD_SCALE) for f, _ in self.vehicles]],
             dtype=np.int64,
         )
         windows = np.zeros((n, 2), dtype=np.int64)
@@ -444,8 +470,9 @@ class _DepotProblem:
             if site.window is not None:
                 windows[i] = (_ceil(site.window[0], TIME_SCALE), min(h, _floor(site.window[1], TIME_SCALE)))
             service[i] = _ceil(site.service_h, TIME_SCALE)
-        caps = [_floor(_cap_weight(s, _escortable(s, f)), RISK_SCALE) for f, _, _ in self.vehicles]
+        caps = [_floor(_cap_weight(s, _escortable(s, f)), RISK_SCALE) for f, _ in self.vehicles]
         base = matrices[0]
+        self.first_reload = first_reload
         self.problem = RoutingProblem(
             arc_costs=base[0],
             travel_times=base[1],
@@ -466,42 +493,53 @@ class _DepotProblem:
             drop_penalties=tuple(penalties),
             vehicle_profile=np.array(vehicle_profile, dtype=np.int64),
             profiles=tuple(MatrixProfile(a, t, e) for a, t, e in matrices[1:]),
-            trip_chains=tuple(chains),
+            reload_vehicle=tuple([None] * first_reload + reload_of),
         )
 
     # -- reading back --
     def trips(self, result: RoutingResult) -> list[_Trip]:
-        """The solver's routes as trips on real road paths with real (earliest) times."""
+        """The solver's routes as trips on real road paths with real (earliest) times.
+
+        A vehicle's route splits into trips at its reload nodes; trip k + 1 leaves when the
+        solver has the vehicle back at the depot, so the real (never later) walk of trip k is
+        back before trip k + 1 leaves.
+        """
         s, depot = self.scenario, self.depot
         sites = {x.id: x for x in s.sites}
         out: list[_Trip] = []
-        by_chain: dict[tuple[str, int], list[_Trip]] = defaultdict(list)
         for v, route in enumerate(result.routes):
             if not route:
                 continue
-            f, unit, k = self.vehicles[v]
+            f, unit = self.vehicles[v]
             legs = self.legs[(f.capacity_t, _escortable(s, f))]
-            stops: list[tuple[str, dict[str, float]]] = []
-            for node in route:
-                chunk = self.chunks[node - 1]
-                if stops and stops[-1][0] == chunk.site:
-                    merged = stops[-1][1]
-                    for c, u in chunk.units.items():
-                        merged[c] = merged.get(c, 0.0) + u
+            segments: list[tuple[float, list[int]]] = [(result.start_times[v] / TIME_SCALE, [])]
+            for node, arrive in zip(route, result.arrivals[v]):
+                if node >= self.first_reload:
+                    segments.append((arrive / TIME_SCALE, []))
                 else:
-                    stops.append((chunk.site, dict(chunk.units)))
-            places = [depot, *(site for site, _ in stops), depot]
-            paths = [legs.path(a, b) for a, b in zip(places, places[1:])]
-            trip = _Trip(f.id, f.organization, depot, unit, k, stops, paths, result.start_times[v] / TIME_SCALE)  # type: ignore[arg-type]
-            _walk(trip, sites)
-            out.append(trip)
-            by_chain[(f.id, unit)].append(trip)
-        for chain in by_chain.values():
-            chain.sort(key=lambda t: t.trip)
+                    segments[-1][1].append(node)
+            chain: list[_Trip] = []
+            for depart, nodes in segments:
+                if not nodes:
+                    continue
+                stops: list[tuple[str, dict[str, float]]] = []
+                for node in nodes:
+                    chunk = self.chunks[node - 1]
+                    if stops and stops[-1][0] == chunk.site:
+                        merged = stops[-1][1]
+                        for c, u in chunk.units.items():
+                            merged[c] = merged.get(c, 0.0) + u
+                    else:
+                        stops.append((chunk.site, dict(chunk.units)))
+                places = [depot, *(site for site, _ in stops), depot]
+                paths = [legs.path(a, b) for a, b in zip(places, places[1:])]
+                trip = _Trip(f.id, f.organization, depot, unit, len(chain), stops, paths, depart,  # type: ignore[arg-type]
+                             horizon_h=s.horizon_h)
+                _walk(trip, sites)
+                chain.append(trip)
             for a, b in zip(chain, chain[1:]):
-                a.latest_return_h = b.depart_h
-                b.earliest_depart_h = a.return_h
-            chain[-1].latest_return_h = s.horizon_h
+                a.next, b.prev = b, a
+            out.extend(chain)
         return out
 
     def drops(self, result: RoutingResult) -> dict[str, str]:
@@ -584,6 +622,69 @@ def _repath_risky(scenario: Scenario, network: RoadNetwork, trips: list[_Trip]) 
         if scenario.organization_by_id[trip.organization].escort_policy == "last_resort":
             dropped.append((trip, "horizon"))
     return dropped
+
+
+def _depart_range(trip: _Trip, sites: Mapping[str, Any]) -> tuple[float, float]:
+    """``[lo, hi]``: departures that keep the trip's windows, its vehicle's other trips and the
+    horizon (departing earlier never breaks a window: the convoy waits for it to open)."""
+    lo = trip.earliest_depart_h
+    keep = (trip.depart_h, list(trip.arrive_h), trip.return_h)
+    lo_ok, hi_ok = lo, trip.depart_h
+    top = trip.latest_return_h
+    trip.depart_h = top
+    if _walk(trip, sites) and within(trip.return_h, top):
+        hi_ok = top
+    else:
+        bad = top
+        for _ in range(40):
+            mid = (hi_ok + bad) / 2
+            trip.depart_h = mid
+            if _walk(trip, sites) and within(trip.return_h, trip.latest_return_h):
+                hi_ok = mid
+            else:
+                bad = mid
+            if bad - hi_ok < 1e-7:
+                break
+    trip.depart_h, trip.arrive_h, trip.return_h = keep[0], keep[1], keep[2]
+    return lo_ok, hi_ok
+
+
+def _synchronize(scenario: Scenario, trips: list[_Trip]) -> None:
+    """Align trips that share organization, depot, path and stops onto one departure time, so
+    they merge into one convoy (one escort for all of them instead of one each).
+
+    Each trip moves only within its own feasible departure range (windows, horizon, its
+    vehicle's previous and next trips), so every time rule still holds afterwards.
+    """
+    sites = {x.id: x for x in scenario.sites}
+    fleet = scenario.fleet_by_id
+    families: dict[tuple, list[_Trip]] = defaultdict(list)
+    for trip in trips:
+        key = (trip.organization, trip.depot, fleet[trip.fleet].military, trip.path,
+               tuple(site for site, _ in trip.stops))
+        families[key].append(trip)
+    for key in sorted(families, key=repr):
+        left = sorted(families[key], key=lambda t: (t.depart_h, t.fleet, t.unit, t.trip))
+        while len(left) > 1:
+            ranges = {id(t): _depart_range(t, sites) for t in left}
+            left.sort(key=lambda t: (ranges[id(t)][0], t.fleet, t.unit, t.trip))
+            seed_trip = left[0]
+            lo, hi = ranges[id(seed_trip)]
+            group = [seed_trip]
+            units = {(seed_trip.fleet, seed_trip.unit)}
+            for t in left[1:]:
+                t_lo, t_hi = ranges[id(t)]
+                if (t.fleet, t.unit) in units or max(lo, t_lo) > min(hi, t_hi) + 1e-9:
+                    continue
+                lo, hi = max(lo, t_lo), min(hi, t_hi)
+                group.append(t)
+                units.add((t.fleet, t.unit))
+            if len(group) > 1:
+                at = min(max(lo, min(t.depart_h for t in group)), hi)
+                for t in group:
+                    t.depart_h = at
+                    _walk(t, sites)
+            left = [t for t in left if t not in group]
 
 
 def _military_last_resort(scenario: Scenario, trips: list[_Trip]) -> list[tuple[_Trip, str]]:
@@ -802,11 +903,17 @@ def route(
             reasons.setdefault(site, why)
         trips.extend(dp.trips(result))
 
-    for trip, why in _repath_risky(s, network, trips) + _military_last_resort(s, trips):
-        if trip in trips:
-            trips.remove(trip)
-            for site, _ in trip.stops:
-                reasons.setdefault(site, why)
+    def drop(failed: list[tuple[_Trip, str]]) -> None:
+        for trip, why in failed:
+            if trip in trips:
+                trips.remove(trip)
+                trip.unlink()
+                for site, _ in trip.stops:
+                    reasons.setdefault(site, why)
+
+    drop(_repath_risky(s, network, trips))
+    _synchronize(s, trips)
+    drop(_military_last_resort(s, trips))
     convoys = _convoys(s, trips)
     threshold = s.policy.risk_threshold
     convoys = [
