@@ -450,3 +450,59 @@ def test_plans_from_synthetic_assignments_pass_check(seed: int) -> None:
     # keep only what a planner would ship: convoys that are safe, escorted, or did not need one
     shipped = tuple(c for c in result.convoys if c.id not in {u.convoy for u in result.unescorted})
     assert check_codes(s, shipped) == []
+
+
+def test_checker_helper_sees_escort_violations() -> None:
+    """Negative control: the vector's government escort into the armed group's zone is caught."""
+    s = load_scenario(VECTORS / "scenario.json")
+    plan = Plan.from_dict(json.loads(next(VECTORS.glob("plan-16*.json")).read_text()))
+    assert "PARTY_ESCORT" in check_codes(s, plan.convoys)
+
+
+# ----- optimality against brute force ------------------------------------------------------------
+def brute_force_best(scenario: Scenario, convoys: list[Convoy]) -> tuple[float, float]:
+    """(escorted severity-weighted tonnes, least cost among those) over every feasible choice."""
+    import itertools
+
+    net = RoadNetwork(scenario)
+    units = [u.id for u in scenario.escorts]
+    best = (-1.0, 0.0)
+    for choice in itertools.product([None, *units], repeat=len(convoys)):
+        trial = [c.model_copy(update={"escort": e}) for c, e in zip(convoys, choice)]
+        ok = True
+        for c in trial:
+            if c.escort is None:
+                continue
+            unit = scenario.escort_by_id[c.escort]
+            if opposed_on_path(scenario, unit.provider, c.path) or not within(
+                path_risk(net, c.path, unit.effectiveness), scenario.policy.max_risk
+            ):
+                ok = False
+                break
+        if not ok:
+            continue
+        try:
+            assert_capacity(scenario, trial)
+        except AssertionError:
+            continue
+        weight = sum(
+            scenario.weight_t(c.stops[0].unload) * scenario.node(c.stops[0].site).severity for c in trial if c.escort
+        )
+        cost = sum(net.measure(c.path).km * scenario.escort_by_id[c.escort].cost_per_km for c in trial if c.escort)
+        if weight > best[0] + 1e-9 or (abs(weight - best[0]) <= 1e-9 and cost < best[1]):
+            best = (weight, cost)
+    return best
+
+
+def test_assignment_is_optimal_on_a_crowded_small_day() -> None:
+    s = make_scenario(escorts=[dict(UN_AT_B, count=2, cost_per_km=3.0), GOV_AT_B])
+    convoys = [
+        out_and_back(s, f"C{i}", "wfp", "wfp_truck", "S" if i % 3 == 0 else "T", depart_h=1.0 + 1.7 * i, units=40 + 30 * (i % 4))
+        for i in range(7)
+    ]
+    result = assign_escorts(s, convoys)
+    assert result.status == "optimal"
+    weight, cost = brute_force_best(s, convoys)
+    assert result.objective[0] == pytest.approx(weight)
+    assert result.objective[1] == pytest.approx(cost)
+    assert_capacity(s, result.convoys)
