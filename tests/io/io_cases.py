@@ -1,4 +1,5 @@
-"""Shared fixtures for the io tests: the tiny sample crisis with a hand-made plan, the FORMAT.md
+"""Shared cases for the io tests (imported by conftest.py and the tests; a unique module name so it
+never clashes with another directory's conftest): the tiny sample crisis with a hand-made plan, the FORMAT.md
 vectors' scenario and plan-00, the real WFP markets table, and an in-process CLI runner."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from allocate.io.csv_hxl import (
 )
 from allocate.scenario import load_scenario
 
-from conftest import MARKETS, TINY, run_cli
+from io_cases import MARKETS, TINY, run_cli
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

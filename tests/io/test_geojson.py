@@ -10,7 +10,7 @@ from allocate.errors import PlanError, TableError
 from allocate.io.geojson import haversine_km, plan_to_geojson, roads_from_geojson, scenario_to_geojson
 from allocate.scenario import Scenario
 
-from conftest import PLAN_00, TINY, VECTOR_SCENARIO, run_cli
+from io_cases import PLAN_00, TINY, VECTOR_SCENARIO, run_cli
 
 ROAD_FIELDS = ("a", "b", "km", "hours", "risk", "closed", "oneway", "max_weight_t")
 
