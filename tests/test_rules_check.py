@@ -11,6 +11,7 @@ consequences are not pinned by FORMAT.md: those cases list the codes that may co
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Callable
@@ -209,6 +210,107 @@ VALID = [
          lambda s, p: p["metrics"].update(cost=1144 + 1e-4), set(), refresh=False),
 ]
 
+def fleet_type(fid: str, **kw):
+    def change(s, p):
+        F.find(s["fleet"], "id", fid).update(kw)
+    return change
+
+
+def org(oid: str, **kw):
+    def change(s, p):
+        F.find(s["organizations"], "id", oid).update(kw)
+    return change
+
+
+def add_node(**n):
+    def change(s, p):
+        s["nodes"].append(copy.deepcopy(dict(n, lat=n.get("lat", 10.0), lon=n.get("lon", 20.0))))
+    return change
+
+
+def add_road(**r):
+    def change(s, p):
+        s["roads"].append(copy.deepcopy(r))
+    return change
+
+
+def add_fleet(**f):
+    def change(s, p):
+        s["fleet"].append(copy.deepcopy(f))
+    return change
+
+
+# S8: a site D reaches by a one-way road only (no way back) -> no_path holds
+S8 = both(add_node(id="S8", kind="site", zone="ZG", need={"rice": 1}, severity=1),
+          add_road(a="D", b="S8", km=3, hours=0.3, risk=0.0, oneway=True), add_unmet("S8", "no_path"))
+# D3: a depot of its own with site S9 (no zone), whose only road is D3-S9; its truck makes it a
+# serving depot as long as it has a truck (count >= 1) and some stock
+D3 = both(add_node(id="D3", kind="depot", zone=None, stock={"rice": 5}),
+          add_node(id="S9", kind="site", need={"rice": 1}, severity=1),
+          add_road(a="D3", b="S9", km=1, hours=0.1, risk=0.0),
+          add_fleet(id="d3_truck", organization="ngo", depot="D3", count=1, capacity_t=8, capacity_m3=20),
+          add_unmet("S9", "no_path"))
+# the two-stop C2: D-S6-D-J-S2-J-D: S6 at 0.5 (nothing unloaded), D 1, J 2, S2 at 5, J 8, D 9;
+# C4 moved to [9, 10) so that the light trucks stay at two
+C2_TWO_STOPS = both(
+    lambda s, p: C(p, "C2").update(path=["D", "S6", "D", "J", "S2", "J", "D"], return_h=9.0,
+                                   stops=[{"site": "S6", "arrive_h": 0.5, "unload": {}},
+                                          {"site": "S2", "arrive_h": 5.0, "unload": {"rice": 50, "tent": 30}}]),
+    setc("C4", depart_h=9.0, return_h=10.0), arrive("C4", 0, 9.5))
+
+MORE_VALID = [
+    # last resort judged leg by leg: D->S6 (0), S6->S2 via D and J (0.01, 0.02), S2->D (0.02, 0.01):
+    # 1 - 0.99^2 0.98^2 = 0.0587 > 0.05, so the escort is allowed
+    Case("last resort over a two-stop convoy whose legs need the escort", C2_TWO_STOPS, set()),
+    Case("two stops at one site visited twice by the path",
+         lambda s, p: C(p, "C4").update(path=["D", "S6", "D", "S6", "D"], return_h=10.0,
+                                        stops=[{"site": "S6", "arrive_h": 8.5, "unload": {"rice": 5}},
+                                               {"site": "S6", "arrive_h": 9.5, "unload": {"rice": 5}}]), set()),
+    Case("escort positioning ignores weight limits", lambda s, p: s["roads"][11].update(max_weight_t=1), set()),
+    Case("military truck with no civilian truck of its organization at the depot",
+         both(fleet_type("army_civ", count=0), setc("C3", vehicles={"army_mil": 1})), set()),
+    Case("no_path holds for a site reached by a one-way road with no way back", S8, set()),
+    Case("a depot whose trucks number 0 is not a serving depot", both(D3, fleet_type("d3_truck", count=0)), set()),
+    Case("a depot without stock is not a serving depot",
+         both(D3, lambda s, p: F.node(s, "D3").update(stock={})), set()),
+    Case("a depot with zero stock is not a serving depot",
+         both(D3, lambda s, p: F.node(s, "D3").update(stock={"rice": 0})), set()),
+    Case("a 4 t type with count 0 does not make S7 reachable",
+         add_fleet(id="moto", organization="ngo", depot="D", count=0, capacity_t=4, capacity_m3=2), set()),
+]
+
+MORE_VIOLATIONS = [
+    Case("escort base in a denied zone: no usable road to position from",
+         lambda s, p: F.node(s, "EB").update(zone="ZD"), {"ESCORT_POSITION"}),
+    Case("military truck departs while one of two civilian trucks is idle",
+         both(fleet_type("army_civ", count=2), c8(5.0)), {"MILITARY_LAST_RESORT"}),
+    # no organization at D or D2 may take an escort: S5 stays too risky whatever E_un could do,
+    # and the two escorted convoys break consent
+    Case("too_risky holds when no organization there may take an escort",
+         both(escort_unit("E_un", effectiveness=0.95), org("ngo", escort_policy="never"),
+              org("army", escort_policy="never")), {"ESCORT_CONSENT"}),
+    # service time is not part of the too_far round trip (road hours only): 40 h <= 40 h
+    Case("too_far counts road hours only, not service",
+         both(lambda s, p: s.update(horizon_h=40), lambda s, p: F.node(s, "S4").update(service_h=3)),
+         {"CLAIM", "MIN_COVERAGE", "PARITY"}, accessible=ACCESSIBLE | {"S4"}),
+    # ZG: S1 10, S6 2, S8 0.1 t -> 12 / 12.1 = 0.992 against ZR 1
+    Case("no_path fails once a one-way road leads back",
+         both(S8, add_road(a="S8", b="D", km=3, hours=0.3, risk=0.0, oneway=True)),
+         {"CLAIM", "MIN_COVERAGE"}, accessible=ACCESSIBLE | {"S8"}),
+    # S9 has no zone: it takes no part in parity
+    Case("no_path fails from a second serving depot", D3, {"CLAIM", "MIN_COVERAGE"},
+         accessible=ACCESSIBLE | {"S9"}),
+    Case("a 4 t type at D makes S7 reachable over its 5 t bridge",
+         add_fleet(id="moto", organization="ngo", depot="D", count=1, capacity_t=4, capacity_m3=2),
+         {"CLAIM", "MIN_COVERAGE"}, accessible=ACCESSIBLE | {"S7"}),
+    # a claim is about access, not resources: E_far cannot even get back to its base
+    Case("too_risky fails with a strong escort that could not be positioned",
+         escort_unit("E_far", effectiveness=0.95), {"CLAIM", "MIN_COVERAGE", "PARITY"},
+         accessible=ACCESSIBLE | {"S5"}),
+    Case("a false reason beside a true one", add_unmet("S4", "no_path"), {"CLAIM"}),
+]
+
+
 VIOLATIONS = [
     # 1 references
     Case("duplicated convoy id", setc("C4", id="C1"), {"REF"}),
@@ -389,6 +491,10 @@ VIOLATIONS += [
 # (over S1, S2, S6 only it would be 59 / 59 = 1.0)
 VIOLATIONS.append(Case("weighted_coverage taken over accessible sites only",
                        lambda s, p: p["metrics"].update(weighted_coverage=1.0), {"METRIC"}, refresh=False))
+
+
+VALID += MORE_VALID
+VIOLATIONS += MORE_VIOLATIONS
 
 
 def _ids(cases):
