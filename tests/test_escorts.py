@@ -506,3 +506,19 @@ def test_assignment_is_optimal_on_a_crowded_small_day() -> None:
     assert result.objective[0] == pytest.approx(weight)
     assert result.objective[1] == pytest.approx(cost)
     assert_capacity(s, result.convoys)
+
+
+def test_work_limit_gives_the_same_result_on_a_hard_day() -> None:
+    s, convoys = many_convoys(120, 8)
+    a = assign_escorts(s, convoys, seed=1, time_limit=30, work_limit=0.2)
+    b = assign_escorts(s, convoys, seed=1, time_limit=30, work_limit=0.2)
+    assert signature(a) == signature(b) and a.stages == b.stages
+    assert_capacity(s, a.convoys)
+
+
+def test_overbooked_pre_escorted_convoys_are_refused() -> None:
+    s = make_scenario(escorts=[UN_AT_B])
+    a = out_and_back(s, "A", "wfp", "wfp_truck", "T", depart_h=5.0).model_copy(update={"escort": "U"})
+    b = out_and_back(s, "B", "wfp", "wfp_truck", "T", depart_h=6.0).model_copy(update={"escort": "U"})
+    with pytest.raises(ValueError, match="U"):
+        assign_escorts(s, [a, b])

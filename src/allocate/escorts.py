@@ -322,6 +322,16 @@ def _convoy_weight(scenario: Scenario, convoy: Convoy) -> float:
     return total
 
 
+def _peak(intervals: Sequence[tuple[int, int]]) -> int:
+    """Most half-open intervals busy at once (ends before starts at ties)."""
+    events = sorted([(s, 1) for s, e in intervals if e > s] + [(e, -1) for s, e in intervals if e > s])
+    busy = best = 0
+    for _, delta in events:
+        busy += delta
+        best = max(best, busy)
+    return best
+
+
 def _fits(intervals: list[tuple[int, int]], start: int, end: int, capacity: int) -> bool:
     """Whether one more half-open interval keeps every moment at or below ``capacity``."""
     points = [start] + [s for s, e in intervals if start < s < end]
@@ -335,6 +345,7 @@ def assign_escorts(
     time_limit: float = 10.0,
     seed: int = 0,
     network: RoadNetwork | None = None,
+    work_limit: float | None = None,
 ) -> EscortAssignment:
     """Assign escort units to the routed convoys that need one (CP-SAT, lexicographic).
 
@@ -343,7 +354,11 @@ def assign_escorts(
     it may get unit u when its organization consents (``never`` excluded; ``last_resort`` only
     when no path through its stops is safe enough), the party rule admits u, the escorted risk
     is ≤ ``max_risk`` and u can position both ways. Units never serve more convoys at once than
-    their ``count``, positioning included. Same seed ⇒ same result (one worker, fixed order).
+    their ``count``, positioning included. Same seed ⇒ same result (one worker, fixed order)
+    whenever the search ends before ``time_limit`` (wall clock); ``work_limit`` (CP-SAT
+    deterministic time per stage) bounds it reproducibly on any machine.
+
+    Raises ValueError when convoys that already carry an escort overbook its unit.
     """
     t0 = time.perf_counter()
     network = network or RoadNetwork(scenario)
@@ -414,10 +429,16 @@ def assign_escorts(
             detail = "; ".join(f"{u}: {r}" for u, r in sorted(why_not.items())) or "no escort unit in the scenario"
             unescorted[i] = Unescorted(convoy.id, reason_code, risk, detail)
 
+    for k, fixed in reserved.items():
+        peak = _peak(fixed)
+        if peak > units[k].count:
+            raise ValueError(
+                f"convoys already escorted by {units[k].id} need {peak} of its teams at once, {units[k].count} exist"
+            )
     weights = {i: round(_convoy_weight(scenario, convoys[i]) * SCALE) + 1 for i in needy}
     # the time limit covers screening too: the solver gets what is left, less a margin for reading out
     deadline = t0 + time_limit - _MARGIN_S
-    chosen, status, stages = _solve(pairs, units, reserved, weights, deadline, seed)
+    chosen, status, stages = _solve(pairs, units, reserved, weights, deadline, seed, work_limit)
     admissible_by_convoy: dict[int, set[str]] = {}
     for p in pairs:
         admissible_by_convoy.setdefault(p.convoy, set()).add(units[p.unit].id)
@@ -595,6 +616,7 @@ def _solve(
     weights: Mapping[int, int],
     deadline: float,
     seed: int,
+    work_limit: float | None = None,
 ) -> tuple[list[_Pair], Status, tuple[str, ...]]:
     """CP-SAT: optional fixed intervals, one cumulative per unit, three lexicographic stages."""
     if not pairs:
@@ -657,6 +679,8 @@ def _solve(
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = seed
         solver.parameters.max_time_in_seconds = remaining
+        if work_limit is not None:
+            solver.parameters.max_deterministic_time = work_limit
         code = solver.solve(model)
         if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             all_optimal = False
