@@ -124,3 +124,10 @@ def test_auto_falls_back_to_ortools_when_pyvrp_finds_nothing_feasible() -> None:
     assert res.backend == "ortools"
     assert res.status == "partial" and len(res.dropped) == 1
     assert res.drop_reasons[res.dropped[0]] == "search"
+
+
+def test_cli_deterministic_flag_is_reproducible() -> None:
+    sols = [solve_instance(CVRP / "A-n32-k5.vrp", time_limit=3.0, seed=4, deterministic=True) for _ in range(2)]
+    if any(s.result.stopped_by == "time" for s in sols):
+        pytest.skip("machine too loaded: the time limit bound before the work limit")
+    assert sols[0].routes == sols[1].routes
