@@ -332,8 +332,11 @@ def import_sites(
     sheet: Annotated[Optional[str], typer.Option("--sheet", help="XLSX sheet name")] = None,
     depots: Annotated[bool, typer.Option("--depots", help="rows are depots (stock_<commodity> columns), not sites")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="update nodes the base already has (never moving their zone)")] = False,
+    roads: Annotated[Optional[Path], typer.Option("--roads", help="GeoJSON LineStrings (properties a, b, hours, risk...) to add as roads")] = None,
+    speed_kmh: Annotated[Optional[float], typer.Option("--speed-kmh", help="derive a road's missing hours from its km")] = None,
+    default_risk: Annotated[Optional[float], typer.Option("--default-risk", help="risk of roads that carry none (recorded as a default)")] = None,
 ) -> None:
-    """Add sites (or depots) from a CSV/XLSX table, HXL-tagged or not, to a scenario, keeping each row's source."""
+    """Add sites (or depots) from a CSV/XLSX table, HXL-tagged or not, and roads from GeoJSON, to a scenario; every row keeps its source."""
     from allocate.io.csv_hxl import commodities_in_table, depots_from_table, scenario_with_sites, sites_from_table
     from allocate.scenario import Scenario
 
@@ -366,6 +369,15 @@ def import_sites(
                                      ration=rations or None, default_need=defaults or None, default_severity=severity,
                                      id_prefix=id_prefix, attribution=attribution, sheet=sheet)
         scenario: Scenario = scenario_with_sites(base, nodes, replace=replace)
+        if roads is not None:
+            from allocate.io.geojson import roads_from_geojson
+
+            if speed_kmh is not None and not speed_kmh > 0:
+                raise ValueError(f"--speed-kmh must be positive (value {speed_kmh})")
+            new_roads = roads_from_geojson(roads, speed_kmh=speed_kmh, default_risk=default_risk)
+            data = scenario.to_dict()
+            data["roads"] = [*data["roads"], *new_roads]
+            scenario = Scenario.from_dict(data)
     except (AllocateError, ValueError) as exc:
         fail_input(_one_line("import-sites", exc))
     tmp = output.with_name(output.name + ".tmp")
@@ -376,7 +388,9 @@ def import_sites(
         f"{len(nodes)} {kind} from {table_path.name} added to {base.name!r} ({len(scenario.nodes)} nodes); written to {output}",
         highlight=False, soft_wrap=True,
     )
-    if not depots:
+    if roads is not None:
+        err_console.print(f"{len(new_roads)} roads from {roads.name} added", highlight=False, soft_wrap=True)
+    elif not depots:
         err_console.print("note: new sites have no roads yet: add them before planning, or they are claimed no_path", highlight=False, soft_wrap=True)
 
 

@@ -155,3 +155,25 @@ def test_cli_export_writes_geojson_csv_png_and_refuses_bad_input(tmp_path):
         result = run_cli("export", *args)
         assert result.code == 2, (args, result.out)
         assert result.one_line_error(), result.out
+
+
+def test_cli_import_sites_with_geojson_roads_connects_the_new_sites(tmp_path):
+    from allocate.access import AccessFacts
+    from allocate.scenario import load_scenario
+
+    table = tmp_path / "camps.csv"
+    table.write_text("id,name,lat,lon,population,severity,need_food\nX1,New camp,11.9,19.9,500,4,20\n", encoding="utf-8")
+    roads = tmp_path / "roads.geojson"
+    roads.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"a": "D1", "b": "X1", "risk": 0.0},
+         "geometry": {"type": "LineString", "coordinates": [[20.0, 12.0], [19.95, 11.95], [19.9, 11.9]]}}]}), encoding="utf-8")
+    out = tmp_path / "s.json"
+    result = run_cli("import-sites", TINY, table, "-o", out, "--roads", roads, "--speed-kmh", "30")
+    assert result.code == 0, result.out
+    scenario = load_scenario(out)
+    road = scenario.roads[-1]
+    assert (road.a, road.b) == ("D1", "X1") and road.km == pytest.approx(15.6, abs=0.2)
+    assert road.hours == pytest.approx(road.km / 30) and road.user_keys()["x_source"]["defaults"] == ["km", "hours"]
+    assert AccessFacts(scenario).unreachable_reason("X1") is None
+    result = run_cli("import-sites", TINY, table, "-o", out, "--roads", roads)  # hours missing, no speed
+    assert result.code == 2 and result.one_line_error() and "features[0]" in result.out, result.out
