@@ -258,6 +258,17 @@ C2_TWO_STOPS = both(
                                           {"site": "S2", "arrive_h": 5.0, "unload": {"rice": 50, "tent": 30}}]),
     setc("C4", depart_h=9.0, return_h=10.0), arrive("C4", 0, 9.5))
 
+# S10: reached from D by a safe one-way road D->S10; the way back is S10-J-D (0.05 then 0.01).
+# An ngo van D->S10->J->D under escort is a last resort only if the way back is what it is:
+# 1 - 0.95 x 0.99 = 0.0595 > 0.05 (with a 0.03 road: 1 - 0.97 x 0.99 = 0.0397 <= 0.05: not allowed)
+def s10(back_risk: float):
+    return both(add_node(id="S10", kind="site", zone="ZG", need={"rice": 2}, severity=2),
+                add_road(a="D", b="S10", km=5, hours=0.5, risk=0.0, oneway=True),
+                add_road(a="J", b="S10", km=5, hours=0.5, risk=back_risk),
+                add_convoy("C10", "ngo", {"van": 1}, ["D", "S10", "J", "D"], 0.0, [("S10", 0.5, {"rice": 2})],
+                           2.0, escort="E_neu"))
+
+
 MORE_VALID = [
     # last resort judged leg by leg: D->S6 (0), S6->S2 via D and J (0.01, 0.02), S2->D (0.02, 0.01):
     # 1 - 0.99^2 0.98^2 = 0.0587 > 0.05, so the escort is allowed
@@ -275,6 +286,8 @@ MORE_VALID = [
          both(D3, lambda s, p: F.node(s, "D3").update(stock={})), set()),
     Case("a depot with zero stock is not a serving depot",
          both(D3, lambda s, p: F.node(s, "D3").update(stock={"rice": 0})), set()),
+    Case("last resort legs follow one-way roads (the safe road leads only there)", s10(0.05), set()),
+    Case("return 1e-5 h after the horizon is within its tolerance (2.4e-5)", setc("C3", return_h=24.00001), set()),
     Case("a 4 t type with count 0 does not make S7 reachable",
          add_fleet(id="moto", organization="ngo", depot="D", count=0, capacity_t=4, capacity_m3=2), set()),
 ]
@@ -308,6 +321,9 @@ MORE_VIOLATIONS = [
          escort_unit("E_far", effectiveness=0.95), {"CLAIM", "MIN_COVERAGE", "PARITY"},
          accessible=ACCESSIBLE | {"S5"}),
     Case("a false reason beside a true one", add_unmet("S4", "no_path"), {"CLAIM"}),
+    Case("last resort: a safe enough way there and back exists", s10(0.03), {"ESCORT_LAST_RESORT"}),
+    Case("convoy whose vehicle counts are all zero", setc("C4", vehicles={"light": 0}), {"REF"},
+         may_add={"LOAD_WEIGHT", "LOAD_VOLUME"}),
 ]
 
 
@@ -580,6 +596,18 @@ def test_metric_violation_subject_and_recomputed_value():
     found = _one(report, "METRIC")
     assert {v.subject for v in found} == {"metric:cost"}
     assert report.metrics["cost"] == pytest.approx(1144.0)
+
+
+def test_plan_level_reference_has_subject_plan():
+    s, p = build(Case("x", lambda s, p: p["scenario"].update(name="other"), set()))
+    assert {v.subject for v in _one(run(s, p), "REF")} == {"plan"}
+
+
+def test_parity_violation_names_a_zone():
+    s, p = build(Case("x", both(unload("C2", 0, rice=25, tent=30), add_unmet("S2", "short")), set()))
+    found = _one(run(s, p), "PARITY")
+    assert {v.subject for v in found} <= {"ZG", "ZR"}
+    assert any(v.measured == pytest.approx(1 - 4 / 6.5) and v.allowed == pytest.approx(0.3) for v in found)
 
 
 def test_unlisted_names_the_site_and_min_coverage_too():

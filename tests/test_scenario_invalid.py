@@ -374,6 +374,21 @@ def test_unknown_key_is_refused_and_named(where, key, value):
     assert path in str(err)
 
 
+@pytest.mark.parametrize("index,key,value", [(JUNCTION, "stock", {"rice": 1}), (SITE, "stock", {"rice": 1}),
+                                             (DEPOT, "need", {"rice": 1}), (JUNCTION, "severity", 3),
+                                             (DEPOT, "window", [0, 1])])
+def test_extras_of_another_node_kind_are_unknown_keys(index, key, value):
+    data = base()
+    data["nodes"][index][key] = value
+    assert f"nodes[{index}].{key}" in [p for p, _ in refused(data).problems]
+
+
+@pytest.mark.parametrize("window", [[1, 2, 3], [5], "5-9", [None, 4]])
+def test_window_of_the_wrong_shape_is_refused(window):
+    err = refused(_set(base(), ("nodes", SITE, "window"), window))
+    assert any(p.startswith(f"nodes[{SITE}].window") for p, _ in err.problems), err.problems
+
+
 def test_misspelt_max_weight_never_silently_drops_the_bridge_limit():
     data = base()
     del data["roads"][2]["max_weight_t"]
