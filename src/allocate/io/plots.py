@@ -82,18 +82,26 @@ def _draw_roads(ax: Any, scenario: Any, *, by_risk: bool) -> Any:
         ax.add_collection(LineCollection(_segments(scenario, closed_pairs), colors="#555555", linewidths=1.2, linestyles=(0, (1, 2)), zorder=1))
     if denied_pairs:
         ax.add_collection(LineCollection(_segments(scenario, denied_pairs), colors="#999999", linewidths=1.0, linestyles="--", alpha=0.6, zorder=1))
+    crowded = len(scenario.nodes) > _LABEL_LIMIT
     for road in scenario.roads:
-        if road.max_weight_t is not None and not road.closed:
+        if road.max_weight_t is not None and not road.closed and not crowded:
             a, b = scenario.node(road.a), scenario.node(road.b)
             ax.annotate(f"≤{road.max_weight_t:g} t", ((a.lon + b.lon) / 2, (a.lat + b.lat) / 2), fontsize=7, color="#444444",
                         ha="center", va="center", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "#888888", "lw": 0.5}, zorder=6)
     return mappable
 
 
+def _scale(scenario: Any) -> float:
+    """Marker scale: full size up to ``_LABEL_LIMIT`` nodes, shrinking so a thousand sites stay apart."""
+    n = len(scenario.nodes)
+    return 1.0 if n <= _LABEL_LIMIT else max(0.12, math.sqrt(_LABEL_LIMIT / n))
+
+
 def _site_sizes(scenario: Any, sites: list[Any]) -> list[float]:
     weights = [scenario.weight_t(s.need) for s in sites]
     biggest = max(weights, default=0.0) or 1.0
-    return [40.0 + 260.0 * math.sqrt(w / biggest) for w in weights]
+    scale = _scale(scenario)
+    return [scale * (40.0 + 260.0 * math.sqrt(w / biggest)) for w in weights]
 
 
 def _draw_nodes(ax: Any, scenario: Any, site_values: list[float], cmap: str, vmin: float, vmax: float, labels: bool | None) -> Any:
@@ -103,14 +111,17 @@ def _draw_nodes(ax: Any, scenario: Any, site_values: list[float], cmap: str, vmi
     if junctions:
         ax.scatter([n.lon for n in junctions], [n.lat for n in junctions], s=12, c="#666666", zorder=3)
     mappable = None
+    scale = _scale(scenario)
     if sites:
         mappable = ax.scatter([s.lon for s in sites], [s.lat for s in sites], s=_site_sizes(scenario, sites), c=site_values,
-                              cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="#333333", linewidths=0.6, zorder=4)
+                              cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="#333333", linewidths=0.6 * max(scale, 0.5), zorder=4)
     if depots:
-        ax.scatter([d.lon for d in depots], [d.lat for d in depots], s=110, marker="s", c="#17324d", edgecolors="white", linewidths=1.0, zorder=5)
+        ax.scatter([d.lon for d in depots], [d.lat for d in depots], s=110 * max(scale, 0.6), marker="s", c="#17324d",
+                   edgecolors="white", linewidths=1.0, zorder=5)
     denied = [n for n in scenario.nodes if scenario.is_denied(n.id)]
     if denied:
-        ax.scatter([n.lon for n in denied], [n.lat for n in denied], s=140, marker="x", c="black", linewidths=2.0, zorder=7)
+        ax.scatter([n.lon for n in denied], [n.lat for n in denied], s=140 * scale, marker="x", c="black",
+                   linewidths=2.0 * max(scale, 0.5), zorder=7)
     if labels is None:
         labels = len(scenario.nodes) <= _LABEL_LIMIT
     if labels:
