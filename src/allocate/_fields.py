@@ -40,7 +40,8 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-WholeNonNegative = Annotated[int, BeforeValidator(_whole_number), Strict(), Field(ge=0)]
+WholeNonNegative = Annotated[int, Strict(), Field(ge=0), BeforeValidator(_whole_number)]
+"""A whole number ≥ 0; the validator runs first (it is the outermost), turning 3.0 into 3."""
 
 
 def _freeze(mapping: dict[str, float]) -> Mapping[str, float]:
@@ -64,7 +65,14 @@ WholeCounts = Annotated[
 class Entity(BaseModel):
     """Base of every scenario object: immutable, unknown keys refused except the user's ``x_``."""
 
-    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False, validate_default=False)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="allow",
+        allow_inf_nan=False,
+        validate_default=False,
+        # Published schema: only the declared keys and the user's own x_ keys.
+        json_schema_extra={"additionalProperties": False, "patternProperties": {"^x_": {}}},
+    )
 
     name: Text | None = None
     note: Text | None = None
