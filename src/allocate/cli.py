@@ -335,6 +335,7 @@ def import_sites(
     roads: Annotated[Optional[Path], typer.Option("--roads", help="GeoJSON LineStrings (properties a, b, hours, risk...) to add as roads")] = None,
     speed_kmh: Annotated[Optional[float], typer.Option("--speed-kmh", help="derive a road's missing hours from its km")] = None,
     default_risk: Annotated[Optional[float], typer.Option("--default-risk", help="risk of roads that carry none (recorded as a default)")] = None,
+    snap_km: Annotated[float, typer.Option("--snap-km", help="a road without a/b ends at the nearest node within this distance")] = 1.0,
 ) -> None:
     """Add sites (or depots) from a CSV/XLSX table, HXL-tagged or not, and roads from GeoJSON, to a scenario; every row keeps its source."""
     from allocate.io.csv_hxl import commodities_in_table, depots_from_table, scenario_with_sites, sites_from_table
@@ -374,7 +375,7 @@ def import_sites(
 
             if speed_kmh is not None and not speed_kmh > 0:
                 raise ValueError(f"--speed-kmh must be positive (value {speed_kmh})")
-            new_roads = roads_from_geojson(roads, speed_kmh=speed_kmh, default_risk=default_risk)
+            new_roads = roads_from_geojson(roads, speed_kmh=speed_kmh, default_risk=default_risk, nodes=scenario, snap_km=snap_km)
             data = scenario.to_dict()
             data["roads"] = [*data["roads"], *new_roads]
             scenario = Scenario.from_dict(data)

@@ -177,3 +177,15 @@ def test_cli_import_sites_with_geojson_roads_connects_the_new_sites(tmp_path):
     assert AccessFacts(scenario).unreachable_reason("X1") is None
     result = run_cli("import-sites", TINY, table, "-o", out, "--roads", roads)  # hours missing, no speed
     assert result.code == 2 and result.one_line_error() and "features[0]" in result.out, result.out
+
+
+def test_missing_road_ends_snap_to_the_nearest_node_within_snap_km(tiny):
+    line = {"type": "LineString", "coordinates": [[20.001, 12.001], [20.2, 12.1], [20.349, 12.2]]}  # D1 ... S12
+    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"hours": 2, "risk": 0.0}, "geometry": line}]}
+    (road,) = roads_from_geojson(fc, nodes=tiny)
+    assert (road["a"], road["b"]) == ("D1", "S12")
+    assert set(road["x_source"]["snapped"]) == {"a_km", "b_km"} and road["x_source"]["snapped"]["a_km"] < 0.2
+    with pytest.raises(TableError, match=r"nearest node \(D1\) is .* km from the line's end"):
+        roads_from_geojson(fc, nodes=tiny, snap_km=0.01)
+    with pytest.raises(TableError, match="property 'a' must name the node"):
+        roads_from_geojson(fc)  # without nodes nothing is guessed

@@ -226,6 +226,8 @@ def roads_from_geojson(
     speed_kmh: float | None = None,
     default_risk: float | None = None,
     attribution: str | None = None,
+    nodes: Any = None,
+    snap_km: float = 1.0,
 ) -> list[dict[str, Any]]:
     """Road dicts (FORMAT.md §1) from the LineString features of a GeoJSON FeatureCollection.
 
@@ -236,7 +238,13 @@ def roads_from_geojson(
     road's ``x_source.defaults`` so a guessed number is never mistaken for a measured one. Points
     and features whose ``feature_type`` is not ``road`` (nodes, convoys of a plan file) are not
     roads and are passed over; other properties (OSM tags...) are kept under ``x_properties``.
+
+    Roads drawn in QGIS often lack ``a``/``b``: given ``nodes`` (a Scenario or node dicts), a
+    missing end is the node nearest the line's first/last position if it lies within ``snap_km``
+    (recorded in ``x_source.snapped``); farther than that, or with two nodes equally near, it is
+    an error rather than a guess.
     """
+    places = _places(nodes)
     if isinstance(source, Mapping):
         data, file = source, "geojson"
     else:
@@ -273,8 +281,12 @@ def roads_from_geojson(
 
         road: dict[str, Any] = {}
         defaults: list[str] = []
-        for end in ("a", "b"):
+        snapped: dict[str, float] = {}
+        for end, position in (("a", coords[0]), ("b", coords[-1])):
             value = props.get(end)
+            if value is None and places:
+                value, gap = _snap(file, index, end, position, places, snap_km)
+                snapped[end] = round(gap, 3)
             if not isinstance(value, str) or not value:
                 raise _feature_error(file, index, f"property {end!r} must name the node at that end of the road", end, value)
             road[end] = value
@@ -326,9 +338,35 @@ def roads_from_geojson(
             src["attribution"] = attribution
         if defaults:
             src["defaults"] = defaults
+        if snapped:
+            src["snapped"] = {f"{end}_km": gap for end, gap in snapped.items()}
         road["x_source"] = src
         roads.append(road)
     return roads
+
+
+def _places(nodes: Any) -> list[tuple[str, float, float]]:
+    """``(id, lon, lat)`` of a Scenario's nodes or of node dicts; empty without nodes."""
+    if nodes is None:
+        return []
+    items = nodes.nodes if hasattr(nodes, "nodes") else nodes
+    out = []
+    for n in items:
+        get = n.get if isinstance(n, Mapping) else lambda k, n=n: getattr(n, k)
+        out.append((get("id"), float(get("lon")), float(get("lat"))))
+    return out
+
+
+def _snap(file: str, index: int, end: str, position: Sequence[float], places: list[tuple[str, float, float]], snap_km: float) -> tuple[str, float]:
+    """The node nearest a road end, within ``snap_km`` and unambiguous, or an error."""
+    ranked = sorted((haversine_km(position[0], position[1], lon, lat), node_id) for node_id, lon, lat in places)
+    gap, node_id = ranked[0]
+    if gap > snap_km:
+        raise _feature_error(file, index, f"no property {end!r} and the nearest node ({node_id}) is {gap:.2f} km from the line's end "
+                             f"(snap_km={snap_km:g}): name the node", end)
+    if len(ranked) > 1 and ranked[1][0] - gap < 1e-9:
+        raise _feature_error(file, index, f"no property {end!r} and nodes {node_id} and {ranked[1][1]} are equally near the line's end", end)
+    return node_id, gap
 
 
 def _position(p: Any) -> bool:
