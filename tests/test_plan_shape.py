@@ -138,6 +138,19 @@ def test_plan_that_is_not_an_object_is_plan_error(value):
     refused(value)
 
 
+@pytest.mark.parametrize("literal", ["NaN", "Infinity"])
+def test_nan_in_an_extra_field_is_refused_or_kept(literal):
+    """§2: a NaN makes a plan of the wrong shape; extra fields are kept on a round trip. Either
+    reading forbids silently turning the NaN into null."""
+    text = json.dumps(base())[:-1] + f', "x_score": {literal}}}'
+    try:
+        first = Plan.from_json(text)
+    except PlanError:
+        return
+    again = Plan.from_json(first.to_json())
+    assert json.dumps(again.to_dict()["x_score"]) == literal
+
+
 def test_seed_integer_and_null_are_accepted():
     for seed in (0, 12345, None):
         data = base()

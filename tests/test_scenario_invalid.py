@@ -117,6 +117,20 @@ def test_nan_literal_in_a_json_file_is_refused(tmp_path):
     assert_names(err, "roads[2].km", "NaN")
 
 
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "[1, -Infinity]"])
+def test_nan_in_a_user_key_is_refused_or_kept(literal):
+    """§1: "a number is NaN or infinite" makes a scenario invalid, and x_ keys "are kept as they
+    are": a NaN in a user key may be refused, but never silently turned into something else."""
+    text = json.dumps(base())[:-1] + f', "x_score": {literal}}}'
+    try:
+        first = Scenario.from_json(text)
+    except ScenarioError as err:
+        assert "x_score" in str(err)
+        return
+    again = Scenario.from_json(first.to_json())
+    assert json.dumps(again.user_keys()["x_score"]) == literal
+
+
 def test_horizon_zero_is_refused():
     err = refused(_set(base(), ("horizon_h",), 0))
     assert_names(err, "horizon_h", "0")
