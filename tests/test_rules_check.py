@@ -288,6 +288,15 @@ MORE_VALID = [
          both(D3, lambda s, p: F.node(s, "D3").update(stock={"rice": 0})), set()),
     Case("last resort legs follow one-way roads (the safe road leads only there)", s10(0.05), set()),
     Case("return 1e-5 h after the horizon is within its tolerance (2.4e-5)", setc("C3", return_h=24.00001), set()),
+    Case("civilian trucks of the organization at another depot do not count",
+         both(fleet_type("army_civ", count=0),
+              add_fleet(id="army_civ2", organization="army", depot="D2", count=1, capacity_t=10, capacity_m3=30),
+              setc("C3", vehicles={"army_mil": 1})), set()),
+    # under 'forbidden' a strong gov escort is no escort at all: S5 stays too risky
+    # (C3 moved off its gov escort, onto the bridge)
+    Case("too_risky holds under 'forbidden' whatever a state escort could do",
+         both(policy(party_escorts="forbidden"), escort_unit("E_gov2", effectiveness=0.95),
+              setc("C3", path=["D", "S1", "D"], escort=None, return_h=12.0), arrive("C3", 0, 7.0)), set()),
     Case("a 4 t type with count 0 does not make S7 reachable",
          add_fleet(id="moto", organization="ngo", depot="D", count=0, capacity_t=4, capacity_m3=2), set()),
 ]
@@ -321,6 +330,13 @@ MORE_VIOLATIONS = [
          escort_unit("E_far", effectiveness=0.95), {"CLAIM", "MIN_COVERAGE", "PARITY"},
          accessible=ACCESSIBLE | {"S5"}),
     Case("a false reason beside a true one", add_unmet("S4", "no_path"), {"CLAIM"}),
+    # E_gov2 (gov) may escort D-J-S5 (zones ZG, ZC) under non_opposed: 0.0889 <= 0.2
+    Case("too_risky fails with a strong admitted state escort", escort_unit("E_gov2", effectiveness=0.95),
+         {"CLAIM", "MIN_COVERAGE", "PARITY"}, accessible=ACCESSIBLE | {"S5"}),
+    # 40 h round trip against a 39.99999 h horizon: within the tolerance (4e-5), not beyond it
+    Case("too_far fails when the round trip exceeds the horizon only within tolerance",
+         lambda s, p: s.update(horizon_h=40 - 1e-5), {"CLAIM", "MIN_COVERAGE", "PARITY"},
+         accessible=ACCESSIBLE | {"S4"}),
     Case("last resort: a safe enough way there and back exists", s10(0.03), {"ESCORT_LAST_RESORT"}),
     Case("convoy whose vehicle counts are all zero", setc("C4", vehicles={"light": 0}), {"REF"},
          may_add={"LOAD_WEIGHT", "LOAD_VOLUME"}),
