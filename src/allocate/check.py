@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
 
 from allocate.access import AccessFacts, within
-from allocate.network import RoadNetwork, Usability, path_risk, risk_from_weight
+from allocate.network import ESCORT_ROADS, RoadNetwork, Usability, Weight, risk_from_weight
+from allocate.network import Path as RoadPath
 from allocate.plan import CHECKED_REASONS, METRIC_NAMES, Convoy, Plan, compute_metrics, site_coverage
 from allocate.scenario import Depot, EscortUnit, FleetType, Scenario, Site
 
@@ -130,7 +136,183 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
 
 
+# ----- least distances, many sources at once ----------------------------------------------
+class _Leg(NamedTuple):
+    """One drivable direction of a road, with what the path rule asks of it."""
+
+    km: float
+    hours: float
+    risk: float
+    w: float  # unescorted risk weight -ln(1 - r)
+    closed: bool
+    denied: bool  # an end lies in a denied zone
+    max_weight_t: float | None
+
+
+class _Distances(Mapping[str, float]):
+    """One row of a distance matrix read as ``{node: distance}`` (unreachable nodes absent)."""
+
+    __slots__ = ("_index", "_row")
+
+    def __init__(self, index: Mapping[str, int], row: np.ndarray):
+        self._index, self._row = index, row
+
+    def __getitem__(self, node: str) -> float:
+        i = self._index.get(node)
+        if i is None or not math.isfinite(self._row[i]):
+            raise KeyError(node)
+        return float(self._row[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n, i in self._index.items() if math.isfinite(self._row[i]))
+
+    def __len__(self) -> int:
+        return int(np.isfinite(self._row).sum())
+
+
+class _FastNetwork(RoadNetwork):
+    """The scenario's :class:`RoadNetwork` with least distances from scipy's compiled Dijkstra.
+
+    Same roads and usability rules (it reads :meth:`RoadNetwork.road_usable`), same answers, but
+    a whole batch of sources costs one call and a distance row is a numpy array, not a dict:
+    a 10,000-convoy check needs hundreds of trees, which networkx takes a minute to grow.
+    """
+
+    def __init__(self, scenario: Scenario):
+        super().__init__(scenario)
+        self._rows: dict[tuple, np.ndarray] = {}
+        self._matrices: dict[tuple, csr_matrix] = {}
+        self._usable: dict[Usability, np.ndarray] = {}
+        self._measured: dict[tuple[tuple[str, ...], float], RoadPath] = {}
+        self.batch_with: tuple[str, ...] = ()  # sources to grow along with any missed tree
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {n.id: i for i, n in enumerate(self.scenario.nodes)}
+
+    @cached_property
+    def _arcs(self) -> dict[str, np.ndarray]:
+        """Every drivable direction of every road as arrays: ends, km, hours, risk, usability facts."""
+        pairs = list(self.directed_roads.items())
+        return {
+            "a": np.array([self.index[a] for (a, _), _ in pairs], dtype=np.int64),
+            "b": np.array([self.index[b] for (_, b), _ in pairs], dtype=np.int64),
+            "km": np.array([r.km for _, r in pairs], dtype=float),
+            "hours": np.array([r.hours for _, r in pairs], dtype=float),
+            "risk": np.array([r.risk for _, r in pairs], dtype=float),
+            "closed": np.array([r.closed for _, r in pairs], dtype=bool),
+            "denied": np.array([self.scenario.is_denied(r.a) or self.scenario.is_denied(r.b) for _, r in pairs], dtype=bool),
+            "max_weight_t": np.array([math.inf if r.max_weight_t is None else r.max_weight_t for _, r in pairs], dtype=float),
+        }
+
+    @cached_property
+    def legs(self) -> dict[tuple[str, str], _Leg]:
+        """``(a, b) -> _Leg`` for the road drivable from a to b (closed ones too)."""
+        s = self.scenario
+        return {
+            (a, b): _Leg(r.km, r.hours, r.risk, -math.log1p(-r.risk), r.closed,
+                         s.is_denied(a) or s.is_denied(b), r.max_weight_t)
+            for (a, b), r in self.directed_roads.items()
+        }
+
+    def measure(self, nodes: Sequence[str], escort_effectiveness: float = 0.0) -> RoadPath:
+        """As :meth:`RoadNetwork.measure`, but remembered: the checker's walk fills it first,
+        so recomputing the metrics does not walk the paths again."""
+        key = (tuple(nodes), escort_effectiveness)
+        hit = self._measured.get(key)
+        if hit is None:
+            hit = self._measured[key] = super().measure(nodes, escort_effectiveness)
+        return hit
+
+    def usable(self, usability: Usability) -> np.ndarray:
+        """Which arcs :meth:`RoadNetwork.road_usable` admits, as one boolean mask (vectorised)."""
+        if usability not in self._usable:
+            arcs, s = self._arcs, self.scenario
+            keep = ~arcs["closed"] & ~arcs["denied"]
+            if usability.vehicle_weight_t is not None:
+                keep &= ~(arcs["max_weight_t"] < usability.vehicle_weight_t)
+            party = usability.avoid_opposed_to
+            if party is not None:
+                hostile = np.array([s.opposed(s.controller_of(n.id), party) for n in s.nodes], dtype=bool)
+                keep &= ~(hostile[arcs["a"]] | hostile[arcs["b"]])
+            self._usable[usability] = keep
+        return self._usable[usability]
+
+    def _matrix(self, weight: Weight, usability: Usability, eff: float, reverse: bool) -> csr_matrix:
+        key = (weight, usability, eff, reverse)
+        if key not in self._matrices:
+            arcs, keep = self._arcs, self.usable(usability)
+            data = -np.log1p(-arcs["risk"][keep] * (1.0 - eff)) if weight == "risk" else arcs[weight][keep]
+            rows, cols = arcs["a"][keep], arcs["b"][keep]
+            if reverse:
+                rows, cols = cols, rows
+            n = len(self.index)
+            # explicit zeros stay edges for csgraph (a road may take 0 h, or carry no risk)
+            self._matrices[key] = csr_matrix((data, (rows, cols)), shape=(n, n))
+        return self._matrices[key]
+
+    def prefetch(self, sources: Iterable[str], weight: Weight, usability: Usability = ESCORT_ROADS,
+                 eff: float = 0.0, reverse: bool = False) -> None:
+        """Grow the trees of every source in one compiled call."""
+        eff = eff if weight == "risk" else 0.0
+        todo = sorted({s for s in sources if s in self.index and (s, weight, usability, eff, reverse) not in self._rows})
+        if not todo:
+            return
+        dist = dijkstra(self._matrix(weight, usability, eff, reverse), directed=True, indices=[self.index[s] for s in todo])
+        for s, row in zip(todo, np.atleast_2d(dist)):
+            self._rows[(s, weight, usability, eff, reverse)] = row
+
+    def _row(self, node: str, weight: Weight, usability: Usability, eff: float, reverse: bool) -> Mapping[str, float]:
+        eff = eff if weight == "risk" else 0.0
+        key = (node, weight, usability, eff, reverse)
+        if key not in self._rows:  # a tree of this kind is likely wanted from batch_with too
+            self.prefetch([node, *self.batch_with], weight, usability, eff, reverse)
+        row = self._rows.get(key)
+        return {} if row is None else _Distances(self.index, row)
+
+    def distances_from(self, source: str, weight: Weight = "hours", usability: Usability = ESCORT_ROADS,
+                       escort_effectiveness: float = 0.0) -> Mapping[str, float]:
+        return self._row(source, weight, usability, escort_effectiveness, reverse=False)
+
+    def distances_to(self, target: str, weight: Weight = "hours", usability: Usability = ESCORT_ROADS,
+                     escort_effectiveness: float = 0.0) -> Mapping[str, float]:
+        return self._row(target, weight, usability, escort_effectiveness, reverse=True)
+
+
+_NETWORKS: OrderedDict[int, tuple[Scenario, _FastNetwork]] = OrderedDict()
+
+
+def _network_of(scenario: Scenario) -> _FastNetwork:
+    """One network per scenario, kept for the last few: a repair loop re-checks the same scenario."""
+    hit = _NETWORKS.get(id(scenario))
+    if hit is not None and hit[0] is scenario:
+        _NETWORKS.move_to_end(id(scenario))
+        return hit[1]
+    net = _FastNetwork(scenario)
+    _NETWORKS[id(scenario)] = (scenario, net)
+    while len(_NETWORKS) > 4:
+        _NETWORKS.popitem(last=False)
+    return net
+
+
 # ----- shared lookups -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Walk:
+    """One pass along a convoy's path (§3.2 and §3.5): the roads it finds and the clock.
+
+    Leg ``i`` joins path positions ``i`` and ``i + 1``. The clock starts at ``depart_h``, adds
+    each road's hours (a missing road adds none: it is a PATH breach, not a delay), and after a
+    matched stop goes on from ``arrive_h + service_h``.
+    """
+
+    reach_h: tuple[float | None, ...]  # when the clock reaches each stop (None: unmatched)
+    end_h: float  # when the clock reaches the end of the path
+    missing: tuple[int, ...]
+    closed: tuple[int, ...]
+    denied: tuple[int, ...]
+    limited: tuple[tuple[int, float], ...]  # (leg, max_weight_t) of weight-limited roads
+
+
 @dataclass(frozen=True)
 class _ConvoyFacts:
     """What the rules need to know about one convoy, worked out once."""
@@ -139,6 +321,8 @@ class _ConvoyFacts:
     types: tuple[tuple[FleetType, int], ...]  # known fleet types with a positive count
     escort: EscortUnit | None
     stop_positions: tuple[int | None, ...]  # path index of each stop, None when unmatched
+    walk: _Walk
+    risk: float  # §3.6 route risk under its escort
 
     @property
     def depot(self) -> str:
@@ -157,39 +341,74 @@ class _ConvoyFacts:
 class _Context:
     """Lookups shared by the rule functions of one check."""
 
-    def __init__(self, scenario: Scenario, plan: Plan, network: RoadNetwork | None):
+    def __init__(self, scenario: Scenario, plan: Plan):
         self.scenario = scenario
         self.plan = plan
-        self.network = network or RoadNetwork(scenario)
+        self.network = _network_of(scenario)
         self.access = AccessFacts(scenario, self.network)
         self.facts = tuple(self._facts(c) for c in plan.convoys)
-        self._risk_cache: dict[tuple, float] = {}
 
     def _facts(self, convoy: Convoy) -> _ConvoyFacts:
         fleet = self.scenario.fleet_by_id
         types = tuple((fleet[f], n) for f, n in convoy.vehicles.items() if f in fleet and n > 0)
         escort = self.scenario.escort_by_id.get(convoy.escort) if convoy.escort is not None else None
-        return _ConvoyFacts(convoy, types, escort, _match_stops(convoy))
+        positions = _match_stops(convoy)
+        walk, risk = self._walk(convoy, positions, escort.effectiveness if escort else 0.0)
+        return _ConvoyFacts(convoy, types, escort, positions, walk, risk)
+
+    def _walk(self, convoy: Convoy, positions: tuple[int | None, ...], eff: float) -> tuple[_Walk, float]:
+        """Walk the path once; also leave its km and risk with the network for the metrics."""
+        legs, nodes, path = self.network.legs, self.scenario.node_by_id, convoy.path
+        stop_at = {pos: k for k, pos in enumerate(positions) if pos is not None}
+        reach: list[float | None] = [None] * len(positions)
+        missing, closed, denied, limited = [], [], [], []
+        clock, km, hours, w0, w = convoy.depart_h, 0.0, 0.0, 0.0, 0.0
+        m = 1.0 - eff
+        for i in range(1, len(path)):
+            leg = legs.get((path[i - 1], path[i]))
+            if leg is None:
+                missing.append(i - 1)
+            else:
+                km += leg.km
+                hours += leg.hours
+                clock += leg.hours
+                w0 += leg.w
+                if eff:
+                    w -= math.log1p(-leg.risk * m)
+                if leg.closed:
+                    closed.append(i - 1)
+                if leg.denied:
+                    denied.append(i - 1)
+                if leg.max_weight_t is not None:
+                    limited.append((i - 1, leg.max_weight_t))
+            k = stop_at.get(i)
+            if k is not None:
+                reach[k] = clock
+                site = nodes.get(path[i])
+                clock = convoy.stops[k].arrive_h + (site.service_h if isinstance(site, Site) else 0.0)
+        w = w if eff else w0
+        measured = self.network._measured
+        measured.setdefault((path, 0.0), RoadPath(path, km, hours, w0))
+        measured.setdefault((path, eff), RoadPath(path, km, hours, w))
+        walk = _Walk(tuple(reach), clock, tuple(missing), tuple(closed), tuple(denied), tuple(limited))
+        return walk, risk_from_weight(w)
 
     def is_depot(self, node: str) -> bool:
         return isinstance(self.scenario.node_by_id.get(node), Depot)
-
-    def route_risk(self, f: _ConvoyFacts) -> float:
-        """§3.6 route risk of the convoy's path under its escort (cached by path and escort)."""
-        eff = f.escort.effectiveness if f.escort else 0.0
-        key = (f.convoy.path, eff)
-        if key not in self._risk_cache:
-            self._risk_cache[key] = path_risk(self.network, f.convoy.path, eff)
-        return self._risk_cache[key]
 
     @cached_property
     def claims(self) -> dict[str, list[tuple[str, bool]]]:
         """``{site: [(reason, holds), ...]}`` for the plan's checked claims on known sites."""
         sites = {s.id for s in self.scenario.sites}
         out: dict[str, list[tuple[str, bool]]] = {}
-        for claim in self.plan.unmet:
-            if claim.reason in CHECKED_REASONS and claim.site in sites:
-                out.setdefault(claim.site, []).append((claim.reason, self.access.claim_holds(claim.site, claim.reason)))
+        self.network.batch_with = self.access.serving_depots  # claims ask the same trees of each
+        try:
+            for claim in self.plan.unmet:
+                if claim.reason in CHECKED_REASONS and claim.site in sites:
+                    holds = self.access.claim_holds(claim.site, claim.reason)
+                    out.setdefault(claim.site, []).append((claim.reason, holds))
+        finally:
+            self.network.batch_with = ()
         return out
 
     @cached_property
@@ -281,25 +500,22 @@ def _paths(ctx: _Context) -> Iterator[Violation]:
 
 def _legs(ctx: _Context, f: _ConvoyFacts) -> Iterator[Violation]:
     """Each consecutive pair of path nodes: a road usable in that direction by every vehicle."""
-    s, net, c = ctx.scenario, ctx.network, f.convoy
+    c, walk, nodes = f.convoy, f.walk, ctx.scenario.node_by_id
+
+    def leg(i: int) -> str:
+        return f"{c.path[i]}-{c.path[i + 1]}"
+
+    for i in walk.missing:
+        if c.path[i] in nodes and c.path[i + 1] in nodes:  # an unknown node is a REF
+            yield Violation("PATH", c.id, f"no road may be driven from {c.path[i]} to {c.path[i + 1]}")
+    for i in walk.closed:
+        yield Violation("PATH_CLOSED", c.id, f"the road {leg(i)} is closed")
+    for i in walk.denied:
+        yield Violation("PATH_DENIED", c.id, f"the road {leg(i)} has an end in a denied zone")
     heaviest = f.heaviest_t
-    for a, b in zip(c.path, c.path[1:]):
-        if a not in s.node_by_id or b not in s.node_by_id:
-            continue  # REF already says so
-        road = net.road(a, b)
-        if road is None:
-            yield Violation("PATH", c.id, f"no road may be driven from {a} to {b}")
-            continue
-        if road.closed:
-            yield Violation("PATH_CLOSED", c.id, f"the road {a}-{b} is closed")
-        denied = [n for n in (a, b) if s.is_denied(n)]
-        if denied:
-            yield Violation("PATH_DENIED", c.id, f"the road {a}-{b} ends in a denied zone at {', '.join(denied)}")
-        if road.max_weight_t is not None and heaviest is not None and not within(heaviest, road.max_weight_t):
-            yield Violation(
-                "PATH_WEIGHT", c.id, f"a {heaviest:g} t vehicle on the road {a}-{b} limited to {road.max_weight_t:g} t",
-                heaviest, road.max_weight_t,
-            )
+    for i, limit in walk.limited:
+        if heaviest is not None and not within(heaviest, limit):
+            yield Violation("PATH_WEIGHT", c.id, f"a {heaviest:g} t vehicle on the road {leg(i)} limited to {limit:g} t", heaviest, limit)
 
 
 # ----- 3. vehicles --------------------------------------------------------------------------
@@ -357,28 +573,23 @@ def _stock_and_need(ctx: _Context) -> Iterator[Violation]:
 
 # ----- 5. time ------------------------------------------------------------------------------
 def _times(ctx: _Context) -> Iterator[Violation]:
-    """Walk each path from depart_h adding road hours, waiting at stops, then the horizon."""
-    s, net = ctx.scenario, ctx.network
+    """Departure, arrivals against the walk and windows, return against the walk and the horizon."""
+    s = ctx.scenario
     for f in ctx.facts:
         c = f.convoy
         if not at_least(c.depart_h, 0.0):
             yield Violation("TIME_DEPART", c.id, f"departs at {c.depart_h:g} h, before t = 0", c.depart_h, 0.0)
-        stop_at = {pos: stop for stop, pos in zip(c.stops, f.stop_positions) if pos is not None}
-        t = c.depart_h
-        for i, node in enumerate(c.path):
-            if i > 0:
-                road = net.road(c.path[i - 1], node)
-                t += road.hours if road is not None else 0.0  # a missing road is a PATH breach, not a delay
-            stop = stop_at.get(i)
-            if stop is None:
-                continue
-            if not within(t, stop.arrive_h):
-                yield Violation("TIME_ARRIVAL", c.id, f"arrives at {stop.site} at {stop.arrive_h:g} h, the road allows {t:g} h", t, stop.arrive_h)
+        for stop, reach in zip(c.stops, f.walk.reach_h):
+            if reach is None:
+                continue  # an unmatched stop is a STOP_ORDER breach
+            if not within(reach, stop.arrive_h):
+                yield Violation("TIME_ARRIVAL", c.id, f"arrives at {stop.site} at {stop.arrive_h:g} h, the road allows {reach:g} h", reach, stop.arrive_h)
             site = s.node_by_id.get(stop.site)
             window = site.window if isinstance(site, Site) else None
             if window is not None and not (at_least(stop.arrive_h, window[0]) and within(stop.arrive_h, window[1])):
-                yield Violation("TIME_WINDOW", c.id, f"arrives at {stop.site} at {stop.arrive_h:g} h, outside its window [{window[0]:g}, {window[1]:g}]", stop.arrive_h, window[1] if stop.arrive_h > window[1] else window[0])
-            t = stop.arrive_h + (site.service_h if isinstance(site, Site) else 0.0)
+                bound = window[1] if stop.arrive_h > window[1] else window[0]
+                yield Violation("TIME_WINDOW", c.id, f"arrives at {stop.site} at {stop.arrive_h:g} h, outside its window [{window[0]:g}, {window[1]:g}]", stop.arrive_h, bound)
+        t = f.walk.end_h
         if not within(t, c.return_h):
             yield Violation("TIME_RETURN", c.id, f"returns at {c.return_h:g} h, the path ends at {t:g} h", t, c.return_h)
         if not within(c.return_h, s.horizon_h):
@@ -470,7 +681,7 @@ def _escorts(ctx: _Context) -> Iterator[Violation]:
 def _risks(ctx: _Context) -> Iterator[Violation]:
     policy = ctx.scenario.policy
     for f in ctx.facts:
-        risk = ctx.route_risk(f)
+        risk = f.risk
         if not within(risk, policy.max_risk):
             yield Violation("RISK_MAX", f.convoy.id, f"route risk {risk:.4g} above max_risk", risk, policy.max_risk)
         if f.escort is None and not within(risk, policy.risk_threshold):
@@ -480,6 +691,7 @@ def _risks(ctx: _Context) -> Iterator[Violation]:
 def _escort_consent(ctx: _Context) -> Iterator[Violation]:
     threshold = ctx.scenario.policy.risk_threshold
     last_resort_risk = _LastResort(ctx)
+    last_resort_risk.prefetch(ctx.facts)
     for f in ctx.facts:
         org = ctx.scenario.organization_by_id.get(f.convoy.organization)
         if f.escort is None or org is None:
@@ -506,6 +718,19 @@ class _LastResort:
     def __init__(self, ctx: _Context):
         self.ctx = ctx
         self.cache: dict[tuple, float | None] = {}
+
+    def _orgs(self, policy: str) -> set[str]:
+        return {o.id for o in self.ctx.scenario.organizations if o.escort_policy == policy}
+
+    def prefetch(self, facts: Iterable[_ConvoyFacts]) -> None:
+        """Grow every leg tree the escorted last-resort convoys need, one batch per weight class."""
+        orgs = self._orgs("last_resort")
+        sources: dict[float | None, set[str]] = {}
+        for f in facts:
+            if f.escort is not None and f.convoy.organization in orgs:
+                sources.setdefault(f.heaviest_t, set()).update((f.depot, *(s.site for s in f.convoy.stops)))
+        for heaviest, nodes in sources.items():
+            self.ctx.network.prefetch(nodes, "risk", Usability(vehicle_weight_t=heaviest))
 
     def __call__(self, f: _ConvoyFacts) -> float | None:
         nodes = (f.depot, *(stop.site for stop in f.convoy.stops), f.depot)
@@ -622,12 +847,13 @@ def _metrics(ctx: _Context, recomputed: Mapping[str, float]) -> Iterator[Violati
 
 
 # ----- entry point --------------------------------------------------------------------------
-def check(scenario: Scenario, plan: Plan, network: RoadNetwork | None = None) -> Report:
+def check(scenario: Scenario, plan: Plan) -> Report:
     """Check ``plan`` against every rule of FORMAT.md §3 and recompute its §3.7 metrics.
 
-    ``network`` may be passed to share cached road trees with other work on the same scenario.
+    Road trees are cached per scenario object, so re-checking edited plans of one scenario
+    (a repair loop) pays for each Dijkstra once.
     """
-    ctx = _Context(scenario, plan, network)
+    ctx = _Context(scenario, plan)
     fleet_busy = _fleet_busy_intervals(ctx)
     metrics = compute_metrics(scenario, plan.convoys, ctx.accessible, ctx.network)
     families: Iterable[Iterable[Violation]] = (
