@@ -702,3 +702,22 @@ def test_cli_check_invalid_scenario_exit_2(tmp_path):
     s["roads"][2]["max_weight"] = s["roads"][2].pop("max_weight_t")
     result = _cli(tmp_path, s, F.plan())
     assert result.exit_code == 2
+
+
+# ----- the order of convoys is not part of the plan's meaning ---------------------------------
+ORDER_CASES = [c for c in VALID + VIOLATIONS if c.id in {
+    "base", "light trucks overlapping by 1e-7 h do not overlap", "escort reused the moment its positioning ends (half-open)",
+    "military truck departs at the instant army_civ departs (busy at depart_h)",
+    "light trucks overlap by 0.1 h (3 busy, 2 owned)", "escort positioning overlaps by 0.1 h",
+    "military truck departs the instant army_civ is back (half-open)", "duplicated convoy id",
+    "the UN escort on two convoys at once",
+}]
+
+
+@pytest.mark.parametrize("case", ORDER_CASES, ids=_ids(ORDER_CASES))
+def test_codes_do_not_depend_on_convoy_order(case):
+    assert len(ORDER_CASES) == 9
+    s, p = build(case)
+    forward = run(s, p).codes
+    p["convoys"].reverse()
+    assert run(s, p).codes == forward == case.codes
