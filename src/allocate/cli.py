@@ -403,12 +403,15 @@ def export_plan(
     csv_dir: Annotated[Optional[Path], typer.Option("--csv", help="directory for deliveries.csv, convoys.csv, unmet.csv")] = None,
     hxl: Annotated[bool, typer.Option("--hxl", help="add an HXL hashtag row to the CSV files")] = False,
     png: Annotated[Optional[Path], typer.Option("--png", help="write a map of the plan as PNG")] = None,
+    dpi: Annotated[int, typer.Option("--dpi", help="PNG resolution (dots per inch)")] = 150,
 ) -> None:
     """Export a plan for analysts: GeoJSON for QGIS, CSV tables (optionally HXL), a PNG map."""
     from allocate.plan import load_plan
 
     if geojson is None and csv_dir is None and png is None:
         fail_input(ValueError("nothing to export: give --geojson, --csv and/or --png"))
+    if not 20 <= dpi <= 1200:
+        fail_input(ValueError(f"--dpi must lie between 20 and 1200 (value {dpi})"))
     if hxl and csv_dir is None:
         fail_input(ValueError("--hxl tags the CSV files: give --csv DIR too"))
     try:
@@ -429,7 +432,7 @@ def export_plan(
         if png is not None:
             from allocate.io.plots import plot_plan, save_png
 
-            written.append(save_png(plot_plan(scenario, plan_obj), png))
+            written.append(save_png(plot_plan(scenario, plan_obj), png, dpi=dpi))
     except (AllocateError, ValueError) as exc:
         fail_input(_one_line("export", exc))
     except OSError as exc:

@@ -140,7 +140,7 @@ def test_other_properties_are_kept_and_plan_files_are_not_roads(vector_scenario,
 
 def test_cli_export_writes_geojson_csv_png_and_refuses_bad_input(tmp_path):
     out = tmp_path / "plan.geojson"
-    result = run_cli("export", VECTOR_SCENARIO, PLAN_00, "--geojson", out, "--csv", tmp_path / "csv", "--hxl", "--png", tmp_path / "map.png")
+    result = run_cli("export", VECTOR_SCENARIO, PLAN_00, "--geojson", out, "--csv", tmp_path / "csv", "--hxl", "--png", tmp_path / "map.png", "--dpi", "40")
     assert result.code == 0, result.out
     assert_rfc7946(json.loads(out.read_text(encoding="utf-8")))
     assert (tmp_path / "csv" / "deliveries.csv").read_text(encoding="utf-8").splitlines()[1].startswith("#")
@@ -150,6 +150,7 @@ def test_cli_export_writes_geojson_csv_png_and_refuses_bad_input(tmp_path):
         [VECTOR_SCENARIO, tmp_path / "nowhere.json", "--geojson", out],
         [VECTOR_SCENARIO, PLAN_00],  # nothing to export
         [VECTOR_SCENARIO, PLAN_00, "--hxl"],
+        [VECTOR_SCENARIO, PLAN_00, "--png", tmp_path / "x.png", "--dpi", "5"],
         [tmp_path / "plan.geojson", PLAN_00, "--png", tmp_path / "x.png"],  # not a scenario
     ):
         result = run_cli("export", *args)
