@@ -621,12 +621,12 @@ def _solve(
     """CP-SAT: optional fixed intervals, one cumulative per unit, three lexicographic stages."""
     if not pairs:
         return [], "optimal", ()
-    greedy = max(
+    start = max(  # the better heuristic: CP-SAT starts from it, and it stands if CP-SAT cannot finish
         (_greedy(pairs, units, reserved, weights), _unit_by_unit(pairs, units, reserved, weights)),
         key=lambda sel: (sum(weights[p.convoy] for p in sel), -sum(p.cost for p in sel)),
     )
     if time.perf_counter() >= deadline:
-        return greedy, "time_limit", ("greedy only: time limit reached before the model was built",)
+        return start, "time_limit", ("heuristic only: time limit reached before the model was built",)
 
     model = cp_model.CpModel()
     x = [model.new_bool_var(f"x_{p.convoy}_{p.unit}") for p in pairs]
@@ -639,6 +639,8 @@ def _solve(
         if len(js) > 1:
             model.add_at_most_one(x[j] for j in js)
     for k, js in per_unit.items():
+        if time.perf_counter() >= deadline:
+            return start, "time_limit", ("heuristic only: time limit reached while building the model",)
         intervals = [
             model.new_optional_fixed_size_interval_var(pairs[j].start, pairs[j].end - pairs[j].start, x[j], f"i_{j}")
             for j in js
@@ -652,7 +654,7 @@ def _solve(
             if len(members) > units[k].count - taken:
                 model.add(cp_model.LinearExpr.sum([x[js[m]] for m in members]) <= units[k].count - taken)
 
-    chosen_set = {id(p) for p in greedy}
+    chosen_set = {id(p) for p in start}
     for j, p in enumerate(pairs):
         model.add_hint(x[j], id(p) in chosen_set)
 
@@ -661,7 +663,7 @@ def _solve(
         ("cost", [p.cost for p in pairs], False),
         ("positioning", [p.positioning for p in pairs], False),
     ]
-    best = greedy
+    best = start
     all_optimal = True
     stages: list[str] = []
     for name, coefs, maximize in tiers:
