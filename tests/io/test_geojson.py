@@ -43,6 +43,7 @@ def test_plan_00_geojson_features_properties_and_round_trip(vector_scenario, pla
     # [lon, lat]: the vectors put every node at lat 5, lon 30
     assert features["node:D"]["geometry"]["coordinates"] == [30.0, 5.0]
     s1 = features["node:S1"]["properties"]
+    assert s1["node"] == "S1" and s1["feature_type"] == "node"
     assert (s1["kind"], s1["need_food"], s1["delivered_food"], s1["coverage"], s1["unmet"]) == ("site", 100.0, 100.0, 1.0, False)
     s3 = features["node:S3"]["properties"]
     assert s3["unmet"] is True and s3["unmet_reasons"] == "no_path,too_far,too_risky"
@@ -190,3 +191,13 @@ def test_missing_road_ends_snap_to_the_nearest_node_within_snap_km(tiny):
         roads_from_geojson(fc, nodes=tiny, snap_km=0.01)
     with pytest.raises(TableError, match="property 'a' must name the node"):
         roads_from_geojson(fc)  # without nodes nothing is guessed
+
+
+def test_the_public_names_are_importable_from_allocate_io():
+    import allocate.io as io
+    from allocate.io import geojson
+
+    assert io.plan_to_geojson is geojson.plan_to_geojson
+    assert set(io.__all__) >= {"sites_from_table", "scenario_with_sites", "write_plan_csv", "roads_from_geojson", "plot_plan"}
+    with pytest.raises(AttributeError):
+        io.no_such_name  # noqa: B018

@@ -20,9 +20,13 @@ import math
 import re
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence, Union
 
 from allocate.errors import TableError
+
+if TYPE_CHECKING:
+    from allocate.plan import Plan
+    from allocate.scenario import Scenario
 
 __all__ = [
     "Column",
@@ -617,7 +621,9 @@ def depots_from_table(
     )
 
 
-def scenario_with_sites(base: Any, nodes: Sequence[Mapping[str, Any]], *, replace: bool = False):
+def scenario_with_sites(
+    base: "Scenario | Mapping[str, Any]", nodes: Sequence[Mapping[str, Any]], *, replace: bool = False
+) -> "Scenario":
     """``base`` (a Scenario or scenario dict) with ``nodes`` added, validated as a new Scenario.
 
     A node whose id is already in ``base`` is an error unless ``replace``; even then it may not
@@ -707,7 +713,7 @@ def _write_csv(path: Path, frame: Any, tags: Mapping[str, str], hxl: bool) -> No
             writer.writerow(["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in record])
 
 
-def write_plan_csv(plan: Any, directory: str | Path, *, scenario: Any = None, hxl: bool = False) -> list[Path]:
+def write_plan_csv(plan: "Plan", directory: str | Path, *, scenario: "Scenario | None" = None, hxl: bool = False) -> list[Path]:
     """Write ``deliveries.csv`` (one row per unload), ``convoys.csv`` and ``unmet.csv`` into
     ``directory``; with ``hxl`` a hashtag row follows the header so HXL tools read them.
 

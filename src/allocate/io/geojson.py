@@ -11,9 +11,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from allocate.errors import TableError
+
+if TYPE_CHECKING:
+    from allocate.plan import Plan
+    from allocate.scenario import Scenario
 
 __all__ = ["plan_to_geojson", "scenario_to_geojson", "roads_from_geojson", "haversine_km", "write_geojson"]
 
@@ -38,7 +42,7 @@ def _point(node: Any) -> dict[str, Any]:
     return {"type": "Point", "coordinates": [node.lon, node.lat]}
 
 
-def _line(scenario: Any, node_ids: Sequence[str]) -> dict[str, Any]:
+def _line(scenario: "Scenario", node_ids: Sequence[str]) -> dict[str, Any]:
     coords = [[scenario.node(n).lon, scenario.node(n).lat] for n in node_ids]
     if len(coords) == 1:  # RFC 7946 needs two positions; a one-node path is drawn as a point twice
         coords.append(list(coords[0]))
@@ -50,7 +54,7 @@ def _user_keys(entity: Any) -> dict[str, Any]:
     return dict(entity.user_keys())
 
 
-def _node_properties(scenario: Any) -> dict[str, dict[str, Any]]:
+def _node_properties(scenario: "Scenario") -> dict[str, dict[str, Any]]:
     """Flat properties of every node: kind, zone and its access and controller, need/stock per commodity."""
     out: dict[str, dict[str, Any]] = {}
     commodities = [c.id for c in scenario.commodities]
@@ -58,7 +62,7 @@ def _node_properties(scenario: Any) -> dict[str, dict[str, Any]]:
         zone = scenario.zone_of(node.id)
         props: dict[str, Any] = {
             "feature_type": "node",
-            "id": node.id,
+            "node": node.id,  # not "id": GDAL/QGIS may map the Feature id member to an "id" field
             "kind": node.kind,
             "name": node.name,
             "zone": node.zone,
@@ -84,7 +88,7 @@ def _node_properties(scenario: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _road_feature(scenario: Any, index: int, road: Any) -> dict[str, Any]:
+def _road_feature(scenario: "Scenario", index: int, road: Any) -> dict[str, Any]:
     props: dict[str, Any] = {
         "feature_type": "road",
         "a": road.a,
@@ -114,7 +118,7 @@ def _collection(name: str, features: list[dict[str, Any]], bbox_of: Iterable[Any
     return fc
 
 
-def scenario_to_geojson(scenario: Any) -> dict[str, Any]:
+def scenario_to_geojson(scenario: "Scenario") -> dict[str, Any]:
     """The scenario's nodes (Points) and roads (LineStrings from ``a`` to ``b``) as a FeatureCollection.
 
     Road properties are FORMAT.md's (``a, b, km, hours, risk, closed, oneway, max_weight_t``), so
@@ -128,7 +132,7 @@ def scenario_to_geojson(scenario: Any) -> dict[str, Any]:
     return _collection(scenario.name, features, scenario.nodes)
 
 
-def plan_to_geojson(scenario: Any, plan: Any, *, roads: bool = False) -> dict[str, Any]:
+def plan_to_geojson(scenario: "Scenario", plan: "Plan", *, roads: bool = False) -> dict[str, Any]:
     """A plan on the map: nodes with need, delivered, coverage and unmet reasons; each convoy's path.
 
     Node Points carry ``delivered_<commodity>``, ``delivered_t``, ``coverage`` (sites) and
@@ -193,7 +197,7 @@ def plan_to_geojson(scenario: Any, plan: Any, *, roads: bool = False) -> dict[st
     return _collection(scenario.name, features, scenario.nodes)
 
 
-def _check_plan_nodes(scenario: Any, plan: Any) -> None:
+def _check_plan_nodes(scenario: "Scenario", plan: "Plan") -> None:
     """Refuse a plan naming nodes the scenario lacks: it answers another scenario."""
     from allocate.errors import PlanError
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from allocate.plan import Plan
+    from allocate.scenario import Scenario
 
 __all__ = ["plot_scenario", "plot_plan", "save_png"]
 
@@ -22,7 +28,7 @@ _UNESCORTED = "#1f5fa8"
 _ESCORTED = "#e07b00"
 
 
-def _axes(ax: Any, figsize: tuple[float, float] = (9.0, 8.0)) -> Any:
+def _axes(ax: "Axes | None", figsize: tuple[float, float] = (9.0, 8.0)) -> "Axes":
     if ax is not None:
         return ax
     from matplotlib.figure import Figure
@@ -30,7 +36,7 @@ def _axes(ax: Any, figsize: tuple[float, float] = (9.0, 8.0)) -> Any:
     return Figure(figsize=figsize, layout="constrained").add_subplot()
 
 
-def _frame(ax: Any, scenario: Any) -> None:
+def _frame(ax: Any, scenario: "Scenario") -> None:
     """Limits with a margin and an aspect that keeps a degree of longitude the right width."""
     lons = [n.lon for n in scenario.nodes] or [0.0]
     lats = [n.lat for n in scenario.nodes] or [0.0]
@@ -49,12 +55,12 @@ def _frame(ax: Any, scenario: Any) -> None:
                 transform=ax.transAxes, ha="center", fontsize=9, color="#c00000")
 
 
-def _segments(scenario: Any, pairs: list[tuple[str, str]]) -> list[list[tuple[float, float]]]:
+def _segments(scenario: "Scenario", pairs: list[tuple[str, str]]) -> list[list[tuple[float, float]]]:
     node = scenario.node
     return [[(node(a).lon, node(a).lat), (node(b).lon, node(b).lat)] for a, b in pairs]
 
 
-def _draw_roads(ax: Any, scenario: Any, *, by_risk: bool) -> Any:
+def _draw_roads(ax: Any, scenario: "Scenario", *, by_risk: bool) -> Any:
     """Roads: coloured by risk (or light grey under a plan), closed ones dotted, denied ones faint."""
     from matplotlib.collections import LineCollection
     from matplotlib.colors import Normalize
@@ -91,20 +97,20 @@ def _draw_roads(ax: Any, scenario: Any, *, by_risk: bool) -> Any:
     return mappable
 
 
-def _scale(scenario: Any) -> float:
+def _scale(scenario: "Scenario") -> float:
     """Marker scale: full size up to ``_LABEL_LIMIT`` nodes, shrinking so a thousand sites stay apart."""
     n = len(scenario.nodes)
     return 1.0 if n <= _LABEL_LIMIT else max(0.12, math.sqrt(_LABEL_LIMIT / n))
 
 
-def _site_sizes(scenario: Any, sites: list[Any]) -> list[float]:
+def _site_sizes(scenario: "Scenario", sites: list[Any]) -> list[float]:
     weights = [scenario.weight_t(s.need) for s in sites]
     biggest = max(weights, default=0.0) or 1.0
     scale = _scale(scenario)
     return [scale * (40.0 + 260.0 * math.sqrt(w / biggest)) for w in weights]
 
 
-def _draw_nodes(ax: Any, scenario: Any, site_values: list[float], cmap: str, vmin: float, vmax: float, labels: bool | None) -> Any:
+def _draw_nodes(ax: Any, scenario: "Scenario", site_values: list[float], cmap: str, vmin: float, vmax: float, labels: bool | None) -> Any:
     sites = list(scenario.sites)
     depots = list(scenario.depots)
     junctions = [n for n in scenario.nodes if n.kind == "junction"]
@@ -144,7 +150,7 @@ def _legend(ax: Any, extra: list[Any]) -> None:
     ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
 
 
-def plot_scenario(scenario: Any, ax: Any = None, *, labels: bool | None = None) -> Any:
+def plot_scenario(scenario: "Scenario", ax: "Axes | None" = None, *, labels: bool | None = None) -> "Axes":
     """The scenario on a map: roads coloured by risk, sites coloured by severity and sized by need.
 
     Returns the axes (made on a new headless Figure when ``ax`` is None).
@@ -163,7 +169,7 @@ def plot_scenario(scenario: Any, ax: Any = None, *, labels: bool | None = None) 
     return ax
 
 
-def plot_plan(scenario: Any, plan: Any, ax: Any = None, *, labels: bool | None = None) -> Any:
+def plot_plan(scenario: "Scenario", plan: "Plan", ax: "Axes | None" = None, *, labels: bool | None = None) -> "Axes":
     """The plan on a map: sites by coverage, convoy paths (escorted ones dashed orange), unmet sites ringed red.
 
     Returns the axes (made on a new headless Figure when ``ax`` is None).
