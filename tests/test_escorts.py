@@ -150,7 +150,9 @@ def opposed_on_path(scenario: Scenario, provider: str, path: tuple[str, ...]) ->
     return any(scenario.opposed(scenario.controller_of(n), provider) for n in path)
 
 
-def check_codes(scenario: Scenario, convoys: tuple[Convoy, ...]) -> list[str]:
+def check_codes(
+    scenario: Scenario, convoys: tuple[Convoy, ...] | list[Convoy], prefixes: tuple[str, ...] = SECURITY_CODES
+) -> list[str]:
     """Codes of the security/escort rules the checker reports on a plan of these convoys."""
     check_module = pytest.importorskip("allocate.check")
     plan = Plan.build(
@@ -163,7 +165,7 @@ def check_codes(scenario: Scenario, convoys: tuple[Convoy, ...]) -> list[str]:
     result = check_module.check(scenario, plan)
     violations = getattr(result, "violations", result)
     codes = [v.code if hasattr(v, "code") else v["code"] for v in violations]
-    return [c for c in codes if c.startswith(SECURITY_CODES)]
+    return [c for c in codes if c.startswith(prefixes)]
 
 
 # ----- capacity ----------------------------------------------------------------------------------
@@ -578,3 +580,62 @@ def test_generated_crisis_assignment_passes_check(rule: str) -> None:
             assert not opposed_on_path(s, provider.id, c.path)
     dropped = {u.convoy for u in result.unescorted}
     assert check_codes(s, tuple(c for c in result.convoys if c.id not in dropped)) == []
+
+
+# ----- re-routing instead of escorting -----------------------------------------------------------
+ROUTE_CODES = ("PATH", "STOP_ORDER", "TIME_", "HORIZON", "FLEET_BUSY", "RISK_", "ESCORT_", "PARTY_ESCORT")
+
+
+def test_reroute_moves_a_last_resort_convoy_to_its_safe_path() -> None:
+    s = make_scenario(escorts=[UN_AT_B])
+    light = out_and_back(s, "L", "ngo", "ngo_light", "S", depart_h=5.0)
+    result = assign_escorts(s, [light], reroute=True)
+    assert result.rerouted == ("L",) and result.unescorted == () and result.escorted == ()
+    moved = result.convoys[0]
+    assert moved.path == ("D", "J", "S", "J", "D") and moved.rerouted_from == ["D", "S", "D"]
+    assert moved.stops[0].arrive_h == pytest.approx(13.0) and moved.return_h == pytest.approx(21.0)
+    assert check_codes(s, result.convoys, ROUTE_CODES) == []
+
+
+def test_reroute_refused_when_the_longer_trip_double_books_the_truck() -> None:
+    fleet = [
+        {"id": "ngo_light", "organization": "ngo", "depot": "D", "count": 1, "capacity_t": 8, "capacity_m3": 24},
+    ]
+    s = make_scenario(escorts=[UN_AT_B], fleet=fleet)
+    light = out_and_back(s, "L", "ngo", "ngo_light", "S", depart_h=5.0)  # back at 9
+    after = out_and_back(s, "Next", "ngo", "ngo_light", "S", depart_h=9.0, via=("J",))  # safe, same truck
+    result = assign_escorts(s, [light, after], reroute=True)
+    assert result.rerouted == ()
+    assert [(u.convoy, u.reason) for u in result.unescorted] == [("L", "last_resort_safe_path")]
+    # the same trip a day later, with the truck free, is moved
+    late = out_and_back(s, "Next", "ngo", "ngo_light", "S", depart_h=21.0, via=("J",))
+    assert assign_escorts(s, [light, late], reroute=True).rerouted == ("L",)
+
+
+def test_reroute_respects_windows_and_horizon() -> None:
+    s = make_scenario(escorts=[UN_AT_B])
+    late = out_and_back(s, "L", "ngo", "ngo_light", "S", depart_h=30.0)  # safe trip would end at 46 <= 48
+    assert assign_escorts(s, [late], reroute=True).rerouted == ("L",)
+    too_late = out_and_back(s, "L", "ngo", "ngo_light", "S", depart_h=33.0)  # 49 > 48
+    result = assign_escorts(s, [too_late], reroute=True)
+    assert result.rerouted == () and result.unescorted[0].reason == "last_resort_safe_path"
+
+    windowed = make_scenario(
+        escorts=[UN_AT_B],
+        extra_nodes=[
+            {"id": "W", "kind": "site", "lat": 0.3, "lon": 0.0, "zone": "Zc", "need": {"food": 100}, "severity": 3,
+             "window": [0, 6], "service_h": 0.5},
+        ],
+        roads=[
+            {"a": "D", "b": "W", "km": 20, "hours": 2, "risk": 0.1},
+            {"a": "D", "b": "J", "km": 40, "hours": 4, "risk": 0.0},
+            {"a": "J", "b": "W", "km": 10, "hours": 1, "risk": 0.0},
+            {"a": "B", "b": "D", "km": 10, "hours": 1, "risk": 0.0},
+        ],
+    )
+    fits = assign_escorts(windowed, [out_and_back(windowed, "F", "ngo", "ngo_light", "W", depart_h=1.0)], reroute=True)
+    assert fits.rerouted == ("F",) and fits.convoys[0].stops[0].arrive_h == pytest.approx(6.0)
+    assert fits.convoys[0].return_h == pytest.approx(11.5)
+    assert check_codes(windowed, fits.convoys, ROUTE_CODES) == []
+    misses = assign_escorts(windowed, [out_and_back(windowed, "F", "ngo", "ngo_light", "W", depart_h=2.0)], reroute=True)
+    assert misses.rerouted == ()

@@ -39,6 +39,7 @@ __all__ = [
     "least_unescorted_risk_through_stops",
     "military_last_resort_ok",
     "needs_escort",
+    "safe_reroute",
 ]
 
 SCALE = 1000  # integer time and cost units per hour / per cost unit
@@ -81,6 +82,7 @@ class EscortAssignment:
     seed: int
     time_limit: float
     needed: tuple[str, ...] = ()
+    rerouted: tuple[str, ...] = ()  # convoys moved to a safe route instead (``reroute=True``)
     objective: tuple[float, float, float] = (0.0, 0.0, 0.0)  # weight escorted, cost, positioning h
     stages: tuple[str, ...] = field(default=())
 
@@ -97,6 +99,7 @@ class EscortAssignment:
             f"status {self.status}, {self.seconds:.2f} s",
         ]
         lines += [f"  {u.convoy}: no escort ({u.reason}) {u.detail}" for u in self.unescorted]
+        lines += [f"  {cid}: re-routed to a path safe enough without escort" for cid in self.rerouted]
         return "\n".join(lines)
 
 
@@ -127,6 +130,87 @@ def least_unescorted_risk_through_stops(scenario: Scenario, network: RoadNetwork
             return 1.0
         total += w
     return risk_from_weight(total)
+
+
+def _fleet_fits(scenario: Scenario, convoys: Sequence[Convoy], changed: Convoy) -> bool:
+    """Whether the fleet types of ``changed`` stay within their counts with it in place of its
+    old version (busy ``[depart_h, return_h)``, ends pulled in by the tolerance as FORMAT.md §3)."""
+    for fleet_id in changed.vehicles:
+        fleet = scenario.fleet_by_id.get(fleet_id)
+        if fleet is None:
+            return False
+        events: list[tuple[float, int]] = []
+        for c in convoys:
+            c = changed if c.id == changed.id else c
+            n = c.vehicles.get(fleet_id, 0)
+            end = c.return_h - 1e-6 * max(1.0, abs(c.return_h))
+            if n and end > c.depart_h:
+                events += [(c.depart_h, n), (end, -n)]
+        if not any(c.id == changed.id for c in convoys):
+            n = changed.vehicles[fleet_id]
+            events += [(changed.depart_h, n), (changed.return_h, -n)]
+        busy = 0
+        for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
+            busy += delta
+            if busy > fleet.count:
+                return False
+    return True
+
+
+def safe_reroute(
+    scenario: Scenario, network: RoadNetwork, convoy: Convoy, others: Sequence[Convoy] = ()
+) -> Convoy | None:
+    """The convoy on its least-risk legs through the same stops, re-timed, or None.
+
+    Why: a convoy that may not (``last_resort``, ``never``) or cannot (units busy) get an escort
+    is still worth shipping when some path through its stops is safe enough unescorted. Each leg
+    (depot → stop 1 → … → depot) is its least-risk path on roads all its vehicles may use; it
+    departs at the same hour, waits for windows, and must be back by the horizon; its fleet
+    types must stay within their counts beside ``others`` (the rest of the plan). None when the
+    safe route breaks a window, the horizon or fleet counts, or is not within ``risk_threshold``.
+    """
+    usability = _vehicle_usability(scenario, convoy)
+    points = [convoy.depot, *(stop.site for stop in convoy.stops), convoy.depot]
+    path: list[str] = [convoy.depot]
+    for a, b in zip(points, points[1:]):
+        if a == b:
+            continue
+        leg = network.least_path(a, b, "risk", usability)
+        if leg is None:
+            return None
+        path += list(leg.nodes[1:])
+    if not within(path_risk(network, path), scenario.policy.risk_threshold):
+        return None
+    # match stops to path positions in order, as FORMAT.md §3.2 does, then walk the clock
+    matched: dict[int, int] = {}  # path position -> stop index
+    position = 0
+    for index, stop in enumerate(convoy.stops):
+        position = next((p for p in range(position + (1 if index else 0), len(path)) if path[p] == stop.site), -1)
+        if position < 0:
+            return None  # e.g. two stops in a row at one site: a single pass cannot serve both
+        matched[position] = index
+    t = convoy.depart_h
+    stops = list(convoy.stops)
+    for position, node_id in enumerate(path):
+        if position > 0:
+            road = network.road(path[position - 1], node_id)
+            t += road.hours if road is not None else 0.0
+        if position in matched:
+            node = scenario.node_by_id.get(node_id)
+            window = node.window if isinstance(node, Site) else None
+            arrive = t if window is None else max(t, window[0])
+            if window is not None and not within(arrive, window[1]):
+                return None
+            stops[matched[position]] = stops[matched[position]].model_copy(update={"arrive_h": arrive})
+            t = arrive + (node.service_h if isinstance(node, Site) else 0.0)
+    if not within(t, scenario.horizon_h):
+        return None
+    rerouted = convoy.model_copy(
+        update={"path": tuple(path), "stops": tuple(stops), "return_h": t, "rerouted_from": list(convoy.path)}
+    )
+    if not _fleet_fits(scenario, others, rerouted):
+        return None
+    return rerouted
 
 
 def positioning_hours(network: RoadNetwork, escort: EscortUnit, depot: str) -> tuple[float, float] | None:
@@ -346,6 +430,7 @@ def assign_escorts(
     seed: int = 0,
     network: RoadNetwork | None = None,
     work_limit: float | None = None,
+    reroute: bool = False,
 ) -> EscortAssignment:
     """Assign escort units to the routed convoys that need one (CP-SAT, lexicographic).
 
@@ -357,6 +442,11 @@ def assign_escorts(
     their ``count``, positioning included. Same seed ⇒ same result (one worker, fixed order)
     whenever the search ends before ``time_limit`` (wall clock); ``work_limit`` (CP-SAT
     deterministic time per stage) bounds it reproducibly on any machine.
+
+    With ``reroute``, a convoy left without an escort (whatever the reason) is moved to its
+    least-risk legs through the same stops when that route is within ``risk_threshold`` and its
+    windows, the horizon and its fleet counts allow (:func:`safe_reroute`); it is then listed in
+    ``rerouted``, not in ``unescorted``.
 
     Raises ValueError when convoys that already carry an escort overbook its unit.
     """
@@ -458,6 +548,22 @@ def assign_escorts(
         out[p.convoy] = convoy.model_copy(
             update={"escort": unit.id, "least_unescorted_risk": least, "why_escorted": why}
         )
+    rerouted: list[str] = []
+    if reroute:
+        for i in needy:
+            if i in got:
+                continue
+            least = least_risk.get(i)
+            if least is None:
+                least = least_unescorted_risk_through_stops(scenario, network, convoys[i])
+            if not within(least, policy.risk_threshold):
+                continue
+            safe = safe_reroute(scenario, network, convoys[i], out)
+            if safe is not None:
+                out[i] = safe
+                got.add(i)
+                unescorted.pop(i, None)
+                rerouted.append(convoys[i].id)
     for i in needy:
         if i in got or i in unescorted:
             continue
@@ -483,6 +589,7 @@ def assign_escorts(
         seed=seed,
         time_limit=time_limit,
         needed=tuple(convoys[i].id for i in needy),
+        rerouted=tuple(rerouted),
         objective=objective,
         stages=stages,
     )
