@@ -92,7 +92,8 @@ def test_ten_thousand_sites_fast() -> None:
 
 
 @pytest.mark.parametrize("kwargs", [{"sites": 0}, {"sites": 5, "parties": 0},
-                                    {"sites": 5, "commodities": 0}, {"sites": 5, "depots": 0}])
+                                    {"sites": 5, "commodities": 0}, {"sites": 5, "depots": 0},
+                                    {"sites": 5, "neighbours": 0}])
 def test_bad_arguments_raise(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         generate(**kwargs)

@@ -130,6 +130,7 @@ def _road_pairs(xy: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     tree = cKDTree(xy)
     kk = min(k + 1, n)
     _, idx = tree.query(xy, k=kk)
+    idx = np.asarray(idx).reshape(n, -1)
     src = np.repeat(np.arange(n), kk - 1)
     dst = idx[:, 1:].reshape(-1)
     pairs = np.unique(np.sort(np.stack([src, dst], axis=1), axis=1), axis=0)
@@ -172,8 +173,10 @@ def _component_links(xy: np.ndarray, labels: np.ndarray, ncomp: int, tree: Any) 
         best: dict[int, tuple[float, int, int]] = {}
         k = 8
         pending = set(roots.tolist())
-        while pending and k <= n:
-            dist, idx = tree.query(xy, k=min(k, n))
+        while pending:
+            kq = min(k, n)
+            dist, idx = tree.query(xy, k=kq)
+            dist, idx = np.asarray(dist).reshape(n, -1), np.asarray(idx).reshape(n, -1)
             for i in range(n):
                 c = int(comp[i])
                 if c not in pending:
@@ -184,6 +187,8 @@ def _component_links(xy: np.ndarray, labels: np.ndarray, ncomp: int, tree: Any) 
                             best[c] = (d, i, j)
                         break
             pending = {c for c in pending if c not in best}
+            if kq == n:  # every node has seen every other: each component found a link
+                break
             k *= 4
         for c, (_, i, j) in sorted(best.items()):
             a, b = find(int(comp[i])), find(int(comp[j]))
@@ -295,6 +300,8 @@ def generate(
         raise ValueError("parties must be at least 1 (the government)")
     if commodities < 1:
         raise ValueError("commodities must be at least 1")
+    if neighbours < 1:
+        raise ValueError("neighbours must be at least 1")
     rng = np.random.default_rng(seed)
     n_dep = depots if depots is not None else max(1, round(math.sqrt(sites) / 2.5))
     if n_dep < 1:
