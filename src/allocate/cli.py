@@ -267,6 +267,13 @@ def vrp(
 
 
 # ---- io: export, import-sites (analysts' inputs and outputs) ----------------------------------
+def _bad_io_input(message: str) -> None:
+    """Exit 2 with ``message`` as one line, user text escaped from rich markup."""
+    from rich.markup import escape
+
+    fail_input(ValueError(escape(message)))
+
+
 def _parse_quantities(option: str, values: list[str] | None) -> dict[str, float]:
     """``["food=100", "shelter=2.5"]`` -> ``{"food": 100.0, "shelter": 2.5}``; anything else is bad input."""
     out: dict[str, float] = {}
@@ -277,7 +284,7 @@ def _parse_quantities(option: str, values: list[str] | None) -> dict[str, float]
         except ValueError:
             value = float("nan")
         if not sep or not key.strip() or value != value or value in (float("inf"), float("-inf")) or value < 0:
-            fail_input(ValueError(f"{option} takes COMMODITY=UNITS with a number ≥ 0 (value {text!r})"))
+            _bad_io_input(f"{option} takes COMMODITY=UNITS with a number ≥ 0 (value {text!r})")
         out[key.strip()] = value
     return out
 
@@ -345,10 +352,14 @@ def import_sites(
     defaults = _parse_quantities("--need", need)
     rations = _parse_quantities("--ration", ration)
     if severity is not None and not 1 <= severity <= 5:
-        fail_input(ValueError(f"--severity must be a whole number from 1 to 5 (value {severity})"))
+        _bad_io_input(f"--severity must be a whole number from 1 to 5 (value {severity})")
     try:
         zones = _read_zone_map(zone_map) if zone_map is not None else None
         known = [c.id for c in base.commodities]
+        for option, given in (("--need", defaults), ("--ration", rations)):
+            stray = [c for c in given if c not in known]
+            if stray:
+                raise ValueError(f"{option} names {', '.join(stray)}, not a commodity of {base_path} ({', '.join(known)})")
         if commodity:
             unknown = [c for c in commodity if c not in known]
             if unknown:
@@ -409,11 +420,11 @@ def export_plan(
     from allocate.plan import load_plan
 
     if geojson is None and csv_dir is None and png is None:
-        fail_input(ValueError("nothing to export: give --geojson, --csv and/or --png"))
+        _bad_io_input("nothing to export: give --geojson, --csv and/or --png")
     if not 20 <= dpi <= 1200:
-        fail_input(ValueError(f"--dpi must lie between 20 and 1200 (value {dpi})"))
+        _bad_io_input(f"--dpi must lie between 20 and 1200 (value {dpi})")
     if hxl and csv_dir is None:
-        fail_input(ValueError("--hxl tags the CSV files: give --csv DIR too"))
+        _bad_io_input("--hxl tags the CSV files: give --csv DIR too")
     try:
         scenario = _io_scenario(scenario_path)
         plan_obj = load_plan(plan_path)

@@ -292,7 +292,7 @@ def test_cli_import_sites_bad_input_exits_2_in_one_line(tmp_path):
     assert result.code == 2 and result.one_line_error(), result.out
     assert "bad.csv, row 3" in result.out and "latitude" in result.out and not out.exists()
     for args in (["--need", "food=x"], ["--need", "food=1", "--severity", "9"], ["--need", "food=1", "--severity", "2", "--zone-map", tmp_path / "none.csv"],
-                 ["--commodity", "water", "--need", "water=1", "--severity", "2"]):
+                 ["--commodity", "water", "--need", "water=1", "--severity", "2"], ["--need", "[red]water=1", "--severity", "2"]):
         result = run_cli("import-sites", TINY, MARKETS, "-o", out, *args)
         assert result.code == 2 and result.one_line_error(), (args, result.out)
     result = run_cli("import-sites", tmp_path / "missing.json", MARKETS, "-o", out)

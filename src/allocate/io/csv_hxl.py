@@ -417,6 +417,9 @@ def _nodes_from_table(
 
     ration = dict(ration or {})
     default_need = dict(default_need or {})
+    stray = sorted((set(ration) | set(default_need)) - set(commodities))
+    if stray:
+        raise table.error(f"ration/default_need name {', '.join(map(repr, stray))}, not among commodities {list(commodities)}")
     if kind == "site":
         quantity_cols = _quantity_columns(table, commodities, "need_", ())
         basis = people or next((p for p in ("inneed", "affected", "population") if found[p] is not None), None)
