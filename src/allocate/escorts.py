@@ -133,8 +133,9 @@ def least_unescorted_risk_through_stops(scenario: Scenario, network: RoadNetwork
 
 
 def _fleet_fits(scenario: Scenario, convoys: Sequence[Convoy], changed: Convoy) -> bool:
-    """Whether the fleet types of ``changed`` stay within their counts with it in place of its
-    old version (busy ``[depart_h, return_h)``, ends pulled in by the tolerance as FORMAT.md §3)."""
+    """Whether the fleet types of ``changed`` stay within their counts while it runs, with it in
+    place of its old version (busy ``[depart_h, return_h)``, ends pulled in by the tolerance as
+    FORMAT.md §3 does)."""
     for fleet_id in changed.vehicles:
         fleet = scenario.fleet_by_id.get(fleet_id)
         if fleet is None:
@@ -149,10 +150,12 @@ def _fleet_fits(scenario: Scenario, convoys: Sequence[Convoy], changed: Convoy) 
         if not any(c.id == changed.id for c in convoys):
             n = changed.vehicles[fleet_id]
             events += [(changed.depart_h, n), (changed.return_h, -n)]
+        # only moments while ``changed`` runs matter: an overbooking elsewhere is not its doing
+        last = changed.return_h - 1e-6 * max(1.0, abs(changed.return_h))
         busy = 0
-        for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
+        for when, delta in sorted(events):
             busy += delta
-            if busy > fleet.count:
+            if changed.depart_h <= when < last and busy > fleet.count:
                 return False
     return True
 
