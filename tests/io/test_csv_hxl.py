@@ -151,6 +151,8 @@ def test_no_need_source_and_two_need_sources_are_refused(tmp_path):
         sites_from_table(path, commodities=["food", "medical"])
     with pytest.raises(TableError, match="given twice"):
         sites_from_table(path, commodities=["food"], default_need={"food": 3})
+    with pytest.raises(TableError, match="ration/default_need name 'water'"):
+        sites_from_table(path, commodities=["food"], default_need={"water": 3})
     with pytest.raises(TableError, match="no severity column"):
         sites_from_table(write(tmp_path, "q.csv", "id,lat,lon,need_food\nA,1,2,5\n"), commodities=["food"])
 
@@ -257,7 +259,7 @@ def test_write_plan_csv_deliveries_and_convoys_with_and_without_hxl(vector_scena
     paths = write_plan_csv(plan00, tmp_path / "hxl", scenario=vector_scenario, hxl=True)
     with paths[0].open(encoding="utf-8") as handle:
         header, tags, *rows = list(csv.reader(handle))
-    assert all(t.startswith("#") for t in tags) and len(tags) == len(header)
+    assert all(Tag.parse(t) is not None for t in tags) and len(tags) == len(header)
     assert tags[header.index("site")] == "#loc+code" and tags[header.index("commodity")] == "#item+code"
     frame = pd.read_csv(paths[0], skiprows=[1])
     assert list(frame["weight_t"]) == [5.0, 2.0] and list(frame["zone"]) == ["Zc", "Zn"]
