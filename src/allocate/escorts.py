@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Sequence
 
@@ -39,17 +40,23 @@ __all__ = [
     "least_unescorted_risk_through_stops",
     "military_last_resort_ok",
     "needs_escort",
+    "party_rule_ok",
+    "positioning_hours",
     "safe_reroute",
 ]
 
 SCALE = 1000  # integer time and cost units per hour / per cost unit
 _SNAP = 1e-6  # scaled values this close to an integer are taken as that integer (1e-9 h)
 _MARGIN_S = 0.05  # of the time limit, kept back for reading the solution out
+# (base, depot) -> (p_out, p_back) or None, per network: screening asks it for every pair
+_POSITIONING: "weakref.WeakKeyDictionary[RoadNetwork, dict[tuple[str, str], tuple[float, float] | None]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 UnescortedReason = Literal[
     "consent_never",  # the organization's escort_policy is never
     "last_resort_safe_path",  # last_resort, and a path through the same stops is safe enough
-    "party_rule",  # every unit that could otherwise protect it is excluded by policy.party_escorts
+    "party_rule",  # a unit that would otherwise protect it is excluded by policy.party_escorts
     "no_admissible_unit",  # no unit brings it to max_risk, can reach the depot, or has count >= 1
     "units_busy",  # admissible units exist but all are taken at that time
 ]
@@ -218,7 +225,7 @@ def safe_reroute(
 
 def positioning_hours(network: RoadNetwork, escort: EscortUnit, depot: str) -> tuple[float, float] | None:
     """``(p_out, p_back)``: least escort-road hours base → depot and depot → base, or None."""
-    cache: dict[tuple[str, str], tuple[float, float] | None] = network.__dict__.setdefault("_escort_positioning", {})
+    cache = _POSITIONING.setdefault(network, {})
     key = (escort.base, depot)
     if key not in cache:
         p_out = network.distances_from(escort.base, "hours", ESCORT_ROADS).get(depot)
