@@ -806,7 +806,12 @@ def _solve(
             stages.append(f"{name}: {solver.status_name(code)}")
             break
         values = [solver.boolean_value(v) for v in x]
-        best = [p for p, v in zip(pairs, values) if v]
+        found = [p for p, v in zip(pairs, values) if v]
+        if maximize and sum(weights[p.convoy] for p in found) < sum(weights[p.convoy] for p in best):
+            stages.append(f"{name}: {solver.status_name(code)} below the heuristic start, kept the start")
+            all_optimal = False
+            break
+        best = found
         value = round(solver.objective_value)
         stages.append(f"{name}: {solver.status_name(code)} {value}")
         if code != cp_model.OPTIMAL:
