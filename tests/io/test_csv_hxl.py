@@ -309,3 +309,15 @@ def test_a_row_with_an_extra_cell_is_refused_as_malformed(tmp_path):
     with pytest.raises(TableError, match=r"markets_bad\.csv: malformed CSV: .*line 5"):
         sites_from_table(write(tmp_path, "markets_bad.csv", "".join(lines)), commodities=["food"],
                          default_need={"food": 1}, default_severity=3)
+
+
+def test_geo_coord_holds_lat_then_lon_in_one_cell(tmp_path):
+    text = "Site,Where,Sev,Food\n#loc+name,#geo+coord,#severity,#item+food\nA,\"4.85, 31.6\",3,10\nB,4.9 31.7,2,5\nC,4.9,2,5\n"
+    path = write(tmp_path, "coord.csv", text)
+    with pytest.raises(TableError) as info:
+        sites_from_table(path, commodities=["food"])
+    assert info.value.row == 5 and info.value.value == "4.9" and "lat,lon" in str(info.value)
+    path = write(tmp_path, "coord.csv", text.replace("C,4.9,2,5\n", ""))
+    a, b = sites_from_table(path, commodities=["food"])
+    assert (a["lat"], a["lon"], b["lat"], b["lon"]) == (4.85, 31.6, 4.9, 31.7)
+    assert a["id"] == "r3" and a["x_source"]["defaults"] == ["id"]  # no code column: ids from the row, said so

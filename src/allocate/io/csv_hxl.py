@@ -328,6 +328,14 @@ def _whole(table: Table, row: int, col: Column, text: str, what: str, low: int, 
     return int(value)
 
 
+def _coordinates(table: Table, row: int, col: Column, text: str) -> tuple[float, float]:
+    """``lat,lon`` in one cell (HXL ``#geo+coord``: latitude first, as HXL specifies)."""
+    parts = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
+    if len(parts) != 2:
+        raise table.error("coordinates must be 'lat,lon'", row, col, text)
+    return (_number(table, row, col, parts[0], "latitude"), _number(table, row, col, parts[1], "longitude"))
+
+
 # ----- rows to nodes ----------------------------------------------------------------------------
 def _quantity_columns(table: Table, commodities: Sequence[str], plain_prefix: str, hxl_marks: Sequence[str]) -> dict[str, Column]:
     """``{commodity: column}`` for ``<plain_prefix><commodity>`` headers or ``#item+<commodity>``
@@ -408,9 +416,13 @@ def _nodes_from_table(
         field: _column(table, field, hxl, plain, overrides, exclude=_SEX_AGE if field in {"population", "affected", "inneed"} else ())
         for field, (hxl, plain) in _FIELDS.items()
     }
-    for field in ("lat", "lon"):
-        if found[field] is None:
-            raise table.error(f"no {field} column (#geo+{field} or a header {', '.join(_FIELDS[field][1][:2])})")
+    coord_col = None
+    if found["lat"] is None and found["lon"] is None:
+        coord_col = _column(table, "coord", ("#geo+coord",), ("coordinates", "coord", "latlon", "lat_lon"), overrides)
+    if coord_col is None:
+        for field in ("lat", "lon"):
+            if found[field] is None:
+                raise table.error(f"no {field} column (#geo+{field}, #geo+coord, or a header {', '.join(_FIELDS[field][1][:2])})")
     if id_col is None and name_col is None:
         raise table.error("no id or name column (#loc+code, #loc+name, #adm2+code..., or a header id/name)")
     zone_for = _zone_resolver(table, zone_of, zone_column)
@@ -457,12 +469,17 @@ def _nodes_from_table(
             raise table.error(f"duplicated id {node_id!r} (already on row {seen[node_id]})", row, id_col, cell(id_col) if id_col else None)
         seen[node_id] = row
 
-        lat = _number(table, row, found["lat"], cell(found["lat"]), "latitude")  # type: ignore[arg-type]
-        lon = _number(table, row, found["lon"], cell(found["lon"]), "longitude")  # type: ignore[arg-type]
+        if coord_col is not None:
+            lat, lon = _coordinates(table, row, coord_col, cell(coord_col))
+            lat_col = lon_col = coord_col
+        else:
+            lat_col, lon_col = found["lat"], found["lon"]
+            lat = _number(table, row, lat_col, cell(lat_col), "latitude")  # type: ignore[arg-type]
+            lon = _number(table, row, lon_col, cell(lon_col), "longitude")  # type: ignore[arg-type]
         if not -90 <= lat <= 90:
-            raise table.error("latitude outside [-90, 90] (are lat and lon swapped?)", row, found["lat"], cell(found["lat"]))  # type: ignore[index]
+            raise table.error("latitude outside [-90, 90] (are lat and lon swapped?)", row, lat_col, cell(lat_col))  # type: ignore[arg-type]
         if not -180 <= lon <= 180:
-            raise table.error("longitude outside [-180, 180]", row, found["lon"], cell(found["lon"]))  # type: ignore[index]
+            raise table.error("longitude outside [-180, 180]", row, lon_col, cell(lon_col))  # type: ignore[arg-type]
 
         node: dict[str, Any] = {"id": node_id, "kind": kind}
         if name_col is not None and cell(name_col):
@@ -583,7 +600,7 @@ def sites_from_table(
     """Site node dicts (FORMAT.md §1) from a CSV/XLSX table, one per data row, in file order.
 
     Columns are found by HXL tag (``#loc+code``/``#loc+name`` or the most local ``#admN`` level,
-    ``#geo+lat``, ``#geo+lon``, ``#population`` preferring ``+total``, ``#severity``,
+    ``#geo+lat``, ``#geo+lon`` (or ``#geo+coord`` holding ``lat,lon``), ``#population`` preferring ``+total``, ``#severity``,
     ``#item+<commodity>``) or by plain header (``id, name, lat, lon, population, severity,
     need_<commodity>, zone, window_open_h, window_close_h, service_h``); ``columns`` overrides
     either (``{"lat": "#geo+lat+precise"}`` or ``{"population": "T_TL"}``).
