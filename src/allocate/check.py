@@ -170,6 +170,17 @@ class _Distances(Mapping[str, float]):
         return int(np.isfinite(self._row).sum())
 
 
+@dataclass(frozen=True)
+class _PathRoads:
+    """The roads along one path (§3.2), whoever drives it; leg ``i`` joins positions i and i+1."""
+
+    cum_h: tuple[float, ...]  # road hours from the start to each position (a missing road adds 0)
+    missing: tuple[int, ...]  # legs without a road drivable in that direction
+    closed: tuple[int, ...]
+    denied: tuple[int, ...]  # legs with an end in a denied zone
+    limited: tuple[tuple[int, float], ...]  # (leg, max_weight_t) of weight-limited roads
+
+
 class _FastNetwork(RoadNetwork):
     """The scenario's :class:`RoadNetwork` with least distances from scipy's compiled Dijkstra.
 
@@ -184,6 +195,7 @@ class _FastNetwork(RoadNetwork):
         self._matrices: dict[tuple, csr_matrix] = {}
         self._usable: dict[Usability, np.ndarray] = {}
         self._measured: dict[tuple[tuple[str, ...], float], RoadPath] = {}
+        self._path_roads: dict[tuple[str, ...], _PathRoads] = {}
         self.batch_with: tuple[str, ...] = ()  # sources to grow along with any missed tree
 
     @cached_property
@@ -215,13 +227,52 @@ class _FastNetwork(RoadNetwork):
             for (a, b), r in self.directed_roads.items()
         }
 
+    def path_roads(self, path: Sequence[str]) -> _PathRoads:
+        """The roads along ``path``, found once per distinct path (convoys often share one)."""
+        path = tuple(path)
+        hit = self._path_roads.get(path)
+        if hit is not None:
+            return hit
+        legs = self.legs
+        hours: list[float] = []
+        missing, closed, denied, limited = [], [], [], []
+        km = w0 = 0.0
+        for i, pair in enumerate(zip(path, path[1:])):
+            leg = legs.get(pair)
+            if leg is None:
+                missing.append(i)
+                hours.append(0.0)
+                continue
+            km += leg.km
+            w0 += leg.w
+            hours.append(leg.hours)
+            if leg.closed:
+                closed.append(i)
+            if leg.denied:
+                denied.append(i)
+            if leg.max_weight_t is not None:
+                limited.append((i, leg.max_weight_t))
+        cum = tuple(accumulate(hours, initial=0.0)) if path else ()
+        hit = _PathRoads(cum, tuple(missing), tuple(closed), tuple(denied), tuple(limited))
+        self._path_roads[path] = hit
+        self._measured[(path, 0.0)] = RoadPath(path, km, cum[-1] if cum else 0.0, w0)
+        return hit
+
     def measure(self, nodes: Sequence[str], escort_effectiveness: float = 0.0) -> RoadPath:
-        """As :meth:`RoadNetwork.measure`, but remembered: the checker's walk fills it first,
-        so recomputing the metrics does not walk the paths again."""
+        """As :meth:`RoadNetwork.measure`, but remembered per (path, escort): the checker's walk
+        fills it, so recomputing the metrics walks no path again."""
         key = (tuple(nodes), escort_effectiveness)
         hit = self._measured.get(key)
         if hit is None:
-            hit = self._measured[key] = super().measure(nodes, escort_effectiveness)
+            if escort_effectiveness:
+                plain = self.measure(nodes)
+                m = 1.0 - escort_effectiveness
+                w = -sum(math.log1p(-self.legs[p].risk * m) for p in zip(key[0], key[0][1:]) if p in self.legs)
+                hit = RoadPath(plain.nodes, plain.km, plain.hours, w)
+            else:
+                self.path_roads(key[0])
+                hit = self._measured[key]
+            self._measured[key] = hit
         return hit
 
     def usable(self, usability: Usability) -> np.ndarray:
@@ -298,19 +349,14 @@ def _network_of(scenario: Scenario) -> _FastNetwork:
 # ----- shared lookups -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Walk:
-    """One pass along a convoy's path (§3.2 and §3.5): the roads it finds and the clock.
+    """A convoy's clock along its path (§3.5).
 
-    Leg ``i`` joins path positions ``i`` and ``i + 1``. The clock starts at ``depart_h``, adds
-    each road's hours (a missing road adds none: it is a PATH breach, not a delay), and after a
-    matched stop goes on from ``arrive_h + service_h``.
+    The clock starts at ``depart_h``, adds each road's hours (a missing road adds none: it is a
+    PATH breach, not a delay), and after a matched stop goes on from ``arrive_h + service_h``.
     """
 
     reach_h: tuple[float | None, ...]  # when the clock reaches each stop (None: unmatched)
     end_h: float  # when the clock reaches the end of the path
-    missing: tuple[int, ...]
-    closed: tuple[int, ...]
-    denied: tuple[int, ...]
-    limited: tuple[tuple[int, float], ...]  # (leg, max_weight_t) of weight-limited roads
 
 
 @dataclass(frozen=True)
@@ -321,6 +367,7 @@ class _ConvoyFacts:
     types: tuple[tuple[FleetType, int], ...]  # known fleet types with a positive count
     escort: EscortUnit | None
     stop_positions: tuple[int | None, ...]  # path index of each stop, None when unmatched
+    roads: _PathRoads
     walk: _Walk
     risk: float  # §3.6 route risk under its escort
 
@@ -353,45 +400,24 @@ class _Context:
         types = tuple((fleet[f], n) for f, n in convoy.vehicles.items() if f in fleet and n > 0)
         escort = self.scenario.escort_by_id.get(convoy.escort) if convoy.escort is not None else None
         positions = _match_stops(convoy)
-        walk, risk = self._walk(convoy, positions, escort.effectiveness if escort else 0.0)
-        return _ConvoyFacts(convoy, types, escort, positions, walk, risk)
+        roads = self.network.path_roads(convoy.path)
+        risk = risk_from_weight(self.network.measure(convoy.path, escort.effectiveness if escort else 0.0).risk_weight)
+        return _ConvoyFacts(convoy, types, escort, positions, roads, self._walk(convoy, positions, roads), risk)
 
-    def _walk(self, convoy: Convoy, positions: tuple[int | None, ...], eff: float) -> tuple[_Walk, float]:
-        """Walk the path once; also leave its km and risk with the network for the metrics."""
-        legs, nodes, path = self.network.legs, self.scenario.node_by_id, convoy.path
-        stop_at = {pos: k for k, pos in enumerate(positions) if pos is not None}
-        reach: list[float | None] = [None] * len(positions)
-        missing, closed, denied, limited = [], [], [], []
-        clock, km, hours, w0, w = convoy.depart_h, 0.0, 0.0, 0.0, 0.0
-        m = 1.0 - eff
-        for i in range(1, len(path)):
-            leg = legs.get((path[i - 1], path[i]))
-            if leg is None:
-                missing.append(i - 1)
-            else:
-                km += leg.km
-                hours += leg.hours
-                clock += leg.hours
-                w0 += leg.w
-                if eff:
-                    w -= math.log1p(-leg.risk * m)
-                if leg.closed:
-                    closed.append(i - 1)
-                if leg.denied:
-                    denied.append(i - 1)
-                if leg.max_weight_t is not None:
-                    limited.append((i - 1, leg.max_weight_t))
-            k = stop_at.get(i)
-            if k is not None:
-                reach[k] = clock
-                site = nodes.get(path[i])
-                clock = convoy.stops[k].arrive_h + (site.service_h if isinstance(site, Site) else 0.0)
-        w = w if eff else w0
-        measured = self.network._measured
-        measured.setdefault((path, 0.0), RoadPath(path, km, hours, w0))
-        measured.setdefault((path, eff), RoadPath(path, km, hours, w))
-        walk = _Walk(tuple(reach), clock, tuple(missing), tuple(closed), tuple(denied), tuple(limited))
-        return walk, risk_from_weight(w)
+    def _walk(self, convoy: Convoy, positions: tuple[int | None, ...], roads: _PathRoads) -> _Walk:
+        """Run the clock from stop to stop on the path's cumulative road hours."""
+        nodes, cum = self.scenario.node_by_id, roads.cum_h
+        reach: list[float | None] = []
+        clock, at = convoy.depart_h, 0
+        for stop, pos in zip(convoy.stops, positions):
+            if pos is None:
+                reach.append(None)
+                continue
+            clock += cum[pos] - cum[at]
+            reach.append(clock)
+            site = nodes.get(stop.site)
+            clock, at = stop.arrive_h + (site.service_h if isinstance(site, Site) else 0.0), pos
+        return _Walk(tuple(reach), clock + cum[-1] - cum[at] if cum else clock)
 
     def is_depot(self, node: str) -> bool:
         return isinstance(self.scenario.node_by_id.get(node), Depot)
@@ -500,7 +526,7 @@ def _paths(ctx: _Context) -> Iterator[Violation]:
 
 def _legs(ctx: _Context, f: _ConvoyFacts) -> Iterator[Violation]:
     """Each consecutive pair of path nodes: a road usable in that direction by every vehicle."""
-    c, walk, nodes = f.convoy, f.walk, ctx.scenario.node_by_id
+    c, walk, nodes = f.convoy, f.roads, ctx.scenario.node_by_id
 
     def leg(i: int) -> str:
         return f"{c.path[i]}-{c.path[i + 1]}"
