@@ -85,11 +85,27 @@ class Entity(BaseModel):
             for key, value in data.items():
                 if key not in known and not (isinstance(key, str) and key.startswith("x_")):
                     raise ValueError(f"unknown key {key!r} (value {short(value)})")
+                if key in ("name", "note", "unit") and value is None and key in known:
+                    raise ValueError(f"{key} must be a string, not null (value null)")
+            refuse_non_finite({k: v for k, v in data.items() if k not in known})
         return data
 
     def user_keys(self) -> dict[str, Any]:
         """The user's own ``x_`` keys, kept as given."""
         return dict(self.model_extra or {})
+
+
+def refuse_non_finite(data: Any, path: str = "") -> None:
+    """Refuse NaN and infinities anywhere, user ``x_`` keys and extra fields included: they
+    cannot be written back as JSON, so keeping them would silently change what the user gave."""
+    if isinstance(data, float) and not math.isfinite(data):
+        raise ValueError(f"{path or 'value'}: a number must be finite (value {data})")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            refuse_non_finite(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, (list, tuple)):
+        for i, value in enumerate(data):
+            refuse_non_finite(value, f"{path}[{i}]")
 
 
 def short(value: Any, limit: int = 60) -> str:
@@ -160,7 +176,7 @@ def read_json(path: Any, error_type: type[Exception]) -> Any:
 
 
 def parse_json(text: str, error_type: type[Exception], source: str = "input") -> Any:
-    """Parse JSON text; NaN and Infinity literals are refused by the models, not here."""
+    """Parse JSON text; NaN and Infinity literals are refused by the models, which name the field."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from allocate._fields import (
     Id,
@@ -23,6 +23,7 @@ from allocate._fields import (
     dump_json,
     parse_json,
     read_json,
+    refuse_non_finite,
     short,
     validation_problems,
 )
@@ -50,6 +51,13 @@ class _PlanPart(BaseModel):
     """Immutable; fields the library or a user adds are kept and otherwise ignored."""
 
     model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_extras(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            refuse_non_finite({k: v for k, v in data.items() if k not in cls.model_fields})
+        return data
 
 
 class Stop(_PlanPart):
