@@ -333,7 +333,7 @@ def generate(
                    horizon_h, days_of_need, population_median)
     nearest_depot = _nearest_depot(xy, n_dep)
     _stock(rng, nodes, nearest_depot, n_dep, templates, stock_ratio)
-    orgs = _organizations(parties)
+    orgs = _organizations()
     gov_ok = np.array([control[zone_of[d]] in ("gov", None) for d in range(n_dep)])
     fleet = _fleet(rng, nodes, nearest_depot, xy, n_dep, templates, horizon_h, fleet_factor,
                    stock_ratio, speed_kmh[1] / circuity, gov_ok)
@@ -590,7 +590,7 @@ def _stock(rng: np.random.Generator, nodes: list[dict[str, Any]], nearest: np.nd
         nodes[d].setdefault("stock", {})
 
 
-def _organizations(parties: int) -> list[dict[str, Any]]:
+def _organizations() -> list[dict[str, Any]]:
     """Four policies side by side: the variety the neutrality rules are about."""
     return [
         {"id": "wfp", "name": "UN food agency", "escort_policy": "last_resort",
@@ -620,21 +620,23 @@ def _fleet(rng: np.random.Generator, nodes: list[dict[str, Any]], nearest: np.nd
             d = nearest[i]
             load[d] += sum(q * weight[c] for c, q in node["need"].items())
             reach[d] = max(reach[d], float(np.linalg.norm(xy[i] - xy[d])))
-    # (org, suffix, capacity_t, capacity_m3, cost/km, military, share of the load, depot prob.)
-    types = [("wfp", "heavy", 20.0, 60.0, 2.0, False, 0.45, 1.0),
-             ("wfp", "light", 8.0, 25.0, 1.2, False, 0.15, 1.0),
-             ("ngo", "light", 6.0, 20.0, 1.0, False, 0.15, 0.6),
-             ("unhcr", "medium", 12.0, 40.0, 1.5, False, 0.1, 0.4),
-             ("army", "hired", 10.0, 35.0, 1.5, False, 0.05, 0.4),
-             ("army", "mil", 10.0, 30.0, 3.0, True, 0.1, 0.4)]
-    present = {org: rng.random(n_dep) < p for org, _, _, _, _, _, _, p in types}
+    # (org, suffix, capacity_t, capacity_m3, cost/km, military, share of the load)
+    types = [("wfp", "heavy", 20.0, 60.0, 2.0, False, 0.45),
+             ("wfp", "light", 8.0, 25.0, 1.2, False, 0.15),
+             ("ngo", "light", 6.0, 20.0, 1.0, False, 0.15),
+             ("unhcr", "medium", 12.0, 40.0, 1.5, False, 0.1),
+             ("army", "hired", 10.0, 35.0, 1.5, False, 0.05),
+             ("army", "mil", 10.0, 30.0, 3.0, True, 0.1)]
+    # probability that an organization has trucks at a given depot
+    presence = {"wfp": 1.0, "ngo": 0.6, "unhcr": 0.4, "army": 0.4}
+    present = {org: rng.random(n_dep) < p for org, p in presence.items()}
     present["army"] = (present["army"] | (np.arange(n_dep) == int(np.argmax(gov_ok)))) & gov_ok
     present["ngo"] = present["ngo"] | (np.arange(n_dep) == 0)
     fleet = []
     for d in range(n_dep):
         trip_h = 2 * (0.6 * reach[d]) / speed + 3.0
         trips = max(1.0, horizon_h / trip_h)
-        for org, suffix, cap_t, cap_m3, cost, mil, share, _ in types:
+        for org, suffix, cap_t, cap_m3, cost, mil, share in types:
             if not present[org][d]:
                 continue
             count = math.ceil(fleet_factor * share * load[d] * stock_ratio / (cap_t * trips))
