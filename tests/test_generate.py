@@ -87,7 +87,7 @@ def test_bands_put_a_front_line_across() -> None:
 def test_ten_thousand_sites_fast() -> None:
     t0 = time.perf_counter()
     d = generate(10_000, seed=0)
-    assert time.perf_counter() - t0 < 5.0
+    assert time.perf_counter() - t0 < 20.0  # ~0.5 s idle; generous on a loaded CI box
     assert sum(1 for n in d["nodes"] if n["kind"] == "site") == 10_000
 
 
