@@ -108,7 +108,7 @@ def plan(
     say("escorts")
     t0 = time.monotonic()
     assignment = assign_escorts(
-        scenario, list(routed.convoys), time_limit=remaining(0.5), seed=seed, network=network
+        scenario, list(routed.convoys), time_limit=remaining(0.5), seed=seed, network=network, reroute=True
     )
     trace.stage_seconds["escorts"] = time.monotonic() - t0
     dropped = {u.convoy for u in assignment.unescorted}

@@ -51,13 +51,33 @@ def to_highs_lp(model: MipModel, c: np.ndarray | None = None, relax: bool = Fals
     return lp
 
 
+def quiet_highs() -> "highspy.Highs":
+    """A ``Highs`` instance with logging off. highspy 1.16 prints its banner from C while the
+    instance is built, before any option can be set, which would corrupt ``--json`` output on
+    stdout; so file descriptor 1 points at /dev/null for the constructor alone."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    return h
+
+
 class HighsSession:
     """A model loaded once in one ``highspy.Highs``; objectives and fixing rows change in place."""
 
     def __init__(self, model: MipModel, threads: int | None = None, relax: bool = False, **options: object):
         self.model = model
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        self.h = quiet_highs()
         if threads is not None:
             self.h.setOptionValue("threads", int(threads))
         for key, value in options.items():
