@@ -28,11 +28,20 @@ _UNESCORTED = "#1f5fa8"
 _ESCORTED = "#e07b00"
 
 
-def _axes(ax: "Axes | None", figsize: tuple[float, float] = (9.0, 8.0)) -> "Axes":
+def _axes(ax: "Axes | None", scenario: "Scenario") -> "Axes":
+    """The caller's axes, or a new headless Figure shaped like the map (plus room for colour bars)."""
     if ax is not None:
         return ax
     from matplotlib.figure import Figure
 
+    lons = [n.lon for n in scenario.nodes] or [0.0]
+    lats = [n.lat for n in scenario.nodes] or [0.0]
+    mean_lat = sum(lats) / len(lats)
+    width = (max(lons) - min(lons)) * max(math.cos(math.radians(mean_lat)), 0.05)
+    height = max(lats) - min(lats)
+    ratio = width / height if height > 0 and width > 0 else 1.0
+    map_height = 7.5
+    figsize = (min(max(map_height * ratio, 4.5), 12.0) + 3.0, map_height + 1.8)
     return Figure(figsize=figsize, layout="constrained").add_subplot()
 
 
@@ -147,7 +156,7 @@ def _legend(ax: Any, extra: list[Any]) -> None:
         Line2D([], [], color="#999999", linestyle="--", label="road into a denied zone"),
         *extra,
     ]
-    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=8, frameon=False)
 
 
 def plot_scenario(scenario: "Scenario", ax: "Axes | None" = None, *, labels: bool | None = None) -> "Axes":
@@ -155,7 +164,7 @@ def plot_scenario(scenario: "Scenario", ax: "Axes | None" = None, *, labels: boo
 
     Returns the axes (made on a new headless Figure when ``ax`` is None).
     """
-    ax = _axes(ax)
+    ax = _axes(ax, scenario)
     roads = _draw_roads(ax, scenario, by_risk=True)
     sites = _draw_nodes(ax, scenario, [s.severity for s in scenario.sites], "Purples", 0.0, 5.0, labels)
     fig = ax.figure
@@ -165,7 +174,7 @@ def plot_scenario(scenario: "Scenario", ax: "Axes | None" = None, *, labels: boo
         fig.colorbar(sites, ax=ax, shrink=0.6, label="site severity (1-5)")
     _frame(ax, scenario)
     _legend(ax, [])
-    ax.set_title(f"{scenario.name}: {len(scenario.sites)} sites, {len(scenario.depots)} depots, {len(scenario.roads)} roads")
+    ax.set_title(f"{scenario.name}\n{len(scenario.sites)} sites, {len(scenario.depots)} depots, {len(scenario.roads)} roads", fontsize=10)
     return ax
 
 
@@ -181,7 +190,7 @@ def plot_plan(scenario: "Scenario", plan: "Plan", ax: "Axes | None" = None, *, l
     from allocate.plan import site_coverage
 
     _check_plan_nodes(scenario, plan)
-    ax = _axes(ax)
+    ax = _axes(ax, scenario)
     _draw_roads(ax, scenario, by_risk=False)
     for escorted, colour, style, width in ((False, _UNESCORTED, "-", 2.0), (True, _ESCORTED, "--", 2.6)):
         segments = [
@@ -210,7 +219,7 @@ def plot_plan(scenario: "Scenario", plan: "Plan", ax: "Axes | None" = None, *, l
     ])
     wc = plan.metrics.get("weighted_coverage")
     cover = f", weighted coverage {wc:.0%}" if isinstance(wc, (int, float)) else ""
-    ax.set_title(f"{scenario.name}: {len(plan.convoys)} convoys ({escorted_n} escorted){cover}, {len(unmet)} sites unmet")
+    ax.set_title(f"{scenario.name}\n{len(plan.convoys)} convoys ({escorted_n} escorted){cover}, {len(unmet)} sites unmet", fontsize=10)
     return ax
 
 
