@@ -31,14 +31,14 @@ OUT = REPO / "models" / "south_sudan.json"
 
 # ----- assumptions (all stated in models/README.md) ---------------------------------------------
 IN_NEED = 0.6            # share of county population in need of food assistance
-DAYS = 30                # one monthly distribution cycle
+DAYS = 7                 # days of ration per cycle (a weekly push; --days 30 for a month)
 CEREAL_KG = 0.5          # WFP cereal ration, kg / person / day
 SAM_SHARE = 0.02         # people in need who are severely malnourished children
 RUTF_CARTONS = 0.5       # RUTF cartons (150 sachets) per SAM child per month
 CAMP_SHARE = 0.10        # share of its county's population living in an IDP camp market
 HOUSEHOLD = 5            # people per household: one shelter kit each, in IDP camps only
 STOCK_RATIO = 0.75       # pipeline resourced at 75 % of need
-HORIZON_H = 720.0        # 30 days
+HORIZON_H = 168.0        # one week (--horizon-h)
 TOWN_KM = 15.0           # markets closer than this (single linkage) form one town
 K_NEAREST = 3            # each town joins its 3 nearest towns by road
 CIRCUITY = 1.3           # road km / great-circle km
@@ -251,10 +251,10 @@ def zones(markets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def site_needs(m: dict[str, Any]) -> dict[str, float]:
+def site_needs(m: dict[str, Any], days: float) -> dict[str, float]:
     in_need = m["population"] * IN_NEED
-    need = {"cereal": math.ceil(in_need * CEREAL_KG * DAYS / 50),
-            "rutf": math.ceil(in_need * SAM_SHARE * RUTF_CARTONS)}
+    need = {"cereal": math.ceil(in_need * CEREAL_KG * days / 50),
+            "rutf": math.ceil(in_need * SAM_SHARE * RUTF_CARTONS * days / 30)}
     if m["camp"]:
         need["shelter"] = math.ceil(m["population"] / HOUSEHOLD)
     return {c: float(q) for c, q in need.items()}
@@ -265,7 +265,8 @@ def severity(m: dict[str, Any], expo: float, q75: float) -> int:
     return min(5, 3 + int(m["camp"]) + int(expo > q75))
 
 
-def build(data: Path = DATA) -> dict[str, Any]:
+def build(data: Path = DATA, days: float = DAYS, horizon_h: float = HORIZON_H) -> dict[str, Any]:
+    """The scenario dict; ``days`` of ration to deliver within ``horizon_h`` hours."""
     markets = load_markets(data)
     incidents = load_incidents(data)
     clusters = towns(markets)
@@ -278,7 +279,7 @@ def build(data: Path = DATA) -> dict[str, Any]:
     sites = []
     for m, expo in zip(markets, local):
         sites.append({"id": m["id"], "kind": "site", "name": m["name"], "lat": m["lat"],
-                      "lon": m["lon"], "zone": zone_of(m), "need": site_needs(m),
+                      "lon": m["lon"], "zone": zone_of(m), "need": site_needs(m, days),
                       "population": m["population"], "severity": severity(m, expo, q75),
                       "service_h": 2.0, "x_county": m["county"], "x_adm2_pcode": m["pcode"]})
     depots = []
@@ -291,9 +292,10 @@ def build(data: Path = DATA) -> dict[str, Any]:
         "name": "south_sudan",
         "note": ("Real places, population and insecurity data (WFP markets, OCHA COD-PS 2022, "
                  "Insecurity Insight KIKA 2020-2024) with an assumed road graph, ration and "
-                 "control map: a 30-day general food distribution from seven hubs in the rainy "
-                 "season. See models/README.md for every assumption."),
-        "horizon_h": HORIZON_H,
+                 f"control map: {days:g} days of general food distribution delivered within "
+                 f"{horizon_h:g} h from seven hubs in the rainy season. See models/README.md "
+                 "for every assumption."),
+        "horizon_h": float(horizon_h),
         "commodities": [
             {"id": "cereal", "name": "cereal (sorghum/maize), 50 kg bag", "unit": "bag",
              "weight_t": 0.05, "volume_m3": 0.07},
@@ -338,6 +340,7 @@ def _catchments(s: dict[str, Any]) -> dict[str, list[tuple[dict[str, Any], float
 
 
 def _stock_and_fleet(s: dict[str, Any]) -> None:
+    horizon_h = s["horizon_h"]
     """Stock hubs for their catchment at STOCK_RATIO; fleets sized to move it in the horizon."""
     weight = {c["id"]: c["weight_t"] for c in s["commodities"]}
     catch = _catchments(s)
@@ -352,7 +355,7 @@ def _stock_and_fleet(s: dict[str, Any]) -> None:
                 load_t += q * weight[c] * STOCK_RATIO
         depot_nodes[d]["stock"] = {c: float(math.floor(stock[c])) for c in weight if stock[c] >= 1}
         mean_h = sum(h for _, h in members) / max(1, len(members))
-        trips = max(1.0, HORIZON_H / (2 * mean_h + 6.0))
+        trips = max(1.0, horizon_h / (2 * mean_h + 6.0))
         def count(share: float, cap: float) -> int:
             return max(1, math.ceil(share * load_t / (cap * trips)))
         fleet.append(_vehicle("wfp", "heavy", d, count(0.6, 20), 20, 60, 2.0, False))
@@ -395,8 +398,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", nargs="?", default=str(OUT))
     ap.add_argument("--data", default=str(DATA), help="directory holding the three CSV files")
+    ap.add_argument("--days", type=float, default=DAYS, help="days of ration per cycle")
+    ap.add_argument("--horizon-h", type=float, default=HORIZON_H, help="planning horizon")
     args = ap.parse_args()
-    Path(args.out).write_text(dumps(build(Path(args.data))), encoding="utf-8")
+    scenario = build(Path(args.data), args.days, args.horizon_h)
+    Path(args.out).write_text(dumps(scenario), encoding="utf-8")
 
 
 if __name__ == "__main__":
