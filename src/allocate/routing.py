@@ -56,8 +56,11 @@ LOAD_SCALE = 1000  # kg per tonne, litres per m3
 KM_SCALE = 10  # arc cost units per km
 RISK_KM_UNESCORTED = 20_000.0  # km a route may add to avoid one unit of -ln(1-r) (≈ 200 km per 1 %)
 RISK_KM_ESCORTABLE = 5_000.0  # softer for organizations that may take an escort (still ≈ 50 km per 1 %)
-MAX_TRIPS = 6  # trips per physical vehicle offered to the solver (reload nodes)
+MAX_TRIPS = 30  # trips per physical vehicle offered to the solver (reload nodes)
+RELOAD_BUDGET = 400  # reload nodes per depot problem (trips per vehicle shrink beyond it)
 MAX_CHUNKS = 24  # chunks per (depot, site) delivery, beyond what the largest vehicle needs
+NODE_BUDGET = 300  # chunks per depot problem before chunks grow to the largest vehicle's size
+FIRST_SOLUTION = "auto"  # OR-Tools first-solution strategy (the adapter's choice by default)
 DETERMINISTIC_SOLUTIONS = 60  # OR-Tools solution limit per depot problem under deterministic=True
 _EPS_UNITS = 1e-9
 
@@ -128,7 +131,12 @@ def _demands(scenario: Scenario, rows: Iterable[Mapping[str, Any]]) -> tuple[dic
 
 # ----- paths ---------------------------------------------------------------------------------------
 class _LegPaths:
-    """Least ``km + λ·risk`` road paths between a set of places, on one weight class's roads."""
+    """Least ``km + λ·risk`` road paths between a set of places, on one weight class's roads.
+
+    One Dijkstra (scipy) from every place; the km, hours and risk weight of every leg are summed
+    along the shortest-path trees by pointer jumping (vectorised), so a problem with a thousand
+    places costs seconds, not minutes. Node lists are rebuilt only for the legs a plan uses.
+    """
 
     def __init__(self, network: RoadNetwork, usability: Usability, risk_km: float, places: Sequence[str]):
         self.network = network
@@ -136,20 +144,50 @@ class _LegPaths:
         g = network.graph(usability)
         self.names = [n.id for n in network.scenario.nodes]
         index = {name: i for i, name in enumerate(self.names)}
-        rows, cols, vals = [], [], []
-        for a, b, d in g.edges(data=True):
-            w = -math.log1p(-d["risk"])
-            rows.append(index[a])
-            cols.append(index[b])
-            vals.append(d["km"] + risk_km * w + 1e-9)  # explicit epsilon: a zero weight is still an edge
         n = len(self.names)
-        graph = csr_matrix((vals, (rows, cols)), shape=(n, n))
+        ea = np.array([index[a] for a, _ in g.edges()], dtype=np.int64)
+        eb = np.array([index[b] for _, b in g.edges()], dtype=np.int64)
+        attrs = np.array([(d["km"], d["hours"], -math.log1p(-d["risk"])) for _, _, d in g.edges(data=True)],
+                         dtype=float).reshape(-1, 3)
+        # explicit epsilon: a zero weight is still an edge
+        cost = attrs[:, 0] + risk_km * attrs[:, 2] + 1e-9
+        graph = csr_matrix((cost, (ea, eb)), shape=(n, n))
+        edge_id = csr_matrix((np.arange(1, len(ea) + 1, dtype=np.int64), (ea, eb)), shape=(n, n))
         self.places = list(dict.fromkeys(places))
-        sources = [index[p] for p in self.places]
-        _, self.pred = dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
         self.row = {p: i for i, p in enumerate(self.places)}
         self.index = index
+        sources = np.array([index[p] for p in self.places], dtype=np.int64)
+        _, self.pred = dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
+        self.totals = self._sum_along_trees(sources, edge_id, attrs)  # (3, L, L): km, hours, risk weight
         self._cache: dict[tuple[str, str], Path | None] = {}
+
+    def _sum_along_trees(self, sources: np.ndarray, edge_id: csr_matrix, attrs: np.ndarray) -> np.ndarray:
+        pred = self.pred.astype(np.int64)  # (L, N); -9999 at the source and where unreachable
+        L, n = pred.shape
+        cols = np.broadcast_to(np.arange(n), pred.shape)
+        has = pred >= 0
+        ids = np.zeros(pred.shape, dtype=np.int64)
+        if has.any():
+            ids[has] = np.asarray(edge_id[pred[has], cols[has]]).ravel() - 1
+        acc = np.where(has[None], attrs[ids].transpose(2, 0, 1), 0.0)  # (3, L, N) edge into each node
+        ptr = np.where(has, pred, cols)  # roots and unreachable nodes point to themselves
+        for _ in range(64):
+            nxt = np.take_along_axis(ptr, ptr, axis=1)
+            if np.array_equal(nxt, ptr):
+                break
+            acc = acc + np.take_along_axis(acc, np.broadcast_to(ptr, acc.shape), axis=2)
+            ptr = nxt
+        # a node is reached when its pointer chain ends at the source
+        reached = ptr == sources[:, None]
+        place_cols = sources
+        out = acc[:, :, place_cols]
+        out[:, ~reached[:, place_cols]] = np.inf
+        return out
+
+    def leg(self, a: str, b: str) -> tuple[float, float, float]:
+        """``(km, hours, risk weight)`` of the leg (``inf`` when unreachable)."""
+        i, j = self.row[a], self.row[b]
+        return float(self.totals[0, i, j]), float(self.totals[1, i, j]), float(self.totals[2, i, j])
 
     def path(self, a: str, b: str) -> Path | None:
         """The leg's road path (its nodes, km, hours, risk weight), or None when unreachable."""
@@ -172,7 +210,10 @@ class _LegPaths:
         return self._cache[key]
 
     def override(self, a: str, b: str, path: Path) -> None:
+        """Use ``path`` for the leg from ``a`` to ``b`` (in totals and node lists)."""
         self._cache[(a, b)] = path
+        i, j = self.row[a], self.row[b]
+        self.totals[:, i, j] = (path.km, path.hours, path.risk_weight)
 
 
 # ----- one depot's problem -----------------------------------------------------------------------
@@ -269,23 +310,41 @@ def _cap_weight(scenario: Scenario, escortable: bool) -> float:
     return -math.log1p(-min(r, 1 - 1e-12))
 
 
-def _chunks(scenario: Scenario, site: str, units: dict[str, float], types: list[FleetType]) -> list[_Chunk]:
-    """Split one delivery into chunks the smallest allowed vehicle can carry (fewer when huge)."""
+def _chunk_counts(scenario: Scenario, units: dict[str, float], types: list[FleetType]) -> tuple[int, int, int] | None:
+    """``(coarse, least, fine)`` numbers of equal chunks to split a delivery into.
+
+    ``coarse`` fits the largest allowed vehicle, ``least`` the smallest one; ``fine`` (≥ least) is chosen
+    so that every vehicle type fills most of its capacity with whole chunks (20 t and 12 t
+    trucks with 12 t chunks would leave the big one 40 % empty; 4 t chunks fill both).
+    None when no allowed vehicle can carry any part (volume without volume capacity).
+    """
     s = scenario
     weight = s.weight_t(units)
     volume = s.volume_m3(units)
+    share = []  # the largest share of the delivery each type can carry at once
+    for f in types:
+        if volume > 0 and f.capacity_m3 <= 0:
+            continue
+        by_v = f.capacity_m3 / volume if volume > 0 else math.inf
+        share.append(min(f.capacity_t / weight, by_v))
+    if not share:
+        return None
+    coarse = max(1, math.ceil(1 / max(share) - 1e-9))
+    if min(share) >= 1:
+        return coarse, 1, 1
+    least = max(1, math.ceil(1 / min(share) - 1e-9))
 
-    def count_for(f: FleetType) -> int:
-        by_w = weight / f.capacity_t
-        by_v = volume / f.capacity_m3 if f.capacity_m3 > 0 else (math.inf if volume > 0 else 0.0)
-        return max(1, math.ceil(max(by_w, by_v) - 1e-9)) if math.isfinite(by_v) else 10**9
+    def filled(k: int) -> float:
+        return sum(1.0 if x >= 1 else math.floor(x * k + 1e-9) / (x * k) for x in share) / len(share)
 
-    fits = [count_for(f) for f in types]
-    finite = [k for k in fits if k < 10**9]
-    if not finite:
-        return []
-    k_big, k_small = min(finite), max(finite)
-    k = max(k_big, min(k_small, k_big + MAX_CHUNKS))
+    candidates = range(least, max(least, min(4 * least, coarse + MAX_CHUNKS)) + 1)
+    fine = next((k for k in candidates if filled(k) >= 0.9), max(candidates, key=lambda k: (filled(k), -k)))
+    return coarse, least, max(fine, least)
+
+
+def _chunks(scenario: Scenario, site: str, units: dict[str, float], types: list[FleetType], k: int) -> list[_Chunk]:
+    """Split one delivery into ``k`` equal chunks (fractional units are allowed)."""
+    s = scenario
     names = tuple(f.id for f in types)
     out = []
     for i in range(k):
@@ -298,6 +357,13 @@ def _ceil(x: float, scale: float) -> int:
     v = x * scale
     r = round(v)
     return int(r) if abs(v - r) < 1e-6 else int(math.ceil(v))
+
+
+def _ceil_array(x: np.ndarray, scale: float) -> np.ndarray:
+    """:func:`_ceil` of every entry (int64)."""
+    v = x * scale
+    r = np.round(v)
+    return np.where(np.abs(v - r) < 1e-6, r, np.ceil(v)).astype(np.int64)
 
 
 def _floor(x: float, scale: float) -> int:
@@ -317,7 +383,7 @@ class _DepotProblem:
         self.rejected: dict[str, str] = {}  # site -> informative reason, whole delivery not routable
         self.types = _usable_types(scenario, depot)
         s = scenario
-        chunks: list[_Chunk] = []
+        plans: list[tuple[str, list[FleetType], tuple[int, int, int]]] = []
         for site in sorted(deliveries):
             allowed: list[FleetType] = []
             modes = []
@@ -330,11 +396,20 @@ class _DepotProblem:
             if not allowed:
                 self.rejected[site] = _reject_reason(modes)
                 continue
-            parts = _chunks(s, site, deliveries[site], allowed)
-            if not parts:
+            counts = _chunk_counts(s, deliveries[site], allowed)
+            if counts is None:
                 self.rejected[site] = "fleet"
                 continue
-            chunks.extend(parts)
+            plans.append((site, allowed, counts))
+        # chunks small enough for the smallest vehicle, unless that makes the problem too big
+        # to search in time: then chunks as large as the largest vehicle takes
+        # the finest split that keeps the problem searchable: chunks that fill every type well,
+        # else chunks the smallest type can carry, else (huge problems) the largest type's size
+        level = next((i for i in (2, 1) if sum(k[i] for _, _, k in plans) <= NODE_BUDGET * (3 - i)), 0)
+        chunks: list[_Chunk] = []
+        for site, allowed, counts in plans:
+            k = counts[level]
+            chunks.extend(_chunks(s, site, deliveries[site], allowed, k))
         self.chunks = chunks
         self.problem: RoutingProblem | None = None
         if chunks and self.types:
@@ -354,8 +429,8 @@ class _DepotProblem:
             # a site whose out-and-back on these legs breaks the risk cap while least-risk legs
             # would not: take the least-risk legs for that site (the cap, not the km, decides)
             for site in places[1:]:
-                out, back = legs.path(depot, site), legs.path(site, depot)
-                if out is None or back is None or out.risk_weight + back.risk_weight <= cap:
+                w = legs.leg(depot, site)[2] + legs.leg(site, depot)[2]
+                if not math.isfinite(w) or w <= cap:
                     continue
                 safe_out = self.network.least_path(depot, site, "risk", legs.usability)
                 safe_back = self.network.least_path(site, depot, "risk", legs.usability)
@@ -369,24 +444,31 @@ class _DepotProblem:
         round_trip: dict[str, float | None] = {}
         for f in self.types:
             legs = self.legs[(f.capacity_t, _escortable(s, f))]
-            hours = [
-                out.hours + back.hours
-                for c in self.chunks
-                if f.id in c.types
-                and (out := legs.path(depot, c.site)) is not None
-                and (back := legs.path(c.site, depot)) is not None
-            ]
+            hours = [legs.leg(depot, x)[1] + legs.leg(x, depot)[1] for x in {c.site for c in self.chunks if f.id in c.types}]
+            hours = [x for x in hours if math.isfinite(x)]
             round_trip[f.id] = min(hours) if hours else None
         self.vehicles: list[tuple[FleetType, int]] = []  # (type, unit)
         reload_of: list[int] = []  # the vehicle of each reload node, in node order
+        wanted: list[tuple[FleetType, int, int]] = []  # (type, units, trips per unit)
         for f in self.types:
             rt = round_trip[f.id]
             if rt is None:
                 continue
-            served = sum(1 for c in self.chunks if f.id in c.types)
+            served = sum(
+                1 for c in self.chunks
+                if f.id in c.types and within(c.weight_t, f.capacity_t) and within(c.volume_m3, f.capacity_m3)
+            )
+            if served == 0:
+                continue
             trips = MAX_TRIPS if rt <= 0 else max(1, min(MAX_TRIPS, int(s.horizon_h // rt)))
-            trips = max(1, min(trips, math.ceil(served / f.count)))
-            for unit in range(f.count):
+            units = min(f.count, served)  # a vehicle beyond the chunks it could carry is idle anyway
+            wanted.append((f, units, max(1, min(trips, math.ceil(served / max(units, 1))))))
+        reloads = sum(units * (trips - 1) for _, units, trips in wanted)
+        # keep the problem searchable: no more reloads than chunks (a trip carries one at least)
+        shrink = min(1.0, min(RELOAD_BUDGET, len(self.chunks)) / reloads) if reloads else 1.0
+        for f, units, trips in wanted:
+            trips = max(1, 1 + int((trips - 1) * shrink))
+            for unit in range(units):
                 reload_of.extend([len(self.vehicles)] * (trips - 1))
                 self.vehicles.append((f, unit))
         if not self.vehicles:
@@ -405,27 +487,19 @@ class _DepotProblem:
         for key in self.profile_keys:
             legs = self.legs[key]
             risk_km = RISK_KM_ESCORTABLE if key[1] else RISK_KM_UNESCORTED
-            arc = np.zeros((n, n), dtype=np.int64)
-            tt = np.zeros((n, n), dtype=np.int64)
-            ex = np.zeros((n, n), dtype=np.int64)
-            cell: dict[tuple[str, str], tuple[int, int, int]] = {}
-            for a in dict.fromkeys(loc):
-                for b in dict.fromkeys(loc):
-                    p = legs.path(a, b)
-                    if p is None:
-                        cell[(a, b)] = (-1, unreachable_time, RISK_SCALE * 100)
-                    else:
-                        cell[(a, b)] = (
-                            _ceil((p.km + risk_km * p.risk_weight) * KM_SCALE, 1),
-                            _ceil(p.hours, TIME_SCALE),
-                            _ceil(p.risk_weight, RISK_SCALE),
-                        )
-            for i in range(n):
-                for j in range(n):
-                    if i != j:
-                        arc[i, j], tt[i, j], ex[i, j] = cell[(loc[i], loc[j])]
-            big_arc = int(arc.max())
-            arc[arc < 0] = 4 * big_arc + 1
+            km, hours, risk = legs.totals
+            missing = ~np.isfinite(km)
+            place_arc = _ceil_array(np.where(missing, 0.0, (km + risk_km * risk) * KM_SCALE), 1)
+            place_arc[missing] = 4 * int(place_arc.max()) + 1
+            place_tt = _ceil_array(np.where(missing, 0.0, hours), TIME_SCALE)
+            place_tt[missing] = unreachable_time
+            place_ex = _ceil_array(np.where(missing, 0.0, risk), RISK_SCALE)
+            place_ex[missing] = RISK_SCALE * 100
+            at = np.array([legs.row[x] for x in loc], dtype=np.int64)
+            grid = np.ix_(at, at)
+            arc, tt, ex = place_arc[grid], place_tt[grid], place_ex[grid]
+            for m in (arc, tt, ex):
+                np.fill_diagonal(m, 0)
             matrices.append((arc, tt, ex))
 
         orgs = s.organization_by_id
@@ -892,6 +966,7 @@ def route(
             time_limit=budget,
             solution_limit=DETERMINISTIC_SOLUTIONS if deterministic else None,
             seed=seed,
+            first_solution=FIRST_SOLUTION,
         )
         result = solve_ortools(dp.problem, params)
         stopped.append(result.stopped_by)
