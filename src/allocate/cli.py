@@ -452,6 +452,36 @@ def export_plan(
 # ---- end io ----------------------------------------------------------------------------------
 
 
+@app.command()
+def distribute(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="CSV of depot, site, commodity, units")] = None,
+    time_limit: Annotated[float, typer.Option("--time-limit")] = 60.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    backend: Annotated[str, typer.Option("--backend", help="highs, pulp or ortools")] = "highs",
+    as_json: Annotated[bool, typer.Option("--json", help="print the allocation summary as JSON")] = False,
+) -> None:
+    """Allocate stock to sites (the distribution MIP alone, before any route is drawn)."""
+    from allocate.distribute import distribute as allocate_stock
+
+    scenario = _load_scenario(scenario_path)
+    if time_limit <= 0:
+        fail_input(ValueError(f"--time-limit must be positive (value {time_limit})"))
+    try:
+        allocation = allocate_stock(scenario, time_limit=time_limit, seed=seed, backend=backend)
+    except ValueError as exc:  # e.g. an unknown back-end name
+        fail_input(exc)
+    if output is not None:
+        allocation.frame().to_csv(output, index=False)
+    if as_json:
+        typer.echo(json.dumps({"status": allocation.status, "tiers": allocation.tier_values(),
+                               "bound": allocation.bound, "explanation": allocation.explanation,
+                               "seconds": allocation.seconds, "seed": allocation.seed,
+                               "time_limit": allocation.time_limit, "rows": allocation.rows()}, indent=1, default=str))
+    else:
+        typer.echo(allocation.summary())
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
