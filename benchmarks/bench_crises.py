@@ -137,6 +137,7 @@ def run_crisis_subprocess(path: str | Path, time_limit: float, seed: int, greedy
     if not greedy:
         cmd.append("--no-greedy")
     t0 = time.perf_counter()
+    load_before = os.getloadavg()[0]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         text = Path(out_path).read_text()
@@ -144,7 +145,9 @@ def run_crisis_subprocess(path: str | Path, time_limit: float, seed: int, greedy
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             return {"crisis": Path(path).stem, "error": f"exit {proc.returncode}: {' | '.join(tail)}",
                     "wall_s": time.perf_counter() - t0}
-        return json.loads(text)
+        row = json.loads(text)
+        row["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before, after
+        return row
     except subprocess.TimeoutExpired:
         return {"crisis": Path(path).stem, "error": f"timeout after {timeout} s", "wall_s": time.perf_counter() - t0}
     finally:
@@ -156,14 +159,19 @@ def _f(x: Any, fmt: str) -> str:
     return "–" if x is None else format(x, fmt)
 
 
+def _load(row: dict[str, Any]) -> str:
+    load = row.get("load_1min")
+    return "–" if not load else f"{load[0]:.1f}→{load[1]:.1f}"
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table."""
     head = ("| crisis | sites | plan s | peak RSS MB | check | status | weighted cov. | bound | cov./bound "
-            "| greedy cov. | plan/greedy | greedy check | convoys | escorted | unmet sites |")
+            "| greedy cov. | plan/greedy | greedy check | convoys | escorted | unmet sites | load 1-min before→after |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['crisis']} | ERROR: {r['error']} |" + " |" * 13)
+            lines.append(f"| {r['crisis']} | ERROR: {r['error']} |" + " |" * 14)
             continue
         check_txt = "ok" if r["check_ok"] else "FAIL " + ",".join(r["codes"])
         greedy_check = "–" if r["greedy_check_ok"] is None else ("ok" if r["greedy_check_ok"] else "FAIL")
@@ -171,7 +179,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {r['crisis']} | {r['sites']} | {r['plan_s']:.1f} | {r['peak_rss_mb']:.0f} | {check_txt} | {r['status']} "
             f"| {r['weighted_coverage']:.4f} | {_f(r['bound'], '.4f')} | {_f(r['coverage_over_bound'], '.3f')} "
             f"| {_f(r['greedy_coverage'], '.4f')} | {_f(r['plan_over_greedy'], '.2f')} | {greedy_check} "
-            f"| {r['convoys']} | {r['escorted']} | {r['unmet_sites']} |"
+            f"| {r['convoys']} | {r['escorted']} | {r['unmet_sites']} | {_load(r)} |"
         )
     return "\n".join(lines)
 

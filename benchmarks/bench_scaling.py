@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench_crises import peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
+from bench_crises import _load, peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
 
 STAGES = ("distribution", "routing", "escorts", "repair", "check")
 DEFAULT_SIZES = (100, 250, 500, 1000, 2000, 5000)
@@ -158,6 +158,7 @@ def run_size_subprocess(sites: int, *, seed: int, distribution_limit: float, rou
            "--seed", str(seed), "--distribution-limit", str(distribution_limit),
            "--routing-limit", str(routing_limit), "--escorts-limit", str(escorts_limit)]
     t0 = time.perf_counter()
+    load_before = os.getloadavg()[0]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         text = Path(out_path).read_text()
@@ -165,7 +166,9 @@ def run_size_subprocess(sites: int, *, seed: int, distribution_limit: float, rou
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             return {"sites": sites, "error": f"exit {proc.returncode}: {' | '.join(tail)}",
                     "wall_s": time.perf_counter() - t0}
-        return json.loads(text)
+        row = json.loads(text)
+        row["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before, after
+        return row
     except subprocess.TimeoutExpired:
         return {"sites": sites, "error": f"timeout after {timeout} s", "wall_s": time.perf_counter() - t0}
     finally:
@@ -198,8 +201,8 @@ def markdown_tables(rows: list[dict[str, Any]], fits: dict[str, tuple[float, flo
         lines.append(f"| {r['sites']} | " + " | ".join(cells) + " |")
     lines += ["", "| sites | distribution build s | distribution status | routing stopped by | escorts status "
               "| convoys | escorted | unescorted (dropped) | dropped by repair | codes before repair | unmet sites "
-              "| weighted cov. | bound | check |",
-              "|" + "---|" * 14]
+              "| weighted cov. | bound | check | load 1-min before→after |",
+              "|" + "---|" * 15]
     for r in rows:
         if "error" in r:
             continue
@@ -209,7 +212,7 @@ def markdown_tables(rows: list[dict[str, Any]], fits: dict[str, tuple[float, flo
                      f"| {r['routing_stopped_by']} | {r['escorts_status']} | {r['convoys']} "
                      f"| {r['escorted']} | {r['unescorted']} | {r['repair_dropped']} "
                      f"| {','.join(r['pre_repair_codes']) or 'none'} | {r['unmet_sites']} | {r['weighted_coverage']:.4f} "
-                     f"| {bound} | {check_txt} |")
+                     f"| {bound} | {check_txt} | {_load(r)} |")
     lines += ["", "| stage | a (s) | exponent b in t ≈ a·n^b | sizes fitted | sizes where it used ≥ 90 % of its time limit |",
               "|---|---|---|---|---|"]
     good = [r for r in rows if "error" not in r]
