@@ -280,7 +280,15 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
     sp = _search_parameters(p, params, search_seconds)
     ts = time.perf_counter()
     try:
-        solution = routing.SolveWithParameters(sp)
+        initial = None
+        if params.initial_routes is not None and len(params.initial_routes) == nv:
+            routing.CloseModelWithParameters(sp)
+            internal = [[manager.NodeToIndex(int(pos[x])) for x in r] for r in params.initial_routes]
+            initial = routing.ReadAssignmentFromRoutes(internal, True)
+        if initial is not None:
+            solution = routing.SolveFromAssignmentWithParameters(initial, sp)
+        else:
+            solution = routing.SolveWithParameters(sp)
     except Exception as exc:  # engine errors become a status, never a traceback
         return _empty(p, params, t0, screened, "no_solution", f"OR-Tools error: {exc}")
     searched = time.perf_counter() - ts

@@ -419,6 +419,9 @@ class SearchParams:
     lean_operators: bool = False
     soft_mandatory: bool = True
     log: bool = False
+    initial_routes: tuple[tuple[int, ...], ...] | None = None
+    """A warm start (OR-Tools): one node list per vehicle, as in ``RoutingResult.routes``. Used
+    when it satisfies the model (else ignored: the first-solution strategy runs instead)."""
 
     @property
     def deterministic(self) -> bool:
