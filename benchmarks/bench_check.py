@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from allocate.access import AccessFacts
-from allocate.check import check
+from allocate.check import _FastNetwork, check
 from allocate.network import RoadNetwork, Usability
 from allocate.plan import CHECKED_REASONS, Plan, compute_metrics
 from allocate.scenario import Scenario, Site
@@ -80,7 +80,7 @@ def build_plan(scenario: Scenario, convoys: int, seed: int = 0) -> Plan:
         })
 
     served = {stop["site"] for row in rows for stop in row["stops"]}
-    access = AccessFacts(s, net)
+    access = AccessFacts(s, _FastNetwork(s))  # the compiled trees: networkx takes minutes here
     unmet = []
     for x in s.sites:
         if x.id in served:

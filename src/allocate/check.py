@@ -24,7 +24,7 @@ from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import dijkstra
 from allocate.access import AccessFacts, within
 from allocate.network import ESCORT_ROADS, RoadNetwork, Usability, Weight, risk_from_weight
 from allocate.network import Path as RoadPath
-from allocate.plan import CHECKED_REASONS, METRIC_NAMES, Convoy, Plan, compute_metrics, site_coverage
+from allocate.plan import CHECKED_REASONS, METRIC_NAMES, Convoy, Coverage, Plan, compute_metrics
 from allocate.scenario import Depot, EscortUnit, FleetType, Scenario, Site
 
 __all__ = ["Report", "Violation", "check", "RULE_CODES"]
@@ -179,11 +179,18 @@ class _Distances(Mapping[str, float]):
 class _PathRoads:
     """The roads along one path (§3.2), whoever drives it; leg ``i`` joins positions i and i+1."""
 
-    cum_h: tuple[float, ...]  # road hours from the start to each position (a missing road adds 0)
+    cum_h: np.ndarray  # road hours from the start to each position (a missing road adds 0)
     missing: tuple[int, ...]  # legs without a road drivable in that direction
     closed: tuple[int, ...]
     denied: tuple[int, ...]  # legs with an end in a denied zone
     limited: tuple[tuple[int, float], ...]  # (leg, max_weight_t) of weight-limited roads
+
+
+class _IndexOrMinusOne(dict):
+    """Node index, -1 for an unknown node (a REF, found elsewhere), read at C speed by ``map``."""
+
+    def __missing__(self, key: str) -> int:
+        return -1
 
 
 class _FastNetwork(RoadNetwork):
@@ -200,7 +207,6 @@ class _FastNetwork(RoadNetwork):
         self._matrices: dict[tuple, csr_matrix] = {}
         self._usable: dict[Usability, np.ndarray] = {}
         self._measured: dict[tuple[tuple[str, ...], float], RoadPath] = {}
-        self._path_roads: dict[tuple[str, ...], _PathRoads] = {}
         self.batch_with: tuple[str, ...] = ()  # sources to grow along with any missed tree
 
     @cached_property
@@ -232,36 +238,75 @@ class _FastNetwork(RoadNetwork):
             for (a, b), r in self.directed_roads.items()
         }
 
-    def path_roads(self, path: Sequence[str]) -> _PathRoads:
-        """The roads along ``path``, found once per distinct path (convoys often share one)."""
-        path = tuple(path)
-        hit = self._path_roads.get(path)
-        if hit is not None:
-            return hit
-        legs = self.legs
-        hours: list[float] = []
-        missing, closed, denied, limited = [], [], [], []
-        km = w0 = 0.0
-        for i, pair in enumerate(zip(path, path[1:])):
-            leg = legs.get(pair)
-            if leg is None:
-                missing.append(i)
-                hours.append(0.0)
-                continue
-            km += leg.km
-            w0 += leg.w
-            hours.append(leg.hours)
-            if leg.closed:
-                closed.append(i)
-            if leg.denied:
-                denied.append(i)
-            if leg.max_weight_t is not None:
-                limited.append((i, leg.max_weight_t))
-        cum = tuple(accumulate(hours, initial=0.0)) if path else ()
-        hit = _PathRoads(cum, tuple(missing), tuple(closed), tuple(denied), tuple(limited))
-        self._path_roads[path] = hit
-        self._measured[(path, 0.0)] = RoadPath(path, km, cum[-1] if cum else 0.0, w0)
-        return hit
+    @cached_property
+    def _arc_lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        """Arc keys ``a·n + b`` sorted, and the arc each sorted key belongs to."""
+        keys = self._arcs["a"] * len(self.index) + self._arcs["b"]
+        order = np.argsort(keys)
+        return keys[order], order
+
+    def walk_paths(self, paths: Sequence[tuple[str, ...]], effs: Sequence[float]) -> list[_PathRoads]:
+        """The roads along every path at once (numpy over all traversals), and each path's
+        measure under its escort ``effs[i]``, remembered for :meth:`measure` (the metrics)."""
+        index, n, arcs = self.index, len(self.index), self._arcs
+        lengths = np.fromiter(map(len, paths), dtype=np.int64, count=len(paths))
+        lookup = _IndexOrMinusOne(index)
+        flat = np.fromiter(map(lookup.__getitem__, chain.from_iterable(paths)), dtype=np.int64, count=int(lengths.sum()))
+        legs_per = np.maximum(lengths - 1, 0)
+        leg_off = np.concatenate(([0], np.cumsum(legs_per)))
+        pair_ok = np.ones(max(len(flat) - 1, 0), dtype=bool)  # pairs that do not span two paths
+        ends = (np.cumsum(lengths) - 1)[lengths > 0]
+        pair_ok[ends[ends < len(pair_ok)]] = False
+        src, dst = flat[:-1][pair_ok], flat[1:][pair_ok]
+        sorted_keys, order = self._arc_lookup
+        key = src * n + dst
+        at = np.minimum(np.searchsorted(sorted_keys, key), max(len(sorted_keys) - 1, 0))
+        found = (src >= 0) & (dst >= 0) & (sorted_keys[at] == key) if len(sorted_keys) else np.zeros(len(key), bool)
+        arc = order[at] if len(order) else at
+
+        def per_leg(name: str) -> np.ndarray:
+            return np.where(found, arcs[name][arc], 0) if len(order) else np.zeros(len(key))
+
+        hours, km, risk = per_leg("hours"), per_leg("km"), per_leg("risk")
+        w0 = -np.log1p(-risk)
+        m = np.repeat(1.0 - np.asarray(effs, dtype=float), legs_per)
+        w = -np.log1p(-risk * m)
+        cum_h = np.concatenate(([0.0], np.cumsum(hours)))
+
+        def totals(values: np.ndarray) -> np.ndarray:
+            c = np.concatenate(([0.0], np.cumsum(values)))
+            return c[leg_off[1:]] - c[leg_off[:-1]]
+
+        km_p, h_p, w0_p, w_p = totals(km), totals(hours), totals(w0), totals(w)
+        flags = {
+            "missing": ~found, "closed": found & per_leg("closed").astype(bool),
+            "denied": found & per_leg("denied").astype(bool),
+            "limited": found & np.isfinite(np.where(found, arcs["max_weight_t"][arc], np.inf) if len(order) else np.inf),
+        }
+        marked: dict[str, dict[int, list[int]]] = {}
+        for name, mask in flags.items():
+            legs = np.flatnonzero(mask)
+            owner = np.searchsorted(leg_off, legs, side="right") - 1
+            into = marked[name] = {}
+            for path_i, leg_i in zip(owner.tolist(), (legs - leg_off[owner]).tolist()):
+                into.setdefault(path_i, []).append(leg_i)
+        limits = arcs["max_weight_t"]
+        out = []
+        for i, path in enumerate(paths):
+            off = leg_off[i]
+            limited = tuple((j, float(limits[arc[off + j]])) for j in marked["limited"].get(i, ()))
+            out.append(_PathRoads(
+                cum_h[off:leg_off[i + 1] + 1] - cum_h[off],
+                tuple(marked["missing"].get(i, ())), tuple(marked["closed"].get(i, ())),
+                tuple(marked["denied"].get(i, ())), limited,
+            ))
+            self._measured[(path, 0.0)] = RoadPath(path, float(km_p[i]), float(h_p[i]), float(w0_p[i]))
+            self._measured[(path, effs[i])] = RoadPath(path, float(km_p[i]), float(h_p[i]), float(w_p[i]))
+        return out
+
+    def forget_paths(self) -> None:
+        """Drop what one plan's paths taught (the road trees stay): memory stays bounded."""
+        self._measured.clear()
 
     def measure(self, nodes: Sequence[str], escort_effectiveness: float = 0.0) -> RoadPath:
         """As :meth:`RoadNetwork.measure`, but remembered per (path, escort): the checker's walk
@@ -269,15 +314,7 @@ class _FastNetwork(RoadNetwork):
         key = (tuple(nodes), escort_effectiveness)
         hit = self._measured.get(key)
         if hit is None:
-            if escort_effectiveness:
-                plain = self.measure(nodes)
-                m = 1.0 - escort_effectiveness
-                w = -sum(math.log1p(-self.legs[p].risk * m) for p in zip(key[0], key[0][1:]) if p in self.legs)
-                hit = RoadPath(plain.nodes, plain.km, plain.hours, w)
-            else:
-                self.path_roads(key[0])
-                hit = self._measured[key]
-            self._measured[key] = hit
+            hit = self._measured[key] = super().measure(nodes, escort_effectiveness)
         return hit
 
     def usable(self, usability: Usability) -> np.ndarray:
@@ -375,17 +412,18 @@ class _ConvoyFacts:
     roads: _PathRoads
     walk: _Walk
     risk: float  # §3.6 route risk under its escort
+    unloaded: dict[str, float]  # units per commodity over its stops
 
     @property
     def depot(self) -> str:
         return self.convoy.depot
 
-    @property
+    @cached_property
     def heaviest_t(self) -> float | None:
         """Largest ``capacity_t`` among its types: a road must carry every one of them."""
         return max((f.capacity_t for f, _ in self.types), default=None)
 
-    @property
+    @cached_property
     def military(self) -> bool:
         return any(f.military for f, _ in self.types)
 
@@ -398,16 +436,25 @@ class _Context:
         self.plan = plan
         self.network = _network_of(scenario)
         self.access = AccessFacts(scenario, self.network)
-        self.facts = tuple(self._facts(c) for c in plan.convoys)
+        self._hostile: dict[str, frozenset[str]] = {}
+        self._types: dict[tuple, tuple[tuple[FleetType, int], ...]] = {}
+        self.network.forget_paths()
+        escorts = self.scenario.escort_by_id
+        found = [escorts.get(c.escort) if c.escort is not None else None for c in plan.convoys]
+        effs = [e.effectiveness if e else 0.0 for e in found]
+        roads = self.network.walk_paths([c.path for c in plan.convoys], effs)
+        self.facts = tuple(self._facts(*args) for args in zip(plan.convoys, found, effs, roads))
 
-    def _facts(self, convoy: Convoy) -> _ConvoyFacts:
-        fleet = self.scenario.fleet_by_id
-        types = tuple((fleet[f], n) for f, n in convoy.vehicles.items() if f in fleet and n > 0)
-        escort = self.scenario.escort_by_id.get(convoy.escort) if convoy.escort is not None else None
+    def _facts(self, convoy: Convoy, escort: EscortUnit | None, eff: float, roads: _PathRoads) -> _ConvoyFacts:
+        vehicles = tuple(convoy.vehicles.items())
+        types = self._types.get(vehicles)
+        if types is None:  # plans reuse a few vehicle mixes: resolve each once
+            fleet = self.scenario.fleet_by_id
+            types = self._types[vehicles] = tuple((fleet[f], n) for f, n in vehicles if f in fleet and n > 0)
         positions = _match_stops(convoy)
-        roads = self.network.path_roads(convoy.path)
-        risk = risk_from_weight(self.network.measure(convoy.path, escort.effectiveness if escort else 0.0).risk_weight)
-        return _ConvoyFacts(convoy, types, escort, positions, roads, self._walk(convoy, positions, roads), risk)
+        risk = risk_from_weight(self.network.measure(convoy.path, eff).risk_weight)
+        walk = self._walk(convoy, positions, roads)
+        return _ConvoyFacts(convoy, types, escort, positions, roads, walk, risk, convoy.unloaded())
 
     def _walk(self, convoy: Convoy, positions: tuple[int | None, ...], roads: _PathRoads) -> _Walk:
         """Run the clock from stop to stop on the path's cumulative road hours."""
@@ -418,11 +465,32 @@ class _Context:
             if pos is None:
                 reach.append(None)
                 continue
-            clock += cum[pos] - cum[at]
+            clock += float(cum[pos] - cum[at])
             reach.append(clock)
             site = nodes.get(stop.site)
             clock, at = stop.arrive_h + (site.service_h if isinstance(site, Site) else 0.0), pos
-        return _Walk(tuple(reach), clock + cum[-1] - cum[at] if cum else clock)
+        return _Walk(tuple(reach), clock + float(cum[-1] - cum[at]))
+
+    @cached_property
+    def civilian_fleet(self) -> dict[tuple[str, str], list[FleetType]]:
+        """``(organization, depot) -> [civilian fleet types with vehicles]``."""
+        out: dict[tuple[str, str], list[FleetType]] = {}
+        for fleet in self.scenario.fleet:
+            if not fleet.military and fleet.count >= 1:
+                out.setdefault((fleet.organization, fleet.depot), []).append(fleet)
+        return out
+
+    def hostile_nodes(self, party: str) -> frozenset[str]:
+        """Nodes in zones controlled by a party opposed to ``party`` (cached per party)."""
+        if party not in self._hostile:
+            s = self.scenario
+            self._hostile[party] = frozenset(n.id for n in s.nodes if s.opposed(s.controller_of(n.id), party))
+        return self._hostile[party]
+
+    @cached_property
+    def delivered(self) -> dict[str, dict[str, float]]:
+        """``{node: {commodity: units}}`` over every unload of the plan."""
+        return self.plan.delivered()
 
     def is_depot(self, node: str) -> bool:
         return isinstance(self.scenario.node_by_id.get(node), Depot)
@@ -452,8 +520,10 @@ class _Context:
         return {s.id for s in self.scenario.sites} - self.validly_claimed
 
     @cached_property
-    def coverage(self):
-        return site_coverage(self.scenario, self.plan.convoys)
+    def coverage(self) -> dict[str, Coverage]:
+        """Delivered and needed weight of every site (§3.7)."""
+        s = self.scenario
+        return {x.id: Coverage(s.weight_t(_known(s, self.delivered.get(x.id, {}))), s.weight_t(x.need)) for x in s.sites}
 
 
 def _match_stops(convoy: Convoy) -> tuple[int | None, ...]:
@@ -461,14 +531,11 @@ def _match_stops(convoy: Convoy) -> tuple[int | None, ...]:
     positions: list[int | None] = []
     after = 0  # position 0 is the departure from the depot
     for stop in convoy.stops:
-        found = None
-        for i in range(after + 1, len(convoy.path)):
-            if convoy.path[i] == stop.site:
-                found = i
-                break
-        positions.append(found)
-        if found is not None:
-            after = found
+        try:
+            after = convoy.path.index(stop.site, after + 1)
+            positions.append(after)
+        except ValueError:
+            positions.append(None)
     return tuple(positions)
 
 
@@ -505,9 +572,10 @@ def _convoy_references(ctx: _Context, c: Convoy) -> Iterator[str]:
             yield f"unknown fleet type {fleet_id!r}"
     if c.escort is not None and c.escort not in s.escort_by_id:
         yield f"unknown escort unit {c.escort!r}"
-    for node in dict.fromkeys(c.path):
-        if node not in s.node_by_id:
-            yield f"path node {node!r} does not exist"
+    if not s.node_by_id.keys() >= set(c.path):
+        for node in dict.fromkeys(c.path):
+            if node not in s.node_by_id:
+                yield f"path node {node!r} does not exist"
     for stop in c.stops:
         if not isinstance(s.node_by_id.get(stop.site), Site):
             yield f"stop at {stop.site!r}, which is not a site"
@@ -561,8 +629,12 @@ def _vehicles(ctx: _Context) -> Iterator[Violation]:
                 yield Violation("VEHICLE_DEPOT", c.id, f"fleet type {fleet.id} is based at {fleet.depot}, not {c.depot}")
         if len({fleet.military for fleet, _ in f.types}) > 1:
             yield Violation("MIXED_FLEET", c.id, "the convoy mixes military and civilian vehicle types")
-        load = _known(s, c.unloaded())
-        weight, volume = s.weight_t(load), s.volume_m3(load)
+        weight = volume = 0.0
+        for commodity, units in f.unloaded.items():
+            known = s.commodity_by_id.get(commodity)
+            if known is not None:  # an unknown commodity is a REF, not a load
+                weight += units * known.weight_t
+                volume += units * known.volume_m3
         cap_t = sum(n * fleet.capacity_t for fleet, n in f.types)
         cap_m3 = sum(n * fleet.capacity_m3 for fleet, n in f.types)
         if not within(weight, cap_t):
@@ -580,9 +652,9 @@ def _known(s: Scenario, quantities: Mapping[str, float]) -> dict[str, float]:
 def _stock_and_need(ctx: _Context) -> Iterator[Violation]:
     s = ctx.scenario
     taken: dict[str, dict[str, float]] = {}
-    for c in ctx.plan.convoys:
-        into = taken.setdefault(c.depot, {})
-        for commodity, units in c.unloaded().items():
+    for f in ctx.facts:
+        into = taken.setdefault(f.depot, {})
+        for commodity, units in f.unloaded.items():
             into[commodity] = into.get(commodity, 0.0) + units
     for depot_id, units_by in taken.items():
         depot = s.node_by_id.get(depot_id)
@@ -592,7 +664,7 @@ def _stock_and_need(ctx: _Context) -> Iterator[Violation]:
             stock = depot.stock.get(commodity, 0.0)
             if not within(units, stock):
                 yield Violation("STOCK", depot_id, f"{units:g} units of {commodity} taken from a stock of {stock:g}", units, stock)
-    for site_id, units_by in ctx.plan.delivered().items():
+    for site_id, units_by in ctx.delivered.items():
         site = s.node_by_id.get(site_id)
         if not isinstance(site, Site):
             continue
@@ -754,14 +826,19 @@ class _LastResort:
         return {o.id for o in self.ctx.scenario.organizations if o.escort_policy == policy}
 
     def prefetch(self, facts: Iterable[_ConvoyFacts]) -> None:
-        """Grow every leg tree the escorted last-resort convoys need, one batch per weight class."""
+        """Grow every leg tree the escorted last-resort convoys need, one batch per weight class:
+        out of the depot and between stops forwards, back into the depot from its reverse tree."""
         orgs = self._orgs("last_resort")
-        sources: dict[float | None, set[str]] = {}
+        forward: dict[float | None, set[str]] = {}
+        backward: dict[float | None, set[str]] = {}
         for f in facts:
             if f.escort is not None and f.convoy.organization in orgs:
-                sources.setdefault(f.heaviest_t, set()).update((f.depot, *(s.site for s in f.convoy.stops)))
-        for heaviest, nodes in sources.items():
+                forward.setdefault(f.heaviest_t, set()).update((f.depot, *(s.site for s in f.convoy.stops[:-1])))
+                backward.setdefault(f.heaviest_t, set()).add(f.depot)
+        for heaviest, nodes in forward.items():
             self.ctx.network.prefetch(nodes, "risk", Usability(vehicle_weight_t=heaviest))
+        for heaviest, nodes in backward.items():
+            self.ctx.network.prefetch(nodes, "risk", Usability(vehicle_weight_t=heaviest), reverse=True)
 
     def __call__(self, f: _ConvoyFacts) -> float | None:
         nodes = (f.depot, *(stop.site for stop in f.convoy.stops), f.depot)
@@ -773,10 +850,12 @@ class _LastResort:
         return self.cache[key]
 
     def _risk(self, nodes: tuple[str, ...], roads: Usability) -> float:
-        total = 0.0
+        net, depot, total = self.ctx.network, nodes[-1], 0.0
         for a, b in zip(nodes, nodes[1:]):
-            if a != b:
-                total += self.ctx.network.distances_from(a, "risk", roads).get(b, math.inf)
+            if a == b:
+                continue
+            tree = net.distances_to(depot, "risk", roads) if b == depot else net.distances_from(a, "risk", roads)
+            total += tree.get(a if b == depot else b, math.inf)
         return risk_from_weight(total) if math.isfinite(total) else 1.0
 
 
@@ -789,9 +868,7 @@ def _military(ctx: _Context, fleet_busy: dict[str, _Busy]) -> Iterator[Violation
         if org.military_assets == "never":
             yield Violation("MILITARY_CONSENT", f.convoy.id, f"{org.id} uses no military assets, yet the convoy is military")
         elif org.military_assets == "last_resort":
-            for fleet in s.fleet:
-                if fleet.organization != org.id or fleet.depot != f.depot or fleet.military or fleet.count < 1:
-                    continue
+            for fleet in ctx.civilian_fleet.get((org.id, f.depot), ()):
                 in_use = fleet_busy[fleet.id].at(f.convoy.depart_h) if fleet.id in fleet_busy else 0
                 if in_use < fleet.count:
                     yield Violation(
@@ -813,11 +890,11 @@ def _party_escorts(ctx: _Context) -> Iterator[Violation]:
             if kind not in ("un", "neutral"):
                 yield Violation("PARTY_ESCORT", f.convoy.id, f"escort {e.id} is provided by {e.provider}, a {kind} party")
         else:
-            hostile = [n for n in dict.fromkeys(f.convoy.path) if n in s.node_by_id and s.opposed(s.controller_of(n), e.provider)]
+            hostile = ctx.hostile_nodes(e.provider).intersection(f.convoy.path)
             if hostile:
                 yield Violation(
                     "PARTY_ESCORT", f.convoy.id,
-                    f"escort {e.id} of {e.provider} enters zones of an opposed party at {', '.join(hostile)}",
+                    f"escort {e.id} of {e.provider} enters zones of an opposed party at {', '.join(sorted(hostile))}",
                 )
 
 
@@ -826,7 +903,7 @@ def _claims(ctx: _Context) -> Iterator[Violation]:
         for reason, holds in claims:
             if not holds:
                 yield Violation("CLAIM", site, f"the claim {reason!r} does not hold: a serving depot can reach it")
-    delivered = ctx.plan.delivered()
+    delivered = ctx.delivered
     for site in sorted(ctx.validly_claimed):
         if any(units > 0 for units in delivered.get(site, {}).values()):
             reasons = ", ".join(r for r, holds in ctx.claims[site] if holds)
