@@ -71,9 +71,8 @@ def test_cli_agrees_with_every_vector(entry: dict) -> None:
 SUBPROCESS = [
     next(e for e in CODED if not e["codes"]),
     next(e for e in CODED if "ESCORT_BUSY" in e["codes"]),
-    next(e for e in REFUSED if e["plan"] is None),
     next(e for e in REFUSED if e["plan"] is not None),
-]
+]  # a handful: every vector already runs in-process through the same typer app above
 
 
 @pytest.mark.parametrize("entry", SUBPROCESS, ids=_id)
