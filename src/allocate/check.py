@@ -25,7 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate, chain
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -142,16 +142,15 @@ def _fmt(x: float | None) -> str:
 
 
 # ----- least distances, many sources at once ----------------------------------------------
-class _Leg(NamedTuple):
-    """One drivable direction of a road, with what the path rule asks of it."""
+@dataclass(frozen=True)
+class _PathRoads:
+    """The roads along one path (§3.2), whoever drives it; leg ``i`` joins positions i and i+1."""
 
-    km: float
-    hours: float
-    risk: float
-    w: float  # unescorted risk weight -ln(1 - r)
-    closed: bool
-    denied: bool  # an end lies in a denied zone
-    max_weight_t: float | None
+    cum_h: np.ndarray  # road hours from the start to each position (a missing road adds 0)
+    missing: tuple[int, ...]  # legs without a road drivable in that direction
+    closed: tuple[int, ...]
+    denied: tuple[int, ...]  # legs with an end in a denied zone
+    limited: tuple[tuple[int, float], ...]  # (leg, max_weight_t) of weight-limited roads
 
 
 class _Distances(Mapping[str, float]):
@@ -173,17 +172,6 @@ class _Distances(Mapping[str, float]):
 
     def __len__(self) -> int:
         return int(np.isfinite(self._row).sum())
-
-
-@dataclass(frozen=True)
-class _PathRoads:
-    """The roads along one path (§3.2), whoever drives it; leg ``i`` joins positions i and i+1."""
-
-    cum_h: np.ndarray  # road hours from the start to each position (a missing road adds 0)
-    missing: tuple[int, ...]  # legs without a road drivable in that direction
-    closed: tuple[int, ...]
-    denied: tuple[int, ...]  # legs with an end in a denied zone
-    limited: tuple[tuple[int, float], ...]  # (leg, max_weight_t) of weight-limited roads
 
 
 class _IndexOrMinusOne(dict):
@@ -226,16 +214,6 @@ class _FastNetwork(RoadNetwork):
             "closed": np.array([r.closed for _, r in pairs], dtype=bool),
             "denied": np.array([self.scenario.is_denied(r.a) or self.scenario.is_denied(r.b) for _, r in pairs], dtype=bool),
             "max_weight_t": np.array([math.inf if r.max_weight_t is None else r.max_weight_t for _, r in pairs], dtype=float),
-        }
-
-    @cached_property
-    def legs(self) -> dict[tuple[str, str], _Leg]:
-        """``(a, b) -> _Leg`` for the road drivable from a to b (closed ones too)."""
-        s = self.scenario
-        return {
-            (a, b): _Leg(r.km, r.hours, r.risk, -math.log1p(-r.risk), r.closed,
-                         s.is_denied(a) or s.is_denied(b), r.max_weight_t)
-            for (a, b), r in self.directed_roads.items()
         }
 
     @cached_property
