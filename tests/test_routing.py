@@ -26,7 +26,7 @@ if not VECTORS.exists():  # pragma: no cover - the shared fixture travels with t
     VECTORS = ROOT / "tests" / "data" / "scenario.json"
 TINY = ROOT / "models" / "tiny.json"
 
-FAST = {"time_limit": 3.0, "deterministic": True}
+FAST = {"time_limit": 2.0, "deterministic": True}
 
 
 def rows(depot: str, need: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
@@ -316,3 +316,38 @@ def test_unknown_ids_in_an_allocation_are_clear_errors() -> None:
     s = load_scenario(VECTORS)
     with pytest.raises(ValueError, match="not a site"):
         route(s, rows("D", {"J": {"food": 1}}), **FAST)
+
+
+# ----- the adapter features route() relies on (reload nodes, matrix profiles, warm start) -------------
+def test_adapter_reload_nodes_restart_loads_and_risk_per_trip() -> None:
+    import numpy as np
+
+    from allocate.backends.ortools_routing import solve_ortools
+    from allocate.backends.routing_problem import RoutingProblem, SearchParams, evaluate_routes
+
+    # depot 0, visits 1 and 2 (6 h away, demand 1 each), node 3 = a reload of vehicle 0 at the depot
+    tt = np.array([[0, 6, 6, 0], [6, 0, 12, 6], [6, 12, 0, 6], [0, 6, 6, 0]])
+    risk = np.array([[0, 5, 5, 0], [5, 0, 5, 5], [5, 5, 0, 5], [0, 5, 5, 0]])
+    kwargs = dict(arc_costs=tt, travel_times=tt, vehicle_starts=[0], vehicle_ends=[0], demands=[[0, 1, 1, 0]],
+                  capacities=[[1]], extra_arc_values=risk, extra_caps=[10], reload_vehicle=(None, None, None, 0))
+    two_trips = RoutingProblem(horizon=24, **kwargs)
+    r = solve_ortools(two_trips, SearchParams(time_limit=1, solution_limit=20))
+    assert r.dropped == () and 3 in r.routes[0] and r.routes[0].index(3) == 1
+    assert evaluate_routes(two_trips, r.routes).violations == ()
+    one_trip = RoutingProblem(horizon=23, **kwargs)  # no time for a second trip
+    r = solve_ortools(one_trip, SearchParams(time_limit=1, solution_limit=20))
+    assert len(r.dropped) == 1
+
+
+def test_adapter_profiles_give_each_vehicle_its_own_roads() -> None:
+    import numpy as np
+
+    from allocate.backends.ortools_routing import solve_ortools
+    from allocate.backends.routing_problem import MatrixProfile, RoutingProblem, SearchParams
+
+    near = np.array([[0, 2], [2, 0]])
+    far = np.array([[0, 30], [30, 0]])  # vehicle 1's roads make the visit unreachable in time
+    p = RoutingProblem(arc_costs=near, travel_times=near, vehicle_starts=[0, 0], vehicle_ends=[0, 0], horizon=20,
+                       vehicle_profile=[1, 0], profiles=(MatrixProfile(far, far),))
+    r = solve_ortools(p, SearchParams(time_limit=1, solution_limit=10, initial_routes=((1,), ())))
+    assert r.routes == ((), (1,))  # the warm start is infeasible for vehicle 0 and is replaced

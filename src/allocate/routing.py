@@ -918,7 +918,7 @@ def _convoys(scenario: Scenario, trips: list[_Trip]) -> list[Convoy]:
 
 
 def _unmet(scenario: Scenario, facts: AccessFacts, convoys: Sequence[Convoy], reasons: Mapping[str, str],
-           allocation: Any) -> list[UnmetClaim]:
+           allocation: Any, claims: Mapping[str, str | None]) -> list[UnmetClaim]:
     """Every site short of its need, with a reason: a checked claim when it holds, else the cause
     seen on the way (dropped by the router, clipped for stock), else why the allocation fell short."""
     s = scenario
@@ -932,7 +932,7 @@ def _unmet(scenario: Scenario, facts: AccessFacts, convoys: Sequence[Convoy], re
         need = s.weight_t(site.need)
         if within(need, delivered[site.id]):
             continue
-        reason = facts.unreachable_reason(site.id)
+        reason = claims.get(site.id)
         if reason is None:
             reason = reasons.get(site.id)
         if reason is None:
@@ -1011,11 +1011,14 @@ def route(
     network = network or RoadNetwork(s)
     facts = AccessFacts(s, network)
     demand, clipped = _demands(s, _allocation_rows(allocation))
+    # checked claims of every site, before the search: they are road facts, and the search
+    # gets whatever time is left after them
+    claims = {x.id: facts.unreachable_reason(x.id) for x in s.sites}
     reasons: dict[str, str] = {site: "stock" for site in clipped}
 
     by_depot: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
     for (depot, site), units in sorted(demand.items()):
-        if facts.unreachable_reason(site) is not None:
+        if claims[site] is not None:
             continue  # a checked claim holds: serving it would be CLAIM_SERVED
         by_depot[depot][site] = units
 
@@ -1069,7 +1072,7 @@ def route(
     convoys = [
         c.model_copy(update={"needs_escort": not within(network.measure(c.path).risk, threshold)}) for c in convoys
     ]
-    unmet = _unmet(s, facts, convoys, reasons, allocation)
+    unmet = _unmet(s, facts, convoys, reasons, allocation, claims)
 
     if "time" in stopped:
         stats.stopped_by, stats.status = "time", "time_limit"
