@@ -941,6 +941,25 @@ def _unmet(scenario: Scenario, facts: AccessFacts, convoys: Sequence[Convoy], re
     return out
 
 
+def _dropped_deliveries(scenario: Scenario, demand: Mapping[tuple[str, str], Mapping[str, float]],
+                        convoys: Sequence[Convoy], reasons: Mapping[str, str],
+                        claims: Mapping[str, str | None]) -> list[dict[str, Any]]:
+    """Allocated deliveries (depot, site) not (fully) routed: the units left and why."""
+    moved: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for c in convoys:
+        for stop in c.stops:
+            for commodity, units in stop.unload.items():
+                moved[(c.depot, stop.site)][commodity] += units
+    out = []
+    for (depot, site), units in sorted(demand.items()):
+        left = {c: u - moved[(depot, site)][c] for c, u in sorted(units.items())}
+        left = {c: u for c, u in left.items() if not within(u, 0.0)}
+        if left:
+            out.append({"depot": depot, "site": site, "units": left,
+                        "reason": claims.get(site) or reasons.get(site, "routing")})
+    return out
+
+
 def _stock_short(scenario: Scenario) -> set[str]:
     """Commodities whose total stock at serving depots is below total need."""
     s = scenario
@@ -1033,8 +1052,10 @@ def route(
     stats = RoutingStats(problems=len(problems))
     trips: list[_Trip] = []
     stopped: list[str] = []
+    prepared = time.perf_counter()
     for i, dp in enumerate(problems):
         assert dp.problem is not None
+        warm = dp.greedy_routes() if WARM_START else None
         elapsed = time.perf_counter() - started
         left = max(0.0, time_limit * 0.92 - elapsed)  # keep a little for reading back and the plan
         sizes = [p.problem.num_nodes for p in problems[i:] if p.problem is not None]
@@ -1044,7 +1065,7 @@ def route(
             solution_limit=DETERMINISTIC_SOLUTIONS if deterministic else None,
             seed=seed,
             first_solution=FIRST_SOLUTION,
-            initial_routes=dp.greedy_routes() if WARM_START else None,
+            initial_routes=warm,
         )
         result = solve_ortools(dp.problem, params)
         stopped.append(result.stopped_by)
@@ -1064,6 +1085,7 @@ def route(
                 for site, _ in trip.stops:
                     reasons.setdefault(site, why)
 
+    searched = time.perf_counter()
     drop(_repath_risky(s, network, trips))
     _synchronize(s, trips)
     drop(_military_last_resort(s, trips))
@@ -1073,6 +1095,7 @@ def route(
         c.model_copy(update={"needs_escort": not within(network.measure(c.path).risk, threshold)}) for c in convoys
     ]
     unmet = _unmet(s, facts, convoys, reasons, allocation, claims)
+    dropped = _dropped_deliveries(s, demand, convoys, reasons, claims)
 
     if "time" in stopped:
         stats.stopped_by, stats.status = "time", "time_limit"
@@ -1094,5 +1117,11 @@ def route(
         vehicles=stats.vehicles,
         visits=stats.visits,
         dropped_visits=stats.dropped_visits,
+        dropped=dropped,
+        phase_seconds={
+            "prepare": round(prepared - started, 3),
+            "search": round(searched - prepared, 3),
+            "finish": round(time.perf_counter() - searched, 3),
+        },
     )
     return Plan.build(s, convoys, unmet, solver, network)
