@@ -16,7 +16,7 @@ import bench_scaling  # noqa: E402
 
 def test_bench_crises_core_on_tiny() -> None:
     """run_crisis on models/tiny.json: every field, a checked plan, the greedy baseline beside it."""
-    row = bench_crises.run_crisis(BENCH.parent / "models" / "tiny.json", time_limit=2.0, seed=0)
+    row = bench_crises.run_crisis(BENCH.parent / "models" / "tiny.json", time_limit=1.5, seed=0)
     assert set(row) == set(bench_crises.ROW_FIELDS)
     assert row["crisis"] == "tiny" and row["sites"] == 12
     assert row["check_ok"], row["codes"]
@@ -33,7 +33,7 @@ def test_bench_crises_core_on_tiny() -> None:
 
 def test_bench_scaling_core_on_30_generated_sites() -> None:
     """run_size on a 30-site generated crisis: every stage timed and measured, and the plan checks."""
-    row = bench_scaling.run_size(30, seed=0, distribution_limit=2.0, routing_limit=2.0, escorts_limit=2.0)
+    row = bench_scaling.run_size(30, seed=0, distribution_limit=1.5, routing_limit=1.5, escorts_limit=1.5)
     assert set(row) == set(bench_scaling.ROW_FIELDS)
     assert row["sites"] == 30
     assert row["check_ok"], row["codes"]
