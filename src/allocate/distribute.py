@@ -43,10 +43,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
 
-from allocate.access import AccessFacts, within
+from allocate.access import TOL, AccessFacts
 from allocate.mip import INF, MipModel, ModelBuilder, MipResult, Objective, solve_lexicographic
-from allocate.network import ESCORT_ROADS, Usability
+from allocate.network import RoadNetwork
 from allocate.scenario import Scenario
 
 TIERS = ("coverage", "escorted_t", "exposure", "cost", "busy_h")
@@ -96,6 +98,7 @@ class DistributionFacts:
     fleet_cap_t: np.ndarray
     fleet_cap_m3: np.ndarray
     fleet_cost: np.ndarray
+    fleet_escortable: np.ndarray  # (F,) bool: its organization may take an escort
     escort_count: np.ndarray  # (E,)
     escort_cost: np.ndarray
     escort_budget_h: np.ndarray  # (E,) count × (horizon + longest positioning)
@@ -120,29 +123,86 @@ class DistributionFacts:
         return self.need @ self.weight
 
 
-def _pair_mode(acc: AccessFacts, depot: str, site: str, weight_t: float, escorts_allowed: bool):
-    """``(mode, pair)`` as :meth:`AccessFacts.mode`, but the escort search only for risky pairs."""
-    s = acc.scenario
-    plain = acc.pair(depot, site, weight_t, escorts_allowed=False)
-    if not plain.reachable or not within(plain.hours, s.horizon_h):
-        return None, plain
-    if within(plain.risk, s.policy.risk_threshold):
-        return UNESCORTED, plain
-    if not escorts_allowed:
-        return None, plain
-    pair = acc.pair(depot, site, weight_t, escorts_allowed=True)
-    return (ESCORTED, pair) if pair.escorts else (None, pair)
+def _within(x: np.ndarray, bound: float) -> np.ndarray:
+    """:func:`allocate.access.within`, element-wise (``inf`` is never within)."""
+    return x <= bound + TOL * max(1.0, abs(bound))
 
 
-def distribution_facts(scenario: Scenario, access: AccessFacts | None = None) -> DistributionFacts:
-    """Arrays of who may carry what where, from the access facts (no solver involved)."""
+class _RoadArrays:
+    """The usable-road rules of :class:`~allocate.network.RoadNetwork` as edge masks, and
+    least-path matrices from many sources at once (scipy's C Dijkstra).
+
+    Why: access facts pair by pair cost one networkx Dijkstra per (depot, escort, weight class)
+    and a Python call per pair; 2,000 sites × 50 depots took minutes. The rules are the same as
+    ``RoadNetwork.road_usable`` (closed, denied ends, ``max_weight_t`` below the vehicle, ends
+    controlled by a party opposed to the escort's provider) and a test checks that every mode
+    and claim agrees with :class:`~allocate.access.AccessFacts`.
+    """
+
+    def __init__(self, scenario: Scenario, network: RoadNetwork):
+        s = scenario
+        self.scenario = s
+        self.ids = [n.id for n in s.nodes]
+        self.index = {n: i for i, n in enumerate(self.ids)}
+        items = list(network.directed_roads.items())
+        self.ea = np.array([self.index[a] for (a, _), _ in items], np.int64)
+        self.eb = np.array([self.index[b] for (_, b), _ in items], np.int64)
+        self.hours = np.array([r.hours for _, r in items], float)
+        self.km = np.array([r.km for _, r in items], float)
+        self.risk = np.array([r.risk for _, r in items], float)
+        self.max_w = np.array([INF if r.max_weight_t is None else r.max_weight_t for _, r in items], float)
+        denied = np.array([s.is_denied(n) for n in self.ids], bool)
+        closed = np.array([r.closed for _, r in items], bool)
+        self.ok = ~closed & ~denied[self.ea] & ~denied[self.eb] if items else np.zeros(0, bool)
+        self._controllers = [s.controller_of(n) for n in self.ids]
+        self._opposed: dict[str, np.ndarray] = {}
+
+    def mask(self, weight_t: float | None, avoid_opposed_to: str | None = None) -> np.ndarray:
+        m = self.ok.copy()
+        if weight_t is not None:
+            m &= ~(self.max_w < weight_t)
+        if avoid_opposed_to is not None:
+            if avoid_opposed_to not in self._opposed:
+                self._opposed[avoid_opposed_to] = np.array(
+                    [self.scenario.opposed(c, avoid_opposed_to) for c in self._controllers], bool)
+            opp = self._opposed[avoid_opposed_to]
+            m &= ~(opp[self.ea] | opp[self.eb])
+        return m
+
+    def round_trips(self, sources: Sequence[int], values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``len(sources) × nodes`` least source → node → source totals (``inf`` if either way fails)."""
+        n = len(self.ids)
+        A = sp.csr_matrix((values[mask], (self.ea[mask], self.eb[mask])), shape=(n, n))
+        out = dijkstra(A, directed=True, indices=list(sources))
+        back = dijkstra(A.T.tocsr(), directed=True, indices=list(sources))
+        return np.atleast_2d(out + back)
+
+
+def _risk(w: np.ndarray) -> np.ndarray:
+    """Route risk from additive weight; 1.0 where there is no path (as :mod:`allocate.access`)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(w), -np.expm1(-np.where(np.isfinite(w), w, 0.0)), 1.0)
+
+
+def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
+                       escort_choices: int | None = 3) -> DistributionFacts:
+    """Arrays of who may carry what where, from the access rules (no solver involved).
+
+    Modes and claims follow :meth:`AccessFacts.mode` and :meth:`AccessFacts.claim_holds`
+    exactly, computed for all pairs at once; ``access`` (optional) lends its road network.
+    ``escort_choices``: each fleet type's escorted pair may draw on its nearest ``escort_choices``
+    admissible units (least positioning time); None: every admissible unit. Why: with dozens of
+    units, one column per (unit, pair) makes millions of columns for little gain.
+    """
     s = scenario
     acc = access or AccessFacts(s)
-    net = acc.network
+    roads = _RoadArrays(s, acc.network)
+    policy, horizon = s.policy, float(s.horizon_h)
     commodities = tuple(c.id for c in s.commodities)
     cidx = {c: i for i, c in enumerate(commodities)}
     sites = s.sites
     site_ids = tuple(x.id for x in sites)
+    site_nodes = np.array([roads.index[x] for x in site_ids], np.int64)
     depots = tuple(acc.serving_depots)
     didx = {d: i for i, d in enumerate(depots)}
     weight = np.array([c.weight_t for c in s.commodities], float)
@@ -156,70 +216,163 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None) ->
         for c, u in site.need.items():
             need[i, cidx[c]] = max(0.0, u)
     severity = np.array([x.severity for x in sites], float)
-    inaccessible = {x.id: r for x in sites if (r := acc.unreachable_reason(x.id)) is not None}
-    accessible = np.array([x.id not in inaccessible for x in sites], bool)
-
     orgs = s.organization_by_id
+
+    # weight classes: each fleet type's capacity, and each depot's lightest (claims) --------------
+    lightest = {d: acc.lightest_capacity_t(d) for d in depots}
     fleets = [
         f for f in s.fleet
         if f.depot in didx and f.count >= 1 and f.capacity_t > 0
         and not (f.military and orgs[f.organization].military_assets == "never")
     ]
-    fidx = {f.id: i for i, f in enumerate(fleets)}
-    escorts = [e for e in s.escorts if e.count >= 1 and acc.party_admits(e)]
+    sources: dict[float, list[str]] = {}
+    for d in depots:
+        sources.setdefault(lightest[d], []).append(d)
+    for f in fleets:
+        if f.depot not in sources.setdefault(f.capacity_t, []):
+            sources[f.capacity_t].append(f.depot)
+    admissible = [e for e in s.escorts if acc.party_admits(e)]
+    avoid = {e.id: (e.provider if policy.party_escorts == "non_opposed" else None) for e in admissible}
+    combos = sorted({(avoid[e.id] or "", e.effectiveness) for e in admissible})
+
+    hours: dict[float, np.ndarray] = {}
+    risk: dict[float, np.ndarray] = {}
+    km: dict[float, np.ndarray] = {}
+    esc_risk: dict[tuple[float, str, float], np.ndarray] = {}
+    row: dict[tuple[float, str], int] = {}
+    for w, ds in sources.items():
+        src = [roads.index[d] for d in ds]
+        for i, d in enumerate(ds):
+            row[(w, d)] = i
+        m = roads.mask(w)
+        hours[w] = roads.round_trips(src, roads.hours, m)[:, site_nodes]
+        risk[w] = _risk(roads.round_trips(src, -np.log1p(-roads.risk), m)[:, site_nodes])
+        km[w] = roads.round_trips(src, roads.km, m)[:, site_nodes]
+        for prov, eff in combos:
+            me = roads.mask(w, prov or None)
+            esc_risk[(w, prov, eff)] = _risk(
+                roads.round_trips(src, -np.log1p(-roads.risk * (1.0 - eff)), me)[:, site_nodes])
+
+    def escort_ok(e, w: float, d: str) -> np.ndarray:
+        """Sites where escort ``e`` brings the least-risk round trip within max_risk."""
+        r = esc_risk[(w, avoid[e.id] or "", e.effectiveness)][row[(w, d)]]
+        return _within(r, policy.max_risk) & (r < 1.0)
+
+    # claims (FORMAT.md §3.6), judged from every serving depot on its lightest vehicle's roads -----
+    S = len(sites)
+    reach_any = np.zeros(S, bool)
+    near_any = np.zeros(S, bool)
+    safe_any = np.zeros(S, bool)
+    for d in depots:
+        w = lightest[d]
+        h = hours[w][row[(w, d)]]
+        reach_any |= np.isfinite(h)
+        near_any |= _within(h, horizon)
+        ok = _within(risk[w][row[(w, d)]], policy.risk_threshold)
+        if acc.escort_organizations(d):
+            for e in admissible:
+                ok |= escort_ok(e, w, d)
+        safe_any |= ok
+    reasons = np.where(~reach_any, "no_path", np.where(~near_any, "too_far", np.where(~safe_any, "too_risky", "")))
+    inaccessible = {sid: str(r) for sid, r in zip(site_ids, reasons) if r}
+    accessible = reasons == ""
+
+    # positioning of escort units: base -> depot -> base on escort roads (FORMAT.md §3.5) ----------
+    escorts = [e for e in admissible if e.count >= 1]
     eidx = {e.id: i for i, e in enumerate(escorts)}
-    # positioning: least escort-road round trip base -> depot -> base (FORMAT.md §3.5)
+    depot_nodes = [roads.index[d] for d in depots]
     pos_h = np.full((len(escorts), len(depots)), INF)
     pos_km = np.full((len(escorts), len(depots)), INF)
-    for i, e in enumerate(escorts):
-        for j, d in enumerate(depots):
-            pos_h[i, j] = net.round_trip(e.base, d, "hours", ESCORT_ROADS)
-            pos_km[i, j] = net.round_trip(e.base, d, "km", ESCORT_ROADS)
+    if escorts and depots:
+        bases = sorted({e.base for e in escorts})
+        m = roads.mask(None)
+        ph = roads.round_trips([roads.index[b] for b in bases], roads.hours, m)[:, depot_nodes]
+        pk = roads.round_trips([roads.index[b] for b in bases], roads.km, m)[:, depot_nodes]
+        for i, e in enumerate(escorts):
+            pos_h[i] = ph[bases.index(e.base)]
+            pos_km[i] = pk[bases.index(e.base)]
 
-    groups: dict[tuple[int, int, int], int] = {}
-    g_risk: list[float] = []
-    g_hours: list[float] = []
-    fg: list[tuple[int, int, float, float]] = []
-    eg: dict[tuple[int, int], list[float]] = {}  # (escort, group) -> [hours, km, cap_t]
-    for f in fleets:
-        d = didx[f.depot]
-        allowed = orgs[f.organization].escort_policy != "never"
-        roads = Usability(vehicle_weight_t=f.capacity_t)
-        for si, site in enumerate(sites):
-            mode, pair = _pair_mode(acc, f.depot, site.id, f.capacity_t, allowed)
-            if mode is None:
-                continue
-            usable = []
-            if mode == ESCORTED:
-                usable = [(eidx[e], r) for e, r in pair.escorts if e in eidx and math.isfinite(pos_h[eidx[e], d])]
-                if not usable:
-                    continue
-                risk = usable[0][1]
-            else:
-                risk = pair.risk
-            key = (d, si, mode)
-            if key not in groups:
-                groups[key] = len(g_risk)
-                g_risk.append(risk)
-                g_hours.append(pair.hours)
-            g = groups[key]
-            g_risk[g] = min(g_risk[g], risk)
-            g_hours[g] = min(g_hours[g], pair.hours)
-            km = net.round_trip(f.depot, site.id, "km", roads)
-            fg.append((fidx[f.id], g, pair.hours, km))
-            for e, _ in usable:
-                entry = eg.setdefault((e, g), [INF, INF, 0.0])
-                entry[0] = min(entry[0], pair.hours + pos_h[e, d])
-                entry[1] = min(entry[1], km + pos_km[e, d])
-                entry[2] += f.count * f.capacity_t
+    # fleet type × site modes, then groups (depot, site, mode) ---------------------------------------
+    fg_f, fg_s, fg_m, fg_h, fg_km, fg_r = [], [], [], [], [], []
+    eg_parts: list[tuple[np.ndarray, ...]] = []  # (fleet entry index, escort, risk)
+    n_entries = 0
+    for fi, f in enumerate(fleets):
+        w, d = f.capacity_t, f.depot
+        r = row[(w, d)]
+        h, rk, k = hours[w][r], risk[w][r], km[w][r]
+        usable = np.isfinite(h) & _within(h, horizon)
+        safe = usable & _within(rk, policy.risk_threshold)
+        sites_u = np.flatnonzero(safe)
+        risky = usable & ~safe
+        best = np.full(S, INF)
+        chosen: list[tuple[int, np.ndarray, np.ndarray]] = []
+        if orgs[f.organization].escort_policy != "never" and risky.any():
+            for e in admissible:
+                ok = escort_ok(e, w, d) & risky
+                if e.id in eidx and np.isfinite(pos_h[eidx[e.id], didx[d]]) and ok.any():
+                    er = esc_risk[(w, avoid[e.id] or "", e.effectiveness)][r]
+                    best = np.where(ok, np.minimum(best, er), best)
+                    chosen.append((eidx[e.id], ok, er))
+        sites_e = np.flatnonzero(np.isfinite(best))
+        for mode, idx, rr in ((UNESCORTED, sites_u, rk[sites_u]), (ESCORTED, sites_e, best[sites_e])):
+            fg_f.append(np.full(idx.size, fi))
+            fg_s.append(idx)
+            fg_m.append(np.full(idx.size, mode))
+            fg_h.append(h[idx])
+            fg_km.append(k[idx])
+            fg_r.append(rr)
+        entry_of_site = np.full(S, -1)
+        entry_of_site[sites_e] = n_entries + sites_u.size + np.arange(sites_e.size)
+        # the escort_choices nearest units per site (least positioning, then least risk)
+        chosen.sort(key=lambda item: (pos_h[item[0], didx[d]], float(np.min(item[2]))))
+        taken = np.zeros(S, np.int64)
+        for e, ok, _ in chosen:
+            if escort_choices is not None:
+                ok = ok & (taken < escort_choices)
+                taken += ok
+            sel = np.flatnonzero(ok)
+            eg_parts.append((entry_of_site[sel], np.full(sel.size, e)))
+        n_entries += sites_u.size + sites_e.size
 
-    G = len(g_risk)
-    keys = sorted(groups, key=groups.get)
-    eg_keys = sorted(eg)
+    cat = (lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype))
+    fg_f, fg_s, fg_m = cat(fg_f, np.int64), cat(fg_s, np.int64), cat(fg_m, np.int64)
+    fg_h, fg_km, fg_r = cat(fg_h, float), cat(fg_km, float), cat(fg_r, float)
+    fleet_depot = np.array([didx[f.depot] for f in fleets], np.int64)
+    fg_d = fleet_depot[fg_f] if fg_f.size else np.zeros(0, np.int64)
+    key = (fg_d * S + fg_s) * 2 + fg_m
+    gkeys, fg_g = np.unique(key, return_inverse=True)
+    fg_g = fg_g.reshape(-1)
+    G = gkeys.size
+    g_risk = np.full(G, INF)
+    np.minimum.at(g_risk, fg_g, fg_r)
+    g_hours = np.full(G, INF)
+    np.minimum.at(g_hours, fg_g, fg_h)
+
+    # escort entries per (escort, group): least busy time and km, convoy tonnes summed over fleets
+    fleet_cap = np.array([f.count * f.capacity_t for f in fleets], float)
+    if eg_parts:
+        ent = cat([p[0] for p in eg_parts], np.int64)
+        esc = cat([p[1] for p in eg_parts], np.int64)
+        g_of = fg_g[ent]
+        busy = fg_h[ent] + pos_h[esc, fg_d[ent]]
+        dist = fg_km[ent] + pos_km[esc, fg_d[ent]]
+        ekey = esc * max(G, 1) + g_of
+        ekeys, inv = np.unique(ekey, return_inverse=True)
+        inv = inv.reshape(-1)
+        eg_h = np.full(ekeys.size, INF)
+        np.minimum.at(eg_h, inv, busy)
+        eg_km = np.full(ekeys.size, INF)
+        np.minimum.at(eg_km, inv, dist)
+        eg_cap = np.zeros(ekeys.size)
+        np.add.at(eg_cap, inv, fleet_cap[fg_f[ent]])
+        eg_e, eg_g = ekeys // max(G, 1), ekeys % max(G, 1)
+    else:
+        eg_e = eg_g = np.zeros(0, np.int64)
+        eg_h = eg_km = eg_cap = np.zeros(0)
     max_pos = np.zeros(len(escorts))
-    for e, g in eg_keys:
-        max_pos[e] = max(max_pos[e], pos_h[e, keys[g][0]])
-    horizon = float(s.horizon_h)
+    if eg_e.size:
+        np.maximum.at(max_pos, eg_e, pos_h[eg_e, (gkeys[eg_g] // 2) // S])
+
     return DistributionFacts(
         scenario=s,
         depots=depots,
@@ -235,28 +388,29 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None) ->
         site_zone=tuple(x.zone for x in sites),
         accessible=accessible,
         inaccessible=MappingProxyType(inaccessible),
-        fleet_depot=np.array([didx[f.depot] for f in fleets], np.int64),
+        fleet_depot=fleet_depot,
         fleet_count=np.array([f.count for f in fleets], float),
         fleet_cap_t=np.array([f.capacity_t for f in fleets], float),
         fleet_cap_m3=np.array([f.capacity_m3 for f in fleets], float),
         fleet_cost=np.array([f.cost_per_km for f in fleets], float),
+        fleet_escortable=np.array([orgs[f.organization].escort_policy != "never" for f in fleets], bool),
         escort_count=np.array([e.count for e in escorts], float),
         escort_cost=np.array([e.cost_per_km for e in escorts], float),
         escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),
-        g_depot=np.array([k[0] for k in keys], np.int64).reshape(G),
-        g_site=np.array([k[1] for k in keys], np.int64).reshape(G),
-        g_mode=np.array([k[2] for k in keys], np.int64).reshape(G),
-        g_risk=np.array(g_risk, float),
-        g_hours=np.array(g_hours, float),
-        fg_fleet=np.array([t[0] for t in fg], np.int64),
-        fg_group=np.array([t[1] for t in fg], np.int64),
-        fg_hours=np.array([t[2] for t in fg], float),
-        fg_km=np.array([t[3] for t in fg], float),
-        eg_escort=np.array([k[0] for k in eg_keys], np.int64),
-        eg_group=np.array([k[1] for k in eg_keys], np.int64),
-        eg_hours=np.array([eg[k][0] for k in eg_keys], float),
-        eg_km=np.array([eg[k][1] for k in eg_keys], float),
-        eg_cap_t=np.array([eg[k][2] for k in eg_keys], float),
+        g_depot=(gkeys // 2) // S if S else np.zeros(0, np.int64),
+        g_site=(gkeys // 2) % S if S else np.zeros(0, np.int64),
+        g_mode=gkeys % 2,
+        g_risk=g_risk,
+        g_hours=g_hours,
+        fg_fleet=fg_f,
+        fg_group=fg_g,
+        fg_hours=fg_h,
+        fg_km=fg_km,
+        eg_escort=eg_e,
+        eg_group=eg_g,
+        eg_hours=eg_h,
+        eg_km=eg_km,
+        eg_cap_t=eg_cap,
         horizon_h=horizon,
     )
 
@@ -288,10 +442,22 @@ class DistributionModel:
         return f"{block.name}[{key}]"
 
 
+def _per_tonne(f: DistributionFacts, per_trip: np.ndarray) -> np.ndarray:
+    """(G,) least ``per_trip / capacity_t`` over the fleet types serving each group."""
+    out = np.full(len(f.g_site), INF)
+    np.minimum.at(out, f.fg_group, per_trip / f.fleet_cap_t[f.fg_fleet])
+    return out
+
+
 def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.ndarray, xc: np.ndarray,
                     xcols: np.ndarray, kcols: np.ndarray, zcols: np.ndarray) -> Objective:
-    """One named tier as an :class:`Objective` (its natural sense and scale)."""
+    """One named tier as an :class:`Objective` (its natural sense and scale).
+
+    Pooled transport (no trip columns): cost and hours count each tonne at its group's cheapest
+    (fastest) fleet type per tonne, as full truckloads.
+    """
     wx = f.weight[xc]
+    pooled = kcols.size == 0 and f.fg_group.size > 0
     if name == "coverage":
         total = float(f.severity @ f.need_t)
         return b.objective(name, xcols, f.severity[f.g_site[xg]] * wx, "max", 1.0 / total if total > 0 else 0.0,
@@ -300,6 +466,13 @@ def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.nda
         return b.objective(name, xcols, np.where(f.g_mode[xg] == ESCORTED, wx, 0.0), "min")
     if name == "exposure":
         return b.objective(name, xcols, wx * f.g_risk[xg], "min")
+    if name == "cost" and pooled:
+        cols = np.concatenate([xcols, zcols])
+        per_t = _per_tonne(f, f.fg_km * f.fleet_cost[f.fg_fleet])[xg] * wx
+        return b.objective(name, cols, np.concatenate([per_t, f.eg_km * f.escort_cost[f.eg_escort]]), "min")
+    if name == "busy_h" and pooled:
+        per_t = _per_tonne(f, f.fg_hours)[xg] * wx
+        return b.objective(name, np.concatenate([xcols, zcols]), np.concatenate([per_t, f.eg_hours]), "min")
     if name == "cost":
         cols = np.concatenate([kcols, zcols])
         vals = np.concatenate([f.fg_km * f.fleet_cost[f.fg_fleet], f.eg_km * f.escort_cost[f.eg_escort]])
@@ -309,10 +482,16 @@ def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.nda
     raise ValueError(f"unknown objective tier {name!r}; choose from {KNOWN_TIERS} or a mapping of them to weights")
 
 
+INTEGER_ESCORT_LIMIT = 1_000
+TRIPS_LIMIT = 20_000
+
+
 def build_distribution_model(
     facts: DistributionFacts,
     objectives: Sequence[str | Mapping[str, float]] = TIERS,
     elastic: bool = False,
+    integer_escort_trips: bool | None = None,
+    transport: str = "auto",
 ) -> DistributionModel:
     """Formulate the distribution MIP from ``facts`` with numpy only.
 
@@ -320,7 +499,19 @@ def build_distribution_model(
     mapping ``{name: weight}`` blended into one minimised sum (a maximised tier counts negatively).
     ``elastic``: add a slack to every min_coverage row and to the parity spread, and minimise their
     sum first (the re-solve that explains an infeasible policy).
+    ``integer_escort_trips``: whole escort trips (True), fractional (False), or None: whole while
+    there are at most :data:`INTEGER_ESCORT_LIMIT` (escort, pair) columns. Why: whole trips matter
+    on small crises (one team, one convoy); on thousands of escorted pairs they turn a seconds-long
+    LP into a MIP that finds no solution in minutes, and escorts.py assigns whole trips anyway.
+    ``transport``: ``trips`` (a trip column per fleet type and pair, weight and volume rows per
+    pair, a time row per fleet type), ``pooled`` (the fleet of a depot as one pool: Σ tonnes ×
+    round-trip h ≤ Σ count × capacity_t × horizon per depot, the same in m3, and again for what
+    moves escorted against the fleet types that may take an escort), or ``auto``: trips while there
+    are at most :data:`TRIPS_LIMIT` (fleet type, pair) columns. Why: per-pair rows double the model
+    of a large crisis; pooled rows are the classic relaxation, exact for one vehicle type.
     """
+    if transport not in ("auto", "trips", "pooled"):
+        raise ValueError(f"transport must be 'auto', 'trips' or 'pooled', not {transport!r}")
     f = facts
     s = f.scenario
     G, C, S, D = len(f.g_site), len(f.commodities), len(f.sites), len(f.depots)
@@ -332,8 +523,10 @@ def build_distribution_model(
     xg, xc = np.nonzero(ok)
     upper = np.minimum(f.need[f.g_site[xg], xc], f.stock[f.g_depot[xg], xc])
     xcols = b.add_cols("units", xg.size, 0.0, upper)
-    kcols = b.add_cols("trips", f.fg_group.size, 0.0, INF)
-    zcols = b.add_cols("escort_trips", f.eg_group.size, 0.0, INF, integer=True)
+    pooled = transport == "pooled" or (transport == "auto" and f.fg_group.size > TRIPS_LIMIT)
+    kcols = b.add_cols("trips", 0 if pooled else f.fg_group.size, 0.0, INF)
+    whole = f.eg_group.size <= INTEGER_ESCORT_LIMIT if integer_escort_trips is None else integer_escort_trips
+    zcols = b.add_cols("escort_trips", f.eg_group.size, 0.0, INF, integer=whole)
     wx, vx = f.weight[xc], f.volume[xc]
 
     # stock (depot, commodity) and need (site, commodity) ---------------------------------------
@@ -349,15 +542,27 @@ def build_distribution_model(
     # weight and volume of each group within its trips ------------------------------------------
     gkeys = tuple(f"{f.depots[d]},{f.sites[si]},{'escorted' if m else 'unescorted'}"
                   for d, si, m in zip(f.g_depot, f.g_site, f.g_mode))
-    for name, per_x, per_k in (("weight", wx, f.fleet_cap_t[f.fg_fleet]), ("volume", vx, f.fleet_cap_m3[f.fg_fleet])):
-        b.add_rows(name, G, np.concatenate([xg, f.fg_group]), np.concatenate([xcols, kcols]),
-                   np.concatenate([per_x, -per_k]), -INF, 0.0)
-        row_keys[name] = gkeys
-
-    # fleet time ---------------------------------------------------------------------------------
     F = len(f.fleets)
-    b.add_rows("fleet_hours", F, f.fg_fleet, kcols, f.fg_hours, -INF, f.fleet_count * f.horizon_h)
-    row_keys["fleet_hours"] = f.fleets
+    if pooled:
+        # per depot: tonne-hours and m3-hours within the pool's, all and escorted-only
+        escorted_x = f.g_mode[xg] == ESCORTED
+        for name, per_x, cap in (("pool_t_h", wx, f.fleet_cap_t), ("pool_m3_h", vx, f.fleet_cap_m3)):
+            supply = np.zeros(D)
+            np.add.at(supply, f.fleet_depot, f.fleet_count * cap * f.horizon_h)
+            b.add_rows(name, D, f.g_depot[xg], xcols, per_x * f.g_hours[xg], -INF, supply)
+            row_keys[name] = f.depots
+            esc_supply = np.zeros(D)
+            np.add.at(esc_supply, f.fleet_depot, f.fleet_count * cap * f.horizon_h * f.fleet_escortable)
+            b.add_rows(f"escorted_{name}", D, f.g_depot[xg[escorted_x]], xcols[escorted_x],
+                       (per_x * f.g_hours[xg])[escorted_x], -INF, esc_supply)
+            row_keys[f"escorted_{name}"] = f.depots
+    else:
+        for name, per_x, per_k in (("weight", wx, f.fleet_cap_t[f.fg_fleet]), ("volume", vx, f.fleet_cap_m3[f.fg_fleet])):
+            b.add_rows(name, G, np.concatenate([xg, f.fg_group]), np.concatenate([xcols, kcols]),
+                       np.concatenate([per_x, -per_k]), -INF, 0.0)
+            row_keys[name] = gkeys
+        b.add_rows("fleet_hours", F, f.fg_fleet, kcols, f.fg_hours, -INF, f.fleet_count * f.horizon_h)
+        row_keys["fleet_hours"] = f.fleets
 
     # escorts: escorted tonnes within accompanied convoys; escort time within budget ------------
     esc_groups = np.flatnonzero(f.g_mode == ESCORTED)
@@ -486,6 +691,7 @@ class Allocation:
     _escort_trips: tuple[Mapping[str, Any], ...]
     weighted_coverage: float
     build_seconds: float = 0.0
+    notes: tuple[str, ...] = ()
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per (depot, site, commodity, mode) with units > 0; fields in :data:`ROW_FIELDS`."""
@@ -523,6 +729,9 @@ def distribute(
     objectives: Sequence[str | Mapping[str, float]] = TIERS,
     tier_tolerance: float = 1e-7,
     access: AccessFacts | None = None,
+    escort_choices: int | None = 3,
+    integer_escort_trips: bool | None = None,
+    transport: str = "auto",
     **backend_options: Any,
 ) -> Allocation:
     """Allocate stock to sites as a lexicographic MIP, before any route is drawn.
@@ -543,12 +752,16 @@ def distribute(
         Lexicographic tiers; names in :data:`KNOWN_TIERS` or ``{name: weight}`` blends.
     tier_tolerance
         Relative slack a tier's optimum keeps while later tiers are optimised.
+    escort_choices, integer_escort_trips, transport
+        See :func:`distribution_facts` and :func:`build_distribution_model`.
+    backend_options
+        Passed to the back-end (``solver=`` for PuLP and OR-Tools, ``threads=`` for HiGHS...).
     """
     import time
 
     start = time.perf_counter()
-    facts = distribution_facts(scenario, access)
-    dm = build_distribution_model(facts, objectives)
+    facts = distribution_facts(scenario, access, escort_choices)
+    dm = build_distribution_model(facts, objectives, integer_escort_trips=integer_escort_trips, transport=transport)
     built = time.perf_counter() - start
     result = solve_lexicographic(dm.mip, backend, time_limit, seed, gap, tier_tolerance, **backend_options)
     shortfalls: tuple[Shortfall, ...] = ()
@@ -572,7 +785,7 @@ def _allocation(f: DistributionFacts, dm: DistributionModel, r: MipResult, short
         x = r.x
         units = np.clip(x[dm.x_cols], 0.0, None)
         units[units < ZERO] = 0.0
-        k = np.clip(x[dm.k_cols], 0.0, None)
+        k = np.clip(x[dm.k_cols], 0.0, None) if dm.k_cols.size else np.zeros(f.fg_group.size)
         z = np.round(np.clip(x[dm.z_cols], 0.0, None))
         fleets_of: dict[int, list[tuple[float, str]]] = {}
         for j in range(f.fg_group.size):
@@ -624,7 +837,20 @@ def _allocation(f: DistributionFacts, dm: DistributionModel, r: MipResult, short
         explanation=explanation, shortfalls=shortfalls, site_coverage=MappingProxyType(site_cov),
         zone_coverage=MappingProxyType(zone_cov), inaccessible=f.inaccessible, _rows=tuple(rows),
         _trips=tuple(trips), _escort_trips=tuple(escort_trips), weighted_coverage=weighted, build_seconds=built,
+        notes=_notes(dm),
     )
+
+
+def _notes(dm: DistributionModel) -> tuple[str, ...]:
+    """What the model simplified, so a reader knows what the bound is a bound of."""
+    notes = []
+    z = dm.z_cols
+    if z.size and not dm.mip.integrality[z].any():
+        notes.append(f"escort trips fractional ({z.size} escort-pair columns > {INTEGER_ESCORT_LIMIT})")
+    if dm.k_cols.size == 0 and dm.facts.fg_group.size:
+        notes.append(f"transport pooled per depot ({dm.facts.fg_group.size} fleet-pair columns > {TRIPS_LIMIT}): "
+                     "no vehicle trips reported")
+    return tuple(notes)
 
 
 # ----- explanations ---------------------------------------------------------------------------------
@@ -637,7 +863,10 @@ def explain_infeasible(f: DistributionFacts, dm: DistributionModel, time_limit: 
     achievable value. The IIS of the LP relaxation names the rows that conflict.
     """
     s = f.scenario
-    elastic = build_distribution_model(f, ("coverage",), elastic=True)
+    pooled = dm.k_cols.size == 0 and f.fg_group.size > 0
+    whole = bool(dm.z_cols.size and dm.mip.integrality[dm.z_cols].any())
+    elastic = build_distribution_model(f, ("coverage",), elastic=True, integer_escort_trips=whole,
+                                       transport="pooled" if pooled else "trips")
     r = solve_lexicographic(elastic.mip, "highs", time_limit, seed, 1e-6, 1e-6)
     shortfalls: list[Shortfall] = []
     lines: list[str] = []
