@@ -73,3 +73,13 @@ def test_no_convoys_at_all() -> None:
 def test_checking_twice_gives_the_same_report() -> None:
     plan = Plan.from_dict(copy.deepcopy(BASE))
     assert check(SCENARIO, plan) == check(SCENARIO, plan)
+
+
+def test_a_scenario_without_roads() -> None:
+    """Every leg is missing: PATH, and the escort cannot position; nothing raises."""
+    data = json.loads((VECTORS / "scenario.json").read_text(encoding="utf-8"))
+    data["roads"] = []
+    from allocate.scenario import Scenario
+
+    report = check(Scenario.from_dict(data), Plan.from_dict(copy.deepcopy(BASE)))
+    assert {"PATH", "ESCORT_POSITION"} <= report.codes

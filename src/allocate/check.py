@@ -176,6 +176,16 @@ class _Distances(Mapping[str, float]):
         return int(np.isfinite(self._row).sum())
 
 
+def _by_path(mask: np.ndarray, leg_off: np.ndarray) -> dict[int, tuple[int, ...]]:
+    """``{path: (leg within the path, ...)}`` of the legs ``mask`` marks (few, usually none)."""
+    legs = np.flatnonzero(mask)
+    owner = np.searchsorted(leg_off, legs, side="right") - 1
+    out: dict[int, list[int]] = {}
+    for path_i, leg_i in zip(owner.tolist(), (legs - leg_off[owner]).tolist()):
+        out.setdefault(path_i, []).append(leg_i)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 class _IndexOrMinusOne(dict):
     """Node index, -1 for an unknown node (a REF, found elsewhere), read at C speed by ``map``."""
 
@@ -225,60 +235,53 @@ class _FastNetwork(RoadNetwork):
         order = np.argsort(keys)
         return keys[order], order
 
+    def _legs_of(self, paths: Sequence[tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For every traversal of every path: whether a drivable road exists, and which arc.
+
+        Returns ``(found, arc, leg_off)``; the legs of path ``i`` are ``leg_off[i]:leg_off[i+1]``.
+        """
+        lengths = np.fromiter(map(len, paths), dtype=np.int64, count=len(paths))
+        lookup = _IndexOrMinusOne(self.index)  # an unknown node is -1: a REF, and no road
+        flat = np.fromiter(map(lookup.__getitem__, chain.from_iterable(paths)), dtype=np.int64, count=int(lengths.sum()))
+        leg_off = np.concatenate(([0], np.cumsum(np.maximum(lengths - 1, 0))))
+        within_path = np.ones(max(len(flat) - 1, 0), dtype=bool)  # drop pairs spanning two paths
+        last = (np.cumsum(lengths) - 1)[lengths > 0]
+        within_path[last[last < len(within_path)]] = False
+        src, dst = flat[:-1][within_path], flat[1:][within_path]
+        sorted_keys, order = self._arc_lookup
+        if not len(sorted_keys):  # a scenario without roads
+            return np.zeros(len(src), bool), np.zeros(len(src), np.int64), leg_off
+        key = src * len(self.index) + dst
+        at = np.minimum(np.searchsorted(sorted_keys, key), len(sorted_keys) - 1)
+        return (src >= 0) & (dst >= 0) & (sorted_keys[at] == key), order[at], leg_off
+
     def walk_paths(self, paths: Sequence[tuple[str, ...]], effs: Sequence[float]) -> list[_PathRoads]:
         """The roads along every path at once (numpy over all traversals), and each path's
         measure under its escort ``effs[i]``, remembered for :meth:`measure` (the metrics)."""
-        index, n, arcs = self.index, len(self.index), self._arcs
-        lengths = np.fromiter(map(len, paths), dtype=np.int64, count=len(paths))
-        lookup = _IndexOrMinusOne(index)
-        flat = np.fromiter(map(lookup.__getitem__, chain.from_iterable(paths)), dtype=np.int64, count=int(lengths.sum()))
-        legs_per = np.maximum(lengths - 1, 0)
-        leg_off = np.concatenate(([0], np.cumsum(legs_per)))
-        pair_ok = np.ones(max(len(flat) - 1, 0), dtype=bool)  # pairs that do not span two paths
-        ends = (np.cumsum(lengths) - 1)[lengths > 0]
-        pair_ok[ends[ends < len(pair_ok)]] = False
-        src, dst = flat[:-1][pair_ok], flat[1:][pair_ok]
-        sorted_keys, order = self._arc_lookup
-        key = src * n + dst
-        at = np.minimum(np.searchsorted(sorted_keys, key), max(len(sorted_keys) - 1, 0))
-        found = (src >= 0) & (dst >= 0) & (sorted_keys[at] == key) if len(sorted_keys) else np.zeros(len(key), bool)
-        arc = order[at] if len(order) else at
+        found, arc, leg_off = self._legs_of(paths)
+        arcs = self._arcs
 
-        def per_leg(name: str) -> np.ndarray:
-            return np.where(found, arcs[name][arc], 0) if len(order) else np.zeros(len(key))
+        def per_leg(name: str, missing: float = 0.0) -> np.ndarray:
+            values = arcs[name][arc] if len(arcs[name]) else np.zeros(len(arc))
+            return np.where(found, values, missing)
 
-        hours, km, risk = per_leg("hours"), per_leg("km"), per_leg("risk")
-        w0 = -np.log1p(-risk)
-        m = np.repeat(1.0 - np.asarray(effs, dtype=float), legs_per)
-        w = -np.log1p(-risk * m)
-        cum_h = np.concatenate(([0.0], np.cumsum(hours)))
-
-        def totals(values: np.ndarray) -> np.ndarray:
+        def per_path(values: np.ndarray) -> np.ndarray:
             c = np.concatenate(([0.0], np.cumsum(values)))
             return c[leg_off[1:]] - c[leg_off[:-1]]
 
-        km_p, h_p, w0_p, w_p = totals(km), totals(hours), totals(w0), totals(w)
-        flags = {
-            "missing": ~found, "closed": found & per_leg("closed").astype(bool),
-            "denied": found & per_leg("denied").astype(bool),
-            "limited": found & np.isfinite(np.where(found, arcs["max_weight_t"][arc], np.inf) if len(order) else np.inf),
-        }
-        marked: dict[str, dict[int, list[int]]] = {}
-        for name, mask in flags.items():
-            legs = np.flatnonzero(mask)
-            owner = np.searchsorted(leg_off, legs, side="right") - 1
-            into = marked[name] = {}
-            for path_i, leg_i in zip(owner.tolist(), (legs - leg_off[owner]).tolist()):
-                into.setdefault(path_i, []).append(leg_i)
-        limits = arcs["max_weight_t"]
+        hours, km, risk, limit = per_leg("hours"), per_leg("km"), per_leg("risk"), per_leg("max_weight_t", math.inf)
+        m = np.repeat(1.0 - np.asarray(effs, dtype=float), np.diff(leg_off))
+        km_p, h_p, w0_p, w_p = per_path(km), per_path(hours), per_path(-np.log1p(-risk)), per_path(-np.log1p(-risk * m))
+        cum_h = np.concatenate(([0.0], np.cumsum(hours)))
+        missing, closed = _by_path(~found, leg_off), _by_path(per_leg("closed").astype(bool), leg_off)
+        denied, limited = _by_path(per_leg("denied").astype(bool), leg_off), _by_path(np.isfinite(limit), leg_off)
         out = []
         for i, path in enumerate(paths):
             off = leg_off[i]
-            limited = tuple((j, float(limits[arc[off + j]])) for j in marked["limited"].get(i, ()))
             out.append(_PathRoads(
                 cum_h[off:leg_off[i + 1] + 1] - cum_h[off],
-                tuple(marked["missing"].get(i, ())), tuple(marked["closed"].get(i, ())),
-                tuple(marked["denied"].get(i, ())), limited,
+                missing.get(i, ()), closed.get(i, ()), denied.get(i, ()),
+                tuple((j, float(limit[off + j])) for j in limited.get(i, ())),
             ))
             self._measured[(path, 0.0)] = RoadPath(path, float(km_p[i]), float(h_p[i]), float(w0_p[i]))
             self._measured[(path, effs[i])] = RoadPath(path, float(km_p[i]), float(h_p[i]), float(w_p[i]))
