@@ -18,6 +18,7 @@ import os
 import statistics
 import sys
 import time
+import timeit
 from typing import Any
 
 import numpy as np
@@ -134,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check(): wall median {statistics.median(walls):.3f} s (best {min(walls):.3f} s), "
           f"CPU median {statistics.median(cpus):.3f} s (best {min(cpus):.3f} s) over {len(walls)} cold runs")
     print(f"machine load average while timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    calib = min(timeit.repeat("sum(range(10**6))", number=1, repeat=5))
+    print(f"calibration in the same run: sum(range(10**6)) {calib * 1e3:.1f} ms; "
+          f"check() CPU median = {statistics.median(cpus) / calib:.0f}x that")
     return 0
 
 
