@@ -24,7 +24,9 @@ SCENARIOS += [p for p in [ROOT / "models" / "tiny.json"] if p.exists()]
 def test_same_usable_roads_and_least_distances(path: Path) -> None:
     s = load_scenario(path)
     slow, fast = RoadNetwork(s), _FastNetwork(s)
-    weights = sorted({f.capacity_t for f in s.fleet}) + [None]
+    limits = {r.max_weight_t for r in s.roads if r.max_weight_t is not None}
+    near = {x + d for x in limits for d in (5e-7 * max(1, x), 2e-6 * max(1, x))}  # the tolerance edge
+    weights = sorted({f.capacity_t for f in s.fleet} | near) + [None]
     usabilities = [Usability(w) for w in weights] + [Usability(None, p.id) for p in s.parties]
     roads = list(slow.directed_roads.values())
     for u in usabilities:

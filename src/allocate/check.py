@@ -306,7 +306,8 @@ class _FastNetwork(RoadNetwork):
             arcs, s = self._arcs, self.scenario
             keep = ~arcs["closed"] & ~arcs["denied"]
             if usability.vehicle_weight_t is not None:
-                keep &= ~(arcs["max_weight_t"] < usability.vehicle_weight_t)
+                limit = arcs["max_weight_t"]
+                keep &= usability.vehicle_weight_t <= limit + 1e-6 * np.maximum(1.0, np.abs(limit))  # weight_fits
             party = usability.avoid_opposed_to
             if party is not None:
                 hostile = np.array([s.opposed(s.controller_of(n.id), party) for n in s.nodes], dtype=bool)

@@ -54,6 +54,12 @@ class Path:
         return risk_from_weight(self.risk_weight)
 
 
+def weight_fits(vehicle_t: float, max_weight_t: float) -> bool:
+    """A vehicle may cross a bridge when its ``capacity_t`` respects the limit within FORMAT.md
+    §3's tolerance (``x <= b + 1e-6·max(1, |b|)``), as the checker's PATH_WEIGHT judges it."""
+    return vehicle_t <= max_weight_t + 1e-6 * max(1.0, abs(max_weight_t))
+
+
 def risk_weight(risk: float, escort_effectiveness: float = 0.0) -> float:
     """Additive weight of one traversal: ``-ln(1 - r·m)``."""
     return -math.log1p(-risk * (1.0 - escort_effectiveness))
@@ -100,7 +106,7 @@ class RoadNetwork:
         if road.closed or s.is_denied(road.a) or s.is_denied(road.b):
             return False
         limit = usability.vehicle_weight_t
-        if limit is not None and road.max_weight_t is not None and road.max_weight_t < limit:
+        if limit is not None and road.max_weight_t is not None and not weight_fits(limit, road.max_weight_t):
             return False
         if usability.avoid_opposed_to is not None:
             for end in (road.a, road.b):
