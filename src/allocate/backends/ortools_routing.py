@@ -252,6 +252,13 @@ def solve_ortools(problem: RoutingProblem, params: SearchParams | None = None) -
             if routing.IsStart(index) or int(order[manager.IndexToNode(index)]) not in reloads:
                 for dim in reset_dims:
                     dim.SlackVar(index).SetValue(0)
+        if p.extra_arc_values is not None and p.extra_caps is not None:
+            # the extra value of the arc leaving a reload node belongs to the next trip: the
+            # slack there may only top the ended trip up to the cap, never absorb that arc
+            extra_dim = routing.GetDimensionOrDie(p.extra_name)
+            for x, v in reloads.items():
+                index = manager.NodeToIndex(int(pos[x]))
+                routing.solver().Add(extra_dim.CumulVar(index) + extra_dim.SlackVar(index) == int(p.extra_caps[v]))
 
     # allowed vehicles, disjunctions, screened visits
     big = _big_penalty(p)
