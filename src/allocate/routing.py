@@ -59,7 +59,7 @@ RISK_KM_ESCORTABLE = 5_000.0  # softer for organizations that may take an escort
 MAX_TRIPS = 30  # trips per physical vehicle offered to the solver (reload nodes)
 RELOAD_BUDGET = 400  # reload nodes per depot problem (trips per vehicle shrink beyond it)
 MAX_CHUNKS = 24  # chunks per (depot, site) delivery, beyond what the largest vehicle needs
-NODE_BUDGET = 300  # chunks per depot problem before chunks grow to the largest vehicle's size
+NODE_BUDGET = 600  # chunks per depot problem before chunks grow to the largest vehicle's size
 WARM_START = True  # start the search from greedy out-and-back trips (see greedy_routes)
 FIRST_SOLUTION = "auto"  # OR-Tools first-solution strategy (the adapter's choice by default)
 DETERMINISTIC_SOLUTIONS = 60  # OR-Tools solution limit per depot problem under deterministic=True
@@ -305,10 +305,23 @@ def _escortable(scenario: Scenario, fleet: FleetType) -> bool:
     return scenario.organization_by_id[fleet.organization].escort_policy != "never"
 
 
-def _cap_weight(scenario: Scenario, escortable: bool) -> float:
+def _cap_weight(scenario: Scenario, escortable: bool, facts: AccessFacts | None = None) -> float:
+    """The trip's cap on its unescorted risk weight ``Σ -ln(1 - r)``.
+
+    ``risk_threshold`` for an organization that never takes an escort. For the others, the
+    cap that the best escort the party rule admits brings within ``max_risk``: an escort of
+    effectiveness ``e`` turns ``-ln(1 - r)`` into ``-ln(1 - r(1 - e)) <= (1 - e)·(-ln(1 - r))``
+    (``-ln(1 - x)`` is convex and 0 at 0), so ``W <= W_max / (1 - e)`` keeps the escorted route
+    risk within ``max_risk``. Which unit escorts is decided later (escorts.py checks it).
+    """
     p = scenario.policy
-    r = p.max_risk if escortable else p.risk_threshold
-    return -math.log1p(-min(r, 1 - 1e-12))
+    if not escortable:
+        return -math.log1p(-min(p.risk_threshold, 1 - 1e-12))
+    w_max = -math.log1p(-min(p.max_risk, 1 - 1e-12))
+    best = 0.0
+    if facts is not None:
+        best = max((e.effectiveness for e in scenario.escorts if e.count >= 1 and facts.party_admits(e)), default=0.0)
+    return min(w_max / max(1.0 - best, 1e-6), 50.0)
 
 
 def _chunk_counts(scenario: Scenario, units: dict[str, float], types: list[FleetType]) -> tuple[int, int, int] | None:
@@ -377,10 +390,11 @@ class _DepotProblem:
     """The routing problem of one depot, its leg paths, and how to read its solution back."""
 
     def __init__(self, scenario: Scenario, network: RoadNetwork, facts: AccessFacts, depot: str,
-                 deliveries: dict[str, dict[str, float]]):
+                 deliveries: dict[str, dict[str, float]], escort_credit: bool = False):
         self.scenario = scenario
         self.network = network
         self.depot = depot
+        self.credit = facts if escort_credit else None  # escort-aware risk caps (see _cap_weight)
         self.rejected: dict[str, str] = {}  # site -> informative reason, whole delivery not routable
         self.types = _usable_types(scenario, depot)
         s = scenario
@@ -426,7 +440,7 @@ class _DepotProblem:
             weight_t, esc = key
             legs = _LegPaths(self.network, Usability(vehicle_weight_t=weight_t),
                              RISK_KM_ESCORTABLE if esc else RISK_KM_UNESCORTED, places)
-            cap = _cap_weight(s, esc)
+            cap = _cap_weight(s, esc, self.credit)
             # a site whose out-and-back on these legs breaks the risk cap while least-risk legs
             # would not: take the least-risk legs for that site (the cap, not the km, decides)
             for site in places[1:]:
@@ -484,6 +498,7 @@ class _DepotProblem:
 
         h = _floor(s.horizon_h, TIME_SCALE)
         unreachable_time = h + 1
+        service_h = {x.id: x.service_h for x in s.sites}
         matrices = []
         for key in self.profile_keys:
             legs = self.legs[key]
@@ -492,7 +507,11 @@ class _DepotProblem:
             missing = ~np.isfinite(km)
             place_arc = _ceil_array(np.where(missing, 0.0, (km + risk_km * risk) * KM_SCALE), 1)
             place_arc[missing] = 4 * int(place_arc.max()) + 1
-            place_tt = _ceil_array(np.where(missing, 0.0, hours), TIME_SCALE)
+            # a site's service time is paid once, on leaving it for another place: several
+            # chunks unloaded at one stop are one service, as in the plan's walk (FORMAT §3.5)
+            leave = np.array([_ceil(service_h.get(x, 0.0), TIME_SCALE) for x in legs.places], dtype=np.int64)
+            place_tt = _ceil_array(np.where(missing, 0.0, hours), TIME_SCALE) + leave[:, None]
+            np.fill_diagonal(place_tt, 0)
             place_tt[missing] = unreachable_time
             place_ex = _ceil_array(np.where(missing, 0.0, risk), RISK_SCALE)
             place_ex[missing] = RISK_SCALE * 100
@@ -544,8 +563,8 @@ class _DepotProblem:
             site = sites[c.site]
             if site.window is not None:
                 windows[i] = (_ceil(site.window[0], TIME_SCALE), min(h, _floor(site.window[1], TIME_SCALE)))
-            service[i] = _ceil(site.service_h, TIME_SCALE)
-        caps = [_floor(_cap_weight(s, _escortable(s, f)), RISK_SCALE) for f, _ in self.vehicles]
+            # (service times live in the travel matrices, see above)
+        caps = [_floor(_cap_weight(s, _escortable(s, f), self.credit), RISK_SCALE) for f, _ in self.vehicles]
         base = matrices[0]
         self.first_reload = first_reload
         self.problem = RoutingProblem(
@@ -1003,6 +1022,7 @@ def route(
     seed: int = 0,
     deterministic: bool = False,
     network: RoadNetwork | None = None,
+    escort_credit: bool = False,
 ) -> Plan:
     """Route an allocation into convoys (escorts not yet assigned) on OR-Tools.
 
@@ -1016,6 +1036,11 @@ def route(
     deterministic : add a solution limit so that the same seed gives the same routes, as long
         as the time limit does not cut in first (``plan.solver.stopped_by`` says which did).
     network : a shared :class:`RoadNetwork` (its path caches are reused).
+    escort_credit : cap the unescorted risk of trips that may take an escort at what the best
+        admissible escort brings within ``max_risk`` (instead of ``max_risk`` itself). Serves
+        sites whose least-risk route is above ``max_risk`` unescorted but not escorted; such
+        convoys then also fail ``RISK_MAX`` until :func:`allocate.escorts.assign_escorts` gives
+        them an escort effective enough.
 
     Returns
     -------
@@ -1043,7 +1068,7 @@ def route(
 
     problems: list[_DepotProblem] = []
     for depot in sorted(by_depot):
-        dp = _DepotProblem(s, network, facts, depot, by_depot[depot])
+        dp = _DepotProblem(s, network, facts, depot, by_depot[depot], escort_credit)
         for site, why in dp.rejected.items():
             reasons.setdefault(site, why)
         if dp.problem is not None:
