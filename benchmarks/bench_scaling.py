@@ -48,7 +48,7 @@ DEFAULT_SIZES = (100, 250, 500, 1000, 2000, 5000)
 # Fields of one result row (what run_stages returns).
 ROW_FIELDS = (
     "sites", "seed", "generate_s", "convoys", "escorted", "unescorted", "unmet_sites",
-    "distribution_limit", "routing_limit", "escorts_limit", "distribution_status", "routing_stopped_by", "escorts_status", "distribution_build_s", "weighted_coverage", "bound", "check_ok", "codes",
+    "distribution_limit", "routing_limit", "escorts_limit", "distribution_status", "allocation_rows", "routing_stopped_by", "escorts_status", "distribution_build_s", "weighted_coverage", "bound", "check_ok", "codes",
     "pre_repair_codes", "repair_dropped",
 ) + tuple(f"{s}_{m}" for s in STAGES for m in ("s", "peak_mb", "delta_mb"))
 
@@ -88,6 +88,7 @@ def run_stages(scenario: Any, *, distribution_limit: float, routing_limit: float
     with _Stage(row, "distribution"):
         allocation = distribute(scenario, time_limit=distribution_limit, seed=seed)
     row["distribution_status"] = allocation.status
+    row["allocation_rows"] = len(allocation.rows())
     row["distribution_build_s"] = allocation.build_seconds
     row["bound"] = allocation.bound
     with _Stage(row, "routing"):
@@ -175,12 +176,25 @@ def run_size_subprocess(sites: int, *, seed: int, distribution_limit: float, rou
         os.unlink(out_path)
 
 
+def _fitted(row: dict[str, Any], stage: str) -> bool:
+    """Whether ``row`` counts in ``stage``'s fit: it ran, and (after distribution) had an allocation to work on."""
+    if "error" in row or not row.get(f"{stage}_s", 0) > 0:
+        return False
+    if stage == "distribution":
+        return True
+    allocated = row.get("allocation_rows")
+    return row.get("bound") is not None if allocated is None else allocated > 0
+
+
 def fit_exponents(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float] | None]:
-    """Per stage, ``(a, b)`` of ``t ≈ a·n^b`` by least squares on log-log; None with < 2 sizes."""
+    """Per stage, ``(a, b)`` of ``t ≈ a·n^b`` by least squares on log-log; None with < 2 sizes.
+
+    Sizes whose distribution found no allocation are left out of the later stages' fits (they
+    had nothing to route, escort, repair or check).
+    """
     out: dict[str, tuple[float, float] | None] = {}
-    good = [r for r in rows if "error" not in r]
     for stage in STAGES:
-        pts = [(r["sites"], r[f"{stage}_s"]) for r in good if r.get(f"{stage}_s", 0) > 0]
+        pts = [(r["sites"], r[f"{stage}_s"]) for r in rows if _fitted(r, stage)]
         if len({n for n, _ in pts}) < 2:
             out[stage] = None
             continue
@@ -199,16 +213,17 @@ def markdown_tables(rows: list[dict[str, Any]], fits: dict[str, tuple[float, flo
             continue
         cells = [f"{r[f'{s}_s']:.2f} | {r[f'{s}_peak_mb']:.0f} (+{r[f'{s}_delta_mb']:.0f})" for s in STAGES]
         lines.append(f"| {r['sites']} | " + " | ".join(cells) + " |")
-    lines += ["", "| sites | distribution build s | distribution status | routing stopped by | escorts status "
+    lines += ["", "| sites | distribution build s | distribution status | allocation rows | routing stopped by | escorts status "
               "| convoys | escorted | unescorted (dropped) | dropped by repair | codes before repair | unmet sites "
               "| weighted cov. | bound | check | load 1-min before→after |",
-              "|" + "---|" * 15]
+              "|" + "---|" * 16]
     for r in rows:
         if "error" in r:
             continue
         check_txt = "ok" if r["check_ok"] else "FAIL " + ",".join(r["codes"])
         bound = "–" if r["bound"] is None else f"{r['bound']:.4f}"
         lines.append(f"| {r['sites']} | {r['distribution_build_s']:.2f} | {r['distribution_status']} "
+                     f"| {r.get('allocation_rows', '–')} "
                      f"| {r['routing_stopped_by']} | {r['escorts_status']} | {r['convoys']} "
                      f"| {r['escorted']} | {r['unescorted']} | {r['repair_dropped']} "
                      f"| {','.join(r['pre_repair_codes']) or 'none'} | {r['unmet_sites']} | {r['weighted_coverage']:.4f} "
@@ -221,7 +236,8 @@ def markdown_tables(rows: list[dict[str, Any]], fits: dict[str, tuple[float, flo
         capped = [str(r["sites"]) for r in good
                   if r.get(f"{stage}_limit") and r[f"{stage}_s"] >= 0.9 * r[f"{stage}_limit"]]
         a_b = "– | –" if fit is None else f"{fit[0]:.3g} | {fit[1]:.2f}"
-        lines.append(f"| {stage} | {a_b} | {len(good)} | {', '.join(capped) or 'none'} |")
+        fitted = ", ".join(str(r["sites"]) for r in rows if _fitted(r, stage)) or "none"
+        lines.append(f"| {stage} | {a_b} | {fitted} | {', '.join(capped) or 'none'} |")
     return "\n".join(lines)
 
 
@@ -235,12 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--escorts-limit", type=float, default=30.0, help="assign_escorts() time_limit, s")
     ap.add_argument("--timeout", type=float, default=None, help="kill one size's child after this many s")
     ap.add_argument("--json", help="also write the rows and fits to this JSON file")
+    ap.add_argument("--report", help="only print the tables of a JSON file written by --json (rows re-fitted)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     limits = dict(distribution_limit=args.distribution_limit, routing_limit=args.routing_limit,
                   escorts_limit=args.escorts_limit)
 
+    if args.report:
+        rows = json.loads(Path(args.report).read_text())["rows"]
+        print(markdown_tables(rows, fit_exponents(rows)))
+        return 0
     if args.child:
         row = run_size(args.child, seed=args.seed, **limits)
         Path(args.child_out).write_text(json.dumps(row))
