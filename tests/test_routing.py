@@ -351,3 +351,22 @@ def test_adapter_profiles_give_each_vehicle_its_own_roads() -> None:
                        vehicle_profile=[1, 0], profiles=(MatrixProfile(far, far),))
     r = solve_ortools(p, SearchParams(time_limit=1, solution_limit=10, initial_routes=((1,), ())))
     assert r.routes == ((), (1,))  # the warm start is infeasible for vehicle 0 and is replaced
+
+
+def test_every_trip_of_a_multi_trip_vehicle_keeps_its_own_risk_cap() -> None:
+    # three sites on 0.07-risk roads: two of them per trip stay under max_risk (3 traversals:
+    # 0.196), all three in one trip would not (4 traversals: 0.252); a single 10 t truck
+    data = base(
+        nodes=base()["nodes"] + [site("A", 3), site("B", 3), site("C", 3)],
+        roads=[road(a, b, 10, 0.5, 0.07) for a, b in [("D", "A"), ("D", "B"), ("D", "C"), ("A", "B"), ("B", "C"),
+                                                       ("A", "C")]],
+        organizations=[{"id": "ngo", "escort_policy": "last_resort", "military_assets": "never"}],
+        escorts=[{"id": "E", "provider": "gov", "base": "D", "count": 1, "effectiveness": 0.5}],
+    )
+    s = Scenario.from_dict(data)
+    plan = route(s, rows("D", {x: {"food": 3} for x in "ABC"}), **FAST)
+    net = RoadNetwork(s)
+    assert all(path_risk(net, c.path) <= s.policy.max_risk + 1e-9 for c in plan.convoys)
+    assert check(s, plan).codes <= {"RISK_UNESCORTED"}
+    assert sum(delivered(plan, x) for x in "ABC") == pytest.approx(9)
+    assert len(plan.convoys) >= 2
