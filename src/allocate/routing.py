@@ -60,6 +60,7 @@ MAX_TRIPS = 30  # trips per physical vehicle offered to the solver (reload nodes
 RELOAD_BUDGET = 400  # reload nodes per depot problem (trips per vehicle shrink beyond it)
 MAX_CHUNKS = 24  # chunks per (depot, site) delivery, beyond what the largest vehicle needs
 NODE_BUDGET = 600  # chunks per depot problem before chunks grow to the largest vehicle's size
+GREEDY_EXTEND = False  # warm-start trips go on to further sites when that beats a trip of their own
 WARM_START = True  # start the search from greedy out-and-back trips (see greedy_routes)
 FIRST_SOLUTION = "auto"  # OR-Tools first-solution strategy (the adapter's choice by default)
 DETERMINISTIC_SOLUTIONS = 60  # OR-Tools solution limit per depot problem under deterministic=True
@@ -592,7 +593,8 @@ class _DepotProblem:
 
     # -- a warm start --
     def greedy_routes(self) -> tuple[tuple[int, ...], ...]:
-        """Out-and-back trips, most severe sites first, each on the vehicle back soonest.
+        """Trips built greedily: most severe sites first, each on the vehicle back soonest, then
+        on to the nearest other sites while its load and risk cap allow.
 
         A warm start for the search (which then merges and reorders trips): on large problems
         the engine's own insertion heuristics spend most of the time limit building a first
@@ -622,10 +624,26 @@ class _DepotProblem:
         demand = p.demands.T.tolist()
         capacity = p.capacities.T.tolist()
         dims = range(p.num_dimensions)
+        remaining = {x: list(by_site[x]) for x in order}
+
+        def fill(v: int, nodes: list[int], t: int, load: list[int]) -> tuple[list[int], int, list[int]]:
+            """As many of ``nodes`` (chunks of one site) as fit, unloaded at one stop."""
+            taken: list[int] = []
+            for j in nodes:
+                if any(load[d] + demand[j][d] > capacity[v][d] for d in dims):
+                    break
+                at = max(int(tw[j, 0]), t)
+                if at > tw[j, 1]:
+                    break
+                taken.append(j)
+                load = [load[d] + demand[j][d] for d in dims]
+                t = at + int(svc[j])
+            return taken, t, load
+
         for site in order:
-            todo = list(by_site[site])
-            while todo:
-                best: tuple[tuple[int, int, int], int, list[int], int] | None = None
+            while remaining[site]:
+                todo = remaining[site]
+                best = None
                 for v in allowed[site]:
                     if routes[v] and not spare[v]:
                         continue
@@ -633,18 +651,7 @@ class _DepotProblem:
                     i = todo[0]
                     if extra is not None and caps is not None and extra[0, i] + extra[i, 0] > caps[v]:
                         continue
-                    t = free_at[v] + int(times[0, i])
-                    load = [0] * p.num_dimensions
-                    trip: list[int] = []
-                    for j in todo:  # as many chunks of the site as fit, in one stop
-                        if any(load[d] + demand[j][d] > capacity[v][d] for d in dims):
-                            break
-                        at = max(int(tw[j, 0]), t)
-                        if at > tw[j, 1]:
-                            break
-                        trip.append(j)
-                        load = [load[d] + demand[j][d] for d in dims]
-                        t = at + int(svc[j])
+                    trip, t, load = fill(v, todo, free_at[v] + int(times[0, i]), [0] * p.num_dimensions)
                     if not trip:
                         continue
                     back = t + int(times[i, 0])
@@ -652,15 +659,48 @@ class _DepotProblem:
                         continue
                     key = (reserve[v], -len(trip), back)
                     if best is None or key < best[0]:
-                        best = (key, v, trip, back)
+                        best = (key, v, trip, t, load)
                 if best is None:
                     break
-                _, v, trip, back = best
+                _, v, trip, t, load = best
+                remaining[site] = todo[len(trip):]
+                # then on to other sites while the load and the risk cap allow (fewer trips)
+                times, extra = p.times_of(v), p.extra_of(v)
+                last = trip[-1]
+                risk = int(extra[0, trip[0]]) if extra is not None else 0
+                while GREEDY_EXTEND and any(load[d] < capacity[v][d] for d in dims):
+                    pick = None
+                    for x in order:
+                        if not remaining[x] or v not in allowed[x]:
+                            continue
+                        j = remaining[x][0]
+                        at = max(int(tw[j, 0]), t + int(times[last, j]))
+                        if at > tw[j, 1] or at + int(times[j, 0]) > h:
+                            continue
+                        if extra is not None and caps is not None and risk + extra[last, j] + extra[j, 0] > caps[v]:
+                            continue
+                        if any(load[d] + demand[j][d] > capacity[v][d] for d in dims):
+                            continue
+                        detour = int(times[last, j]) + int(times[j, 0]) - int(times[last, 0])
+                        if detour >= int(times[0, j]) + int(times[j, 0]):
+                            continue  # no quicker than a trip of its own
+                        if pick is None or detour < pick[0]:
+                            pick = (detour, x, j)
+                    if pick is None:
+                        break
+                    _, x, j = pick
+                    more, t, load = fill(v, remaining[x], max(int(tw[j, 0]), t + int(times[last, j])), load)
+                    if not more:
+                        break
+                    if extra is not None:
+                        risk += int(extra[last, j])
+                    remaining[x] = remaining[x][len(more):]
+                    trip.extend(more)
+                    last = more[-1]
                 if routes[v]:
                     routes[v].append(spare[v].pop(0))
                 routes[v].extend(trip)
-                free_at[v] = back
-                todo = todo[len(trip):]
+                free_at[v] = t + int(times[last, 0])
         return tuple(tuple(r) for r in routes)
 
     # -- reading back --
