@@ -32,6 +32,7 @@ from allocate.distribute import (
     DistributionModel,
     build_distribution_model,
     distribution_facts,
+    solver_defaults,
 )
 from allocate.mip import solve_lexicographic
 
@@ -138,10 +139,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out.update(pulp_build_s=round(pulp_s, 3), pulp_size=size, speedup=round(pulp_s / tier1_s, 1))
         print(f"PuLP lpSum build of the same tier-1 model: {pulp_s:.2f} s ({size[0]} vars, {size[1]} rows, "
               f"{size[2]} terms): library {pulp_s / tier1_s:.0f}x faster")
-    r1 = solve_lexicographic(build_distribution_model(facts, ("coverage",), transport=args.transport).mip, "highs", time_limit=args.time_limit, seed=0, gap=1e-3)
+    solo = build_distribution_model(facts, ("coverage",), transport=args.transport)
+    r1 = solve_lexicographic(solo.mip, "highs", time_limit=args.time_limit, seed=0, gap=1e-3,
+                             **solver_defaults(solo, "highs"))
     out.update(tier1_status=r1.status, tier1_solve_s=round(r1.seconds, 2), coverage=r1.tiers[0], bound=r1.bound)
     print(f"tier 1 (coverage) to 0.1 % gap: {r1.status} in {r1.seconds:.1f} s, coverage {r1.tiers[0]}, bound {r1.bound}")
-    r = solve_lexicographic(mip, "highs", time_limit=args.time_limit, seed=0, gap=1e-3)
+    r = solve_lexicographic(mip, "highs", time_limit=args.time_limit, seed=0, gap=1e-3,
+                            **solver_defaults(dm, "highs"))
     out.update(all_status=r.status, all_solve_s=round(r.seconds, 2), tiers=list(r.tiers))
     print(f"all {len(r.tiers)} tiers: {r.status} in {r.seconds:.1f} s: "
           + ", ".join(f"{n}={v:.6g}" for n, v in zip(r.tier_names, r.tiers) if v is not None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -307,7 +308,9 @@ def _check_facts_against_access(s: Scenario) -> None:
             elif mode == "escorted":
                 pair = acc.pair(ft.depot, site.id, ft.capacity_t, allowed)
                 if got is None:  # only when no admissible unit has a team and a way to the depot
-                    assert not {e for e, _ in pair.escorts} & usable_escorts or True
+                    usable = [e for e, _ in pair.escorts if e in usable_escorts and math.isfinite(
+                        acc.network.round_trip(s.escort_by_id[e].base, ft.depot, "hours"))]
+                    assert not usable, (fleet_id, site.id, usable)
                 else:
                     assert got[0] == ESCORTED, (fleet_id, site.id)
             else:
@@ -322,3 +325,34 @@ def test_vectorised_facts_match_access_facts_on_a_generated_crisis():
     generate = pytest.importorskip("allocate.generate")
     for party_escorts in ("non_opposed", "forbidden"):
         _check_facts_against_access(generate.generate_scenario(60, seed=4, party_escorts=party_escorts))
+
+
+def test_pooled_transport_is_exact_for_one_vehicle_type():
+    # The pooled rows (Σ t × round-trip h ≤ count × capacity × horizon per depot) are exact with a
+    # single vehicle type: 50 t fit in 10 h of one 10 t truck on 2 h round trips, as in the trips
+    # model: coverage 170/180 again; and the note says no trips are reported.
+    a = distribute(cases.validated(cases.transport_bound()), gap=0, transport="pooled")
+    assert a.tiers[0] == pytest.approx(170 / 180, rel=REL)
+    assert a.trips() == [] and any("pooled" in n for n in a.notes)
+    # the bulky variant binds on m3-hours: 25 units
+    data = cases.transport_bound()
+    data["commodities"][0]["volume_m3"] = 2.0
+    data["fleet"][0]["capacity_m3"] = 10.0
+    b = distribute(cases.validated(data), gap=0, transport="pooled")
+    assert b.tiers[0] == pytest.approx(125 / 180, rel=REL)
+
+
+def test_fractional_escort_trips_are_noted():
+    # The escort-time case with fractional escort trips: 1.5 trips carry 6 t instead of 4 t.
+    data = cases.escorted_and_safe()
+    data["horizon_h"] = 4.0
+    data["nodes"] = [n for n in data["nodes"] if n["id"] != "D2"]
+    data["nodes"].append({"id": "J", "kind": "junction", "lat": 0.5, "lon": 0.5, "zone": "Z1"})
+    data["roads"] = [r for r in data["roads"] if "D2" not in (r["a"], r["b"])]
+    data["roads"].append({"a": "J", "b": "D", "km": 10.0, "hours": 1.0, "risk": 0.0})
+    data["fleet"] = [f for f in data["fleet"] if f["depot"] != "D2"]
+    data["fleet"][0].update(capacity_t=2.0, count=2)
+    data["escorts"][0]["base"] = "J"
+    a = distribute(cases.validated(data), gap=0, integer_escort_trips=False)
+    assert units(a, "S3", escorted=True) == pytest.approx(6.0, rel=REL)
+    assert any("fractional" in n for n in a.notes)

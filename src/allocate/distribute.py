@@ -483,7 +483,7 @@ def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.nda
 
 
 INTEGER_ESCORT_LIMIT = 1_000
-TRIPS_LIMIT = 20_000
+TRIPS_LIMIT = 2_000
 
 
 def build_distribution_model(
@@ -508,7 +508,8 @@ def build_distribution_model(
     round-trip h ≤ Σ count × capacity_t × horizon per depot, the same in m3, and again for what
     moves escorted against the fleet types that may take an escort), or ``auto``: trips while there
     are at most :data:`TRIPS_LIMIT` (fleet type, pair) columns. Why: per-pair rows double the model
-    of a large crisis; pooled rows are the classic relaxation, exact for one vehicle type.
+    and HiGHS' dual simplex struggles with them (a 300-site crisis: 55 s with trips, 1.5 s pooled);
+    pooled rows are the classic relaxation, exact for one vehicle type.
     """
     if transport not in ("auto", "trips", "pooled"):
         raise ValueError(f"transport must be 'auto', 'trips' or 'pooled', not {transport!r}")
@@ -763,7 +764,8 @@ def distribute(
     facts = distribution_facts(scenario, access, escort_choices)
     dm = build_distribution_model(facts, objectives, integer_escort_trips=integer_escort_trips, transport=transport)
     built = time.perf_counter() - start
-    result = solve_lexicographic(dm.mip, backend, time_limit, seed, gap, tier_tolerance, **backend_options)
+    options = {**solver_defaults(dm, backend), **backend_options}
+    result = solve_lexicographic(dm.mip, backend, time_limit, seed, gap, tier_tolerance, **options)
     shortfalls: tuple[Shortfall, ...] = ()
     explanation = None
     if result.status == "infeasible":
@@ -772,6 +774,21 @@ def distribute(
     elif result.status == "time_limit" and result.x is None:
         explanation = f"no allocation found within the time limit of {time_limit} s ({result.message})"
     return _allocation(facts, dm, result, shortfalls, explanation, time.perf_counter() - start, built)
+
+
+LARGE_LP_ROWS = 10_000
+
+
+def solver_defaults(dm: DistributionModel, backend: str) -> dict[str, Any]:
+    """Back-end options that suit this model (the caller's own options win).
+
+    HiGHS: presolve off for a large LP. Why: its presolve substitutes each escort pair's doubleton
+    row into the dense escort-hour rows one at a time; at 2,000 sites it ran 80 s and more before
+    the simplex started, which then needed 20 s on the unreduced model.
+    """
+    if backend == "highs" and not dm.mip.is_mip and dm.mip.num_rows > LARGE_LP_ROWS:
+        return {"presolve": "off"}
+    return {}
 
 
 def _allocation(f: DistributionFacts, dm: DistributionModel, r: MipResult, shortfalls: tuple[Shortfall, ...],
@@ -786,7 +803,9 @@ def _allocation(f: DistributionFacts, dm: DistributionModel, r: MipResult, short
         units = np.clip(x[dm.x_cols], 0.0, None)
         units[units < ZERO] = 0.0
         k = np.clip(x[dm.k_cols], 0.0, None) if dm.k_cols.size else np.zeros(f.fg_group.size)
-        z = np.round(np.clip(x[dm.z_cols], 0.0, None))
+        whole = bool(dm.z_cols.size and dm.mip.integrality[dm.z_cols].any())
+        z = np.clip(x[dm.z_cols], 0.0, None)
+        z = np.round(z) if whole else np.where(z < ZERO, 0.0, z)
         fleets_of: dict[int, list[tuple[float, str]]] = {}
         for j in range(f.fg_group.size):
             fleets_of.setdefault(int(f.fg_group[j]), []).append((-k[j], f.fleets[f.fg_fleet[j]]))
@@ -801,7 +820,7 @@ def _allocation(f: DistributionFacts, dm: DistributionModel, r: MipResult, short
                 g = f.eg_group[j]
                 escorts_of.setdefault(int(g), []).append(f.escorts[f.eg_escort[j]])
                 escort_trips.append({"escort": f.escorts[f.eg_escort[j]], "depot": f.depots[f.g_depot[g]],
-                                     "site": f.sites[f.g_site[g]], "trips": int(z[j]), "busy_h": float(f.eg_hours[j])})
+                                     "site": f.sites[f.g_site[g]], "trips": int(z[j]) if whole else float(z[j]), "busy_h": float(f.eg_hours[j])})
         for j in np.flatnonzero(units):
             g, c = int(dm.x_group[j]), int(dm.x_commodity[j])
             si = int(f.g_site[g])
