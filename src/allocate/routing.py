@@ -1,31 +1,39 @@
 """Convoy routing: turn an allocation (units per depot, site, commodity) into convoys.
 
 One OR-Tools routing problem per depot (an allocation fixes the depot of every unit, and a
-convoy never leaves from two depots). In each problem:
+convoy never leaves from two depots), through the engine-neutral adapter
+(:mod:`allocate.backends.routing_problem`). In each problem:
 
-* **visits** are *chunks* of a (depot, site) delivery, split so that a chunk fits the smallest
-  vehicle that may serve the site (split deliveries); chunks are optional, with a drop penalty
-  far above any routing cost, scaled by severity and tonnes, so the solver drops only what it
-  cannot carry and every drop comes back with a reason;
-* **vehicles** are *trips*: each physical vehicle of a fleet type is ``T`` successive trips
-  chained in time (``end(trip k) <= start(trip k+1)``, the adapter's ``trip_chains``), so at no
-  moment are more of a type's vehicles busy than its ``count``, and a vehicle may run several
-  trips within the horizon;
+* **visits** are *chunks* of a (depot, site) delivery (split deliveries), sized so that every
+  vehicle type fills most of its weight and volume with whole chunks (coarser when the problem
+  would be too large to search); chunks are optional, with a drop penalty far above any routing
+  cost, scaled by severity and tonnes, so the solver drops only what it cannot carry and every
+  drop comes back with a reason;
+* **vehicles** are the physical vehicles (``count`` of each usable fleet type; military types
+  only where ``military_assets`` is not ``never``), each with *reload nodes*: optional returns to
+  the depot between trips where loads and the risk total restart, so a vehicle runs several
+  trips within the horizon and is never on two at once (no ``FLEET_BUSY``);
 * **matrices** are per *profile* (weight class × whether the organization may take an escort):
-  each leg between two stops is one concrete road path (a least path of ``km + λ·risk`` on the
-  roads that weight class may use: closed roads, denied zones and weight limits excluded), so the
-  solver's times, costs and risk are exactly those of the road path written into the plan;
-* **risk** is a cumulative dimension of ``-ln(1 - r)`` scaled to integers, capped at
-  ``risk_threshold`` for trips of organizations that never take an escort and at ``max_risk``
-  for the others (those convoys get an escort later when they need one);
+  each leg between two places is one concrete road path (least ``km + λ·risk`` on the roads that
+  weight class may use: closed roads, denied zones and weight limits excluded; least-risk legs
+  for a site whose out-and-back would break the risk cap otherwise), so the solver's times, costs
+  and risks are exactly those of the road path written into the plan; a site's service time is
+  paid once, on leaving it;
+* **risk** is a cumulative dimension of ``-ln(1 - r)`` scaled to integers, capped per trip at
+  ``risk_threshold`` for organizations that never take an escort and at ``max_risk`` for the
+  others (their convoys above the threshold get an escort later; ``escort_credit`` raises that
+  cap to what the best admissible escort makes safe);
 * times are scaled up (ceil) and windows down (floor), so the real walk of the plan is never
   later than the solver's schedule: the plan's times satisfy FORMAT.md §3.5 by construction.
 
-After solving, a trip whose route risk is above ``risk_threshold`` is re-pathed leg by leg on
-least-risk paths when that keeps its times valid (an escort must stay the last resort),
-military trips under ``last_resort`` are checked (and moved, or dropped) so that they depart only
-while all civilian vehicles of their organization at their depot are busy, and identical trips
-are merged into one convoy of several vehicles.
+The search starts from greedy trips (most severe sites first, on the vehicle back soonest),
+which on large problems carry most of the allocation in milliseconds. After solving, a trip whose
+route risk is above ``risk_threshold`` is re-pathed leg by leg on least-risk paths when that keeps
+its times valid (the escort stays the last resort), trips with the same organization, depot,
+path and stops are moved onto one departure (within their own slack) and merged into one convoy
+of several vehicles (one escort for all), and military trips under ``last_resort`` are kept
+only when they depart while every civilian vehicle of their organization at their depot is busy
+(moved later if that helps, else dropped with reason ``fleet``).
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ from allocate.network import Path, RoadNetwork, Usability, risk_from_weight
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, Stop, UnmetClaim
 from allocate.scenario import FleetType, Scenario
 
-__all__ = ["route", "DROP_REASONS", "RoutingStats"]
+__all__ = ["route", "DROP_REASONS"]
 
 TIME_SCALE = 1000  # solver time units per hour
 RISK_SCALE = 1_000_000  # solver risk units per unit of -ln(1 - r)
@@ -277,7 +285,7 @@ class _Trip:
 
 
 @dataclass
-class RoutingStats:
+class _SearchStats:
     """What the search did, summed over the depot problems (recorded in ``plan.solver``)."""
 
     status: str = "optimal"
@@ -1089,6 +1097,10 @@ def route(
         checked reason (``no_path``, ``too_far``, ``too_risky``) when that claim holds, else an
         informative one (``fleet``, ``horizon``, ``stock``, ``escorts``, ``routing``). A convoy
         whose route risk is above ``risk_threshold`` needs an escort (``needs_escort`` True).
+        ``solver`` records ``seed``, ``time_limit``, ``status`` (``time_limit`` when the clock
+        ended a search), ``stopped_by`` (``time``, ``solutions`` or ``local_optimum``),
+        ``deterministic``, ``dropped`` (every allocated delivery not routed: depot, site, units
+        left, reason) and ``phase_seconds``.
     """
     started = time.perf_counter()
     s = scenario
@@ -1114,7 +1126,7 @@ def route(
         if dp.problem is not None:
             problems.append(dp)
 
-    stats = RoutingStats(problems=len(problems))
+    stats = _SearchStats(problems=len(problems))
     trips: list[_Trip] = []
     stopped: list[str] = []
     prepared = time.perf_counter()
