@@ -927,7 +927,11 @@ def _military_last_resort(scenario: Scenario, trips: list[_Trip]) -> list[tuple[
             continue
         old = (trip.depart_h, trip.arrive_h, trip.return_h)
         moved = False
-        for at in sorted({t.depart_h for t in mine if t.depart_h > trip.depart_h}):
+        # "all busy" can only start at a civilian departure: try those within the trip's slack,
+        # nearest first
+        lo, hi = _depart_range(trip, sites)
+        near = sorted({t.depart_h for t in mine if lo <= t.depart_h <= hi}, key=lambda at: (abs(at - old[0]), at))
+        for at in near:
             trip.depart_h = at
             if all_busy(at) and _walk(trip, sites) and within(trip.return_h, trip.latest_return_h):
                 moved = True
