@@ -1046,6 +1046,9 @@ def _stock_short(scenario: Scenario) -> set[str]:
 
 
 def _allocation_reason(scenario: Scenario, facts: AccessFacts, site: str, allocation: Any, stock_short: set[str]) -> str:
+    """Why a site the router was never asked to serve in full is short: what the allocation says,
+    else ``stock`` (a commodity it needs is short overall), ``escorts`` (reachable only under
+    escort), or ``allocation`` (the allocation sent less, for reasons of its own)."""
     inaccessible = getattr(allocation, "inaccessible", None) or {}
     if site in inaccessible and inaccessible[site] not in CHECKED_REASONS:
         return str(inaccessible[site])
@@ -1055,7 +1058,7 @@ def _allocation_reason(scenario: Scenario, facts: AccessFacts, site: str, alloca
     modes = [facts.mode(d, site) for d in facts.serving_depots]
     if modes and "unescorted" not in modes and "escorted" in modes:
         return "escorts"
-    return "fleet"
+    return "allocation"
 
 
 def _ortools_version() -> str:
