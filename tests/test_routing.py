@@ -370,3 +370,19 @@ def test_every_trip_of_a_multi_trip_vehicle_keeps_its_own_risk_cap() -> None:
     assert check(s, plan).codes <= {"RISK_UNESCORTED"}
     assert sum(delivered(plan, x) for x in "ABC") == pytest.approx(9)
     assert len(plan.convoys) >= 2
+
+
+def test_chunks_let_every_vehicle_type_fill_most_of_its_capacity() -> None:
+    from allocate.routing import _chunk_counts
+
+    s = load_scenario(TINY)
+    fleet = s.fleet_by_id
+    types = [fleet["wfp_heavy_D1"], fleet["wfp_light_D1"]]  # 20 t / 70 m3 and 8 t / 30 m3
+    units = {"food": 400.0}  # 20 t, 28 m3: weight binds
+    coarse, least, fine = _chunk_counts(s, units, types)
+    assert coarse == 1 and least == 3 and fine >= least
+    chunk_t = s.weight_t(units) / fine
+    for f in types:
+        carried = min(fine, int(f.capacity_t / chunk_t + 1e-9)) * chunk_t
+        assert carried >= 0.8 * min(f.capacity_t, s.weight_t(units))
+    assert _chunk_counts(s, {"food": 10.0}, types)[2] == 1  # fits any truck whole
