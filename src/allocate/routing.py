@@ -176,10 +176,11 @@ class _LegPaths:
         L, n = pred.shape
         cols = np.broadcast_to(np.arange(n), pred.shape)
         has = pred >= 0
-        ids = np.zeros(pred.shape, dtype=np.int64)
+        padded = np.vstack([attrs, np.zeros((1, 3))])  # the last row: no edge (roots, unreachable)
+        ids = np.full(pred.shape, len(attrs), dtype=np.int64)
         if has.any():
             ids[has] = np.asarray(edge_id[pred[has], cols[has]]).ravel() - 1
-        acc = np.where(has[None], attrs[ids].transpose(2, 0, 1), 0.0)  # (3, L, N) edge into each node
+        acc = padded[ids].transpose(2, 0, 1)  # (3, L, N): the edge into each node
         ptr = np.where(has, pred, cols)  # roots and unreachable nodes point to themselves
         for _ in range(64):
             nxt = np.take_along_axis(ptr, ptr, axis=1)
