@@ -482,7 +482,7 @@ def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.nda
     raise ValueError(f"unknown objective tier {name!r}; choose from {KNOWN_TIERS} or a mapping of them to weights")
 
 
-INTEGER_ESCORT_LIMIT = 1_000
+INTEGER_ESCORT_LIMIT = 300
 TRIPS_LIMIT = 2_000
 
 
