@@ -11,6 +11,7 @@ non-zeros as the library's.
 
     .venv/bin/python benchmarks/bench_distribute.py [--sites 2000] [--depots 50] [--commodities 3]
         [--seed 1] [--repeat 3] [--time-limit 120] [--skip-pulp] [--transport auto] [--json out.jsonl]
+    .venv/bin/python benchmarks/bench_distribute.py --models   # distribute() on every models/*.json
 """
 
 from __future__ import annotations
@@ -98,6 +99,23 @@ def _timed(fn, repeat: int) -> tuple[float, Any]:
     return statistics.median(times), out
 
 
+def sample_models(time_limit: float) -> None:
+    """``distribute()`` on every sample crisis, one Markdown table row each."""
+    import glob
+
+    from allocate.distribute import distribute
+    from allocate.scenario import load_scenario
+
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
+    print("| model | sites | status | seconds | weighted coverage | bound | notes |")
+    for path in sorted(glob.glob(os.path.join(root, "*.json"))):
+        s = load_scenario(path)
+        a = distribute(s, time_limit=time_limit, seed=0)
+        bound = "n/a" if a.bound is None else f"{a.bound:.4f}"
+        print(f"| {os.path.basename(path)[:-5]} | {len(s.sites)} | {a.status} | {a.seconds:.1f} | "
+              f"{a.weighted_coverage:.4f} | {bound} | {'; '.join(a.notes) or 'none'} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sites", type=int, default=2000)
@@ -110,7 +128,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--transport", default="auto", choices=("auto", "trips", "pooled"),
                     help="transport rows of the full model (the PuLP comparison always uses pooled)")
     ap.add_argument("--json", default=None, help="append the figures as one JSON line to this file")
+    ap.add_argument("--models", action="store_true", help="run distribute() on every models/*.json instead")
     args = ap.parse_args(argv)
+    if args.models:
+        sample_models(args.time_limit)
+        return {}
 
     from allocate.generate import generate_scenario
 
