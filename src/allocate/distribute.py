@@ -15,7 +15,11 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
 - ``x[g,c]`` units of commodity c (continuous; FORMAT.md quantities may be fractional);
   ``k[f,g]`` vehicle round trips of fleet type f (continuous: a truck's trip may serve several
   sites once routed); ``z[e,g]`` escort trips of escort unit e (integer: an escort accompanies a
-  whole convoy, never a fraction of one).
+  whole convoy, never a fraction of one), for the ``escort_choices`` nearest admissible units.
+- Large crises: beyond :data:`TRIPS_LIMIT` (fleet type, pair) columns the fleet of a depot is one
+  pool (tonne-hours and m3-hours rows per depot, all and escorted-only) with no ``k``; beyond
+  :data:`INTEGER_ESCORT_LIMIT` (escort, pair) columns ``z`` is fractional. Both are said in
+  :attr:`Allocation.notes`; both only relax the model, so the bound stays a bound.
 - stock, need; weight and volume of each group within the capacity of its trips; each fleet
   type's trips within ``count × horizon_h`` hours; escorted tonnes within what the escort trips
   accompany (a convoy of the escortable fleet of the depot); each escort unit's trips, positioning
