@@ -19,7 +19,8 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
 - Large crises: beyond :data:`TRIPS_LIMIT` (fleet type, pair) columns the fleet of a depot is one
   pool (tonne-hours and m3-hours rows per depot, all and escorted-only) with no ``k``; beyond
   :data:`INTEGER_ESCORT_LIMIT` (escort, pair) columns ``z`` is fractional. Both are said in
-  :attr:`Allocation.notes`; both only relax the model, so the bound stays a bound.
+  :attr:`Allocation.notes`. Both relax the model (its bound stays a bound of the finer model);
+  ``escort_choices`` restricts it (None: every admissible unit).
 - stock, need; weight and volume of each group within the capacity of its trips; each fleet
   type's trips within ``count × horizon_h`` hours; escorted tonnes within what the escort trips
   accompany (a convoy of the escortable fleet of the depot); each escort unit's trips, positioning
