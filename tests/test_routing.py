@@ -386,3 +386,23 @@ def test_chunks_let_every_vehicle_type_fill_most_of_its_capacity() -> None:
         carried = min(fine, int(f.capacity_t / chunk_t + 1e-9)) * chunk_t
         assert carried >= 0.8 * min(f.capacity_t, s.weight_t(units))
     assert _chunk_counts(s, {"food": 10.0}, types)[2] == 1  # fits any truck whole
+
+
+def test_escort_credit_routes_sites_only_an_escort_makes_safe_enough() -> None:
+    # round trip 1 - 0.85^2 = 0.28 > max_risk unescorted; with the 0.6 escort: 0.13 <= 0.2
+    data = base(
+        nodes=base()["nodes"] + [site("S", 5)],
+        roads=[road("D", "S", 20, 1, 0.15)],
+        organizations=[{"id": "ngo", "escort_policy": "accept", "military_assets": "never"}],
+        escorts=[{"id": "E", "provider": "gov", "base": "D", "count": 1, "effectiveness": 0.6}],
+    )
+    s = Scenario.from_dict(data)
+    alloc = rows("D", {"S": {"food": 5}})
+    plain = route(s, alloc, **FAST)
+    assert not plain.convoys and [(c.site, c.reason) for c in plain.unmet] == [("S", "escorts")]
+    assert check(s, plain).codes == set()
+    credited = route(s, alloc, escort_credit=True, **FAST)
+    (convoy,) = credited.convoys
+    assert convoy.needs_escort and delivered(credited, "S") == pytest.approx(5)
+    assert path_risk(RoadNetwork(s), convoy.path, 0.6) <= s.policy.max_risk
+    assert check(s, credited).codes == {"RISK_UNESCORTED", "RISK_MAX"}  # until the escort is assigned
