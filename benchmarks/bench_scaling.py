@@ -48,7 +48,7 @@ DEFAULT_SIZES = (100, 250, 500, 1000, 2000, 5000)
 # Fields of one result row (what run_stages returns).
 ROW_FIELDS = (
     "sites", "seed", "generate_s", "convoys", "escorted", "unescorted", "unmet_sites",
-    "distribution_limit", "routing_limit", "escorts_limit", "distribution_status", "allocation_rows", "routing_stopped_by", "escorts_status", "distribution_build_s", "weighted_coverage", "bound", "check_ok", "codes",
+    "distribution_limit", "routing_limit", "escorts_limit", "distribution_status", "allocation_rows", "routed_convoys", "routing_stopped_by", "escorts_status", "distribution_build_s", "weighted_coverage", "bound", "check_ok", "codes",
     "pre_repair_codes", "repair_dropped",
 ) + tuple(f"{s}_{m}" for s in STAGES for m in ("s", "peak_mb", "delta_mb"))
 
@@ -94,6 +94,7 @@ def run_stages(scenario: Any, *, distribution_limit: float, routing_limit: float
     with _Stage(row, "routing"):
         routed = route(scenario, allocation, time_limit=routing_limit, seed=seed)
     row["routing_stopped_by"] = (routed.solver.model_extra or {}).get("stopped_by")
+    row["routed_convoys"] = len(routed.convoys)
     with _Stage(row, "escorts"):
         assignment = assign_escorts(scenario, list(routed.convoys), time_limit=escorts_limit, seed=seed,
                                     reroute=True)
@@ -177,20 +178,27 @@ def run_size_subprocess(sites: int, *, seed: int, distribution_limit: float, rou
 
 
 def _fitted(row: dict[str, Any], stage: str) -> bool:
-    """Whether ``row`` counts in ``stage``'s fit: it ran, and (after distribution) had an allocation to work on."""
+    """Whether ``row`` counts in ``stage``'s fit: it ran, and had input (an allocation to route, convoys after)."""
     if "error" in row or not row.get(f"{stage}_s", 0) > 0:
         return False
     if stage == "distribution":
         return True
     allocated = row.get("allocation_rows")
-    return row.get("bound") is not None if allocated is None else allocated > 0
+    if not (row.get("bound") is not None if allocated is None else allocated > 0):
+        return False
+    if stage == "routing":
+        return True
+    routed = row.get("routed_convoys")
+    if routed is None:  # rows of runs before the field existed
+        routed = row.get("convoys", 0) + row.get("unescorted", 0) + row.get("repair_dropped", 0)
+    return routed > 0
 
 
 def fit_exponents(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float] | None]:
     """Per stage, ``(a, b)`` of ``t ≈ a·n^b`` by least squares on log-log; None with < 2 sizes.
 
-    Sizes whose distribution found no allocation are left out of the later stages' fits (they
-    had nothing to route, escort, repair or check).
+    Sizes whose distribution found no allocation are left out of the later stages' fits, and
+    sizes where routing made no convoy out of escorts', repair's and check's (no work to time).
     """
     out: dict[str, tuple[float, float] | None] = {}
     for stage in STAGES:
@@ -213,10 +221,10 @@ def markdown_tables(rows: list[dict[str, Any]], fits: dict[str, tuple[float, flo
             continue
         cells = [f"{r[f'{s}_s']:.2f} | {r[f'{s}_peak_mb']:.0f} (+{r[f'{s}_delta_mb']:.0f})" for s in STAGES]
         lines.append(f"| {r['sites']} | " + " | ".join(cells) + " |")
-    lines += ["", "| sites | distribution build s | distribution status | allocation rows | routing stopped by | escorts status "
-              "| convoys | escorted | unescorted (dropped) | dropped by repair | codes before repair | unmet sites "
+    lines += ["", "| sites | distribution build s | distribution status | allocation rows | routing stopped by "
+              "| routed convoys | escorts status | convoys | escorted | unescorted (dropped) | dropped by repair | codes before repair | unmet sites "
               "| weighted cov. | bound | check | load 1-min before→after |",
-              "|" + "---|" * 16]
+              "|" + "---|" * 17]
     for r in rows:
         if "error" in r:
             continue
@@ -224,7 +232,7 @@ def markdown_tables(rows: list[dict[str, Any]], fits: dict[str, tuple[float, flo
         bound = "–" if r["bound"] is None else f"{r['bound']:.4f}"
         lines.append(f"| {r['sites']} | {r['distribution_build_s']:.2f} | {r['distribution_status']} "
                      f"| {r.get('allocation_rows', '–')} "
-                     f"| {r['routing_stopped_by']} | {r['escorts_status']} | {r['convoys']} "
+                     f"| {r['routing_stopped_by']} | {r.get('routed_convoys', '–')} | {r['escorts_status']} | {r['convoys']} "
                      f"| {r['escorted']} | {r['unescorted']} | {r['repair_dropped']} "
                      f"| {','.join(r['pre_repair_codes']) or 'none'} | {r['unmet_sites']} | {r['weighted_coverage']:.4f} "
                      f"| {bound} | {check_txt} | {_load(r)} |")
