@@ -356,3 +356,25 @@ def test_fractional_escort_trips_are_noted():
     a = distribute(cases.validated(data), gap=0, integer_escort_trips=False)
     assert units(a, "S3", escorted=True) == pytest.approx(6.0, rel=REL)
     assert any("fractional" in n for n in a.notes)
+
+
+def test_parity_named_with_its_zones_when_a_zone_cannot_be_lifted():
+    # S3 (zone Z2) is accessible but unservable (its only escort unit has no team); S1 (zone Z1)
+    # is served. min_coverage 0.5 fails at S3, and then parity 0.2 fails too: Z1 must reach 0.5
+    # (min_coverage at S1) while Z2 stays at 0, a spread of at least 0.5. Both rules are named,
+    # parity with its zones and the least spread the elastic re-solve could reach.
+    data = cases.escorted_and_safe()
+    data["nodes"] = [n for n in data["nodes"] if n["id"] != "D2"]
+    data["fleet"] = [f for f in data["fleet"] if f["depot"] != "D2"]
+    data["roads"] = [r for r in data["roads"] if "D2" not in (r["a"], r["b"])]
+    data["escorts"][0]["count"] = 0
+    cases.add_site(data, "S1", 4.0, 2, zone="Z1")
+    data["policy"].update(min_coverage=0.5, parity_tolerance=0.2)
+    a = distribute(cases.validated(data))
+    assert a.status == "infeasible"
+    rules = {sf.rule: sf for sf in a.shortfalls}
+    assert set(rules) == {"min_coverage", "parity"}
+    assert rules["min_coverage"].subjects == ("S3",)
+    assert set(rules["parity"].subjects) == {"Z1", "Z2"}
+    assert rules["parity"].achievable == pytest.approx(0.5, abs=1e-6)
+    assert "parity_tolerance" in a.explanation and "Z2" in a.explanation
