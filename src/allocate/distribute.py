@@ -904,10 +904,17 @@ def explain_infeasible(f: DistributionFacts, dm: DistributionModel, time_limit: 
             short = [(f.sites[acc_sites[i]], mc - slack[i]) for i in np.flatnonzero(slack > 1e-6)]
             if short:
                 subjects = tuple(sid for sid, _ in short)
+                served = set(f.g_site[elastic.x_group].tolist())
+                idx = {sid: i for i, sid in enumerate(f.sites)}
+                cut_off = [sid for sid in subjects if idx[sid] not in served]
                 detail = ", ".join(f"{sid} at most {cov:.3f}" for sid, cov in short[:20])
                 more = f" and {len(short) - 20} more" if len(short) > 20 else ""
-                msg = (f"min_coverage {mc:g} cannot be met at {len(short)} accessible site(s): {detail}{more} "
-                       f"(stock, transport or escort capacity is too short to lift them all together)")
+                why = "stock, transport or escort capacity is too short to lift them all together"
+                if cut_off:
+                    why += (f"; {', '.join(cut_off[:20])} cannot be served at all: accessible by the claim rules, "
+                            "but no fleet with stock may go there (escort units without a team or a road to the "
+                            "depot, or an organization that takes no escort)")
+                msg = f"min_coverage {mc:g} cannot be met at {len(short)} accessible site(s): {detail}{more} ({why})"
                 shortfalls.append(Shortfall("min_coverage", subjects, mc, min(c for _, c in short), msg))
                 lines.append(msg)
         sp = elastic.slack_cols.get("parity")
