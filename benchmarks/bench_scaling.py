@@ -18,7 +18,7 @@ fit of ``log t = log a + b log n`` per stage (``numpy.polyfit``).
 The codes the checker finds before the repair are reported too (``pre_repair_codes``).
 
     .venv/bin/python benchmarks/bench_scaling.py [--sizes 100 250 500 1000 2000 5000] [--seed 0]
-        [--distribution-limit 60] [--routing-limit 60] [--escorts-limit 30] [--timeout 900]
+        [--distribution-limit 60] [--routing-limit 60] [--escorts-limit 30] [--timeout 900] [--max-rss-gb 12]
 """
 
 from __future__ import annotations
@@ -151,9 +151,25 @@ def run_size(sites: int, *, seed: int, distribution_limit: float, routing_limit:
     return row
 
 
+def _child_rss_mb(pid: int) -> float:
+    """Current RSS of process ``pid`` in MB (0 when it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def run_size_subprocess(sites: int, *, seed: int, distribution_limit: float, routing_limit: float,
-                        escorts_limit: float, timeout: float | None = None) -> dict[str, Any]:
-    """:func:`run_size` in a fresh Python process; an ``error`` row on failure or timeout."""
+                        escorts_limit: float, timeout: float | None = None,
+                        max_rss_gb: float | None = None) -> dict[str, Any]:
+    """:func:`run_size` in a fresh Python process; an ``error`` row on failure, timeout or too much memory.
+
+    ``max_rss_gb``: kill the child when its RSS passes this many GB (the machine is shared).
+    """
     with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as out:
         out_path = out.name
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(sites), "--child-out", out_path,
@@ -161,18 +177,31 @@ def run_size_subprocess(sites: int, *, seed: int, distribution_limit: float, rou
            "--routing-limit", str(routing_limit), "--escorts-limit", str(escorts_limit)]
     t0 = time.perf_counter()
     load_before = os.getloadavg()[0]
+    killed = ""
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        with tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True)
+            while proc.poll() is None:
+                elapsed = time.perf_counter() - t0
+                rss = _child_rss_mb(proc.pid)
+                if timeout is not None and elapsed > timeout:
+                    killed = f"timeout after {elapsed:.0f} s"
+                elif max_rss_gb is not None and rss > max_rss_gb * 1024:
+                    killed = f"killed at {rss / 1024:.1f} GB RSS (limit {max_rss_gb:g} GB) after {elapsed:.0f} s"
+                if killed:
+                    proc.kill()
+                    proc.wait()
+                    break
+                time.sleep(0.5)
+            err.seek(0)
+            tail = err.read().strip().splitlines()[-3:]
         text = Path(out_path).read_text()
-        if proc.returncode != 0 or not text.strip():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            return {"sites": sites, "error": f"exit {proc.returncode}: {' | '.join(tail)}",
-                    "wall_s": time.perf_counter() - t0}
+        if killed or proc.returncode != 0 or not text.strip():
+            why = killed or f"exit {proc.returncode}: {' | '.join(tail)}"
+            return {"sites": sites, "error": why, "wall_s": time.perf_counter() - t0}
         row = json.loads(text)
         row["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before, after
         return row
-    except subprocess.TimeoutExpired:
-        return {"sites": sites, "error": f"timeout after {timeout} s", "wall_s": time.perf_counter() - t0}
     finally:
         os.unlink(out_path)
 
@@ -258,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--routing-limit", type=float, default=60.0, help="route() time_limit, s")
     ap.add_argument("--escorts-limit", type=float, default=30.0, help="assign_escorts() time_limit, s")
     ap.add_argument("--timeout", type=float, default=None, help="kill one size's child after this many s")
+    ap.add_argument("--max-rss-gb", type=float, default=12.0, help="kill one size's child above this RSS, GB")
     ap.add_argument("--json", help="also write the rows and fits to this JSON file")
     ap.add_argument("--report", help="only print the tables of a JSON file written by --json (rows re-fitted)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -278,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n in args.sizes:
         print(f"[{time.strftime('%H:%M:%S')}] {n} sites ...", file=sys.stderr, flush=True)
-        row = run_size_subprocess(n, seed=args.seed, timeout=args.timeout, **limits)
+        row = run_size_subprocess(n, seed=args.seed, timeout=args.timeout, max_rss_gb=args.max_rss_gb, **limits)
         print(f"    {json.dumps(row)}", file=sys.stderr, flush=True)
         rows.append(row)
     fits = fit_exponents(rows)
