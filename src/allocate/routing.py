@@ -1049,7 +1049,8 @@ def _stock_short(scenario: Scenario) -> set[str]:
 def _allocation_reason(scenario: Scenario, facts: AccessFacts, site: str, allocation: Any, stock_short: set[str]) -> str:
     """Why a site the router was never asked to serve in full is short: what the allocation says,
     else ``stock`` (a commodity it needs is short overall), ``escorts`` (reachable only under
-    escort), or ``allocation`` (the allocation sent less, for reasons of its own)."""
+    escort), else ``fleet`` (the distribution's transport capacity is what else limits it).
+    The informative vocabulary is shared with the planner: fleet, horizon, stock, escorts, routing."""
     inaccessible = getattr(allocation, "inaccessible", None) or {}
     if site in inaccessible and inaccessible[site] not in CHECKED_REASONS:
         return str(inaccessible[site])
@@ -1059,7 +1060,7 @@ def _allocation_reason(scenario: Scenario, facts: AccessFacts, site: str, alloca
     modes = [facts.mode(d, site) for d in facts.serving_depots]
     if modes and "unescorted" not in modes and "escorted" in modes:
         return "escorts"
-    return "allocation"
+    return "fleet"
 
 
 def _ortools_version() -> str:
