@@ -23,11 +23,12 @@ from allocate.network import RoadNetwork
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
 from allocate.routing import route
 from allocate.scenario import Scenario
+from allocate.waves import pool_waves
 
 Progress = Callable[[str], None]
 
 # Share of the overall time limit each stage may use; what a stage leaves is passed on.
-_BUDGET = {"distribute": 0.3, "route": 0.5, "escorts": 0.15}
+_BUDGET = {"distribute": 0.25, "route": 0.55}
 
 # Codes whose subject is a convoy the repair can simply drop.
 _REMOVABLE_CODES = frozenset(
@@ -62,12 +63,15 @@ def plan(
     seed: int = 0,
     deterministic: bool = False,
     backend: str = "highs",
+    waves: bool = True,
     progress: Progress | None = None,
 ) -> Plan:
     """Plan distribution, convoys and escorts for ``scenario`` within ``time_limit`` seconds.
 
     The result passes :func:`allocate.check.check`, or its ``solver.status`` is ``infeasible``
-    and ``solver.explanation`` says which policy rule could not be met and where.
+    and ``solver.explanation`` says which policy rule could not be met and where. With ``waves``
+    (the default), loads whose convoys found no free escort are pooled into multi-truck waves
+    under one escort, fitted where trucks and units are idle (waves.py).
     """
     started = time.monotonic()
     say = progress or (lambda stage: None)
@@ -100,6 +104,7 @@ def plan(
         seed=seed,
         deterministic=deterministic,
         network=network,
+        escort_credit=True,
     )
     trace.stage_seconds["route"] = time.monotonic() - t0
     for claim in routed.unmet:
@@ -107,17 +112,21 @@ def plan(
 
     say("escorts")
     t0 = time.monotonic()
-    assignment = assign_escorts(
-        scenario, list(routed.convoys), time_limit=remaining(0.5), seed=seed, network=network, reroute=True
-    )
+    convoys = _escort(scenario, network, list(routed.convoys), remaining(0.5), seed, trace)
     trace.stage_seconds["escorts"] = time.monotonic() - t0
-    dropped = {u.convoy for u in assignment.unescorted}
-    for convoy in assignment.convoys:
-        if convoy.id in dropped:
-            trace.blame((s.site for s in convoy.stops), "escorts")
-    for miss in assignment.unescorted:
-        trace.notes.append(f"escorts: convoy {miss.convoy} left out ({miss.reason}: {miss.detail})")
-    convoys = [c for c in assignment.convoys if c.id not in dropped]
+
+    if waves:
+        say("escorted waves")
+        t0 = time.monotonic()
+        kept, short = convoys
+        pooled = pool_waves(scenario, network, access, kept, short)
+        if pooled:
+            merged, still_short = _escort(scenario, network, kept + pooled, remaining(0.5), seed, trace)
+            convoys = (merged, short)
+            trace.notes.append(f"waves: {len(pooled)} multi-truck waves for loads left without escort, {len(still_short)} of them still without")
+        trace.stage_seconds["waves"] = time.monotonic() - t0
+    convoys, short = convoys
+    trace.blame((s.site for c in short for s in c.stops), "escorts")
 
     say("repair")
     t0 = time.monotonic()
@@ -134,6 +143,20 @@ def plan(
             status="infeasible", explanation=why,
         )
     return result
+
+
+def _escort(
+    scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], time_limit: float, seed: int, trace: _Trace
+) -> tuple[list[Convoy], list[Convoy]]:
+    """Escort the convoys that need it: ``(kept, left without escort)``; a wave left without one is
+    simply not sent. Each miss is noted with the escort stage's reason."""
+    assignment = assign_escorts(scenario, convoys, time_limit=time_limit, seed=seed, network=network, reroute=True)
+    missed = {u.convoy: u for u in assignment.unescorted}
+    for miss in assignment.unescorted:
+        trace.notes.append(f"escorts: convoy {miss.convoy} left out ({miss.reason}: {miss.detail})")
+    kept = [c for c in assignment.convoys if c.id not in missed]
+    short = [c for c in assignment.convoys if c.id in missed and not (c.model_extra or {}).get("wave")]
+    return kept, short
 
 
 def _relaxed(scenario: Scenario) -> Scenario:

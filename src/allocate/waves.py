@@ -1,0 +1,230 @@
+"""Escorted convoy waves: many trucks moving together under one escort.
+
+Escort units are the scarcest resource of a conflict response, and an escort protects a whole
+convoy, not a truck. The router plans trucks one by one, so deliveries that need an escort arrive
+at the escort stage as many small convoys, more than the units can protect. This repair takes the
+loads of the convoys that got no escort and sends them the way the field does: a *wave* is a
+group of trucks of one organization that leaves a depot together, drives the safest road the
+escort may take to one site, unloads and returns. Each wave is placed in time where the trucks
+are idle in the plan so far and an admissible escort unit is free, positioning included, so it
+never double-books a vehicle or a unit; the escort itself is then chosen by
+:func:`allocate.escorts.assign_escorts`, which checks every rule again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Iterable, Mapping, Sequence
+
+from allocate.access import AccessFacts, within
+from allocate.escorts import escort_busy_window, positioning_hours
+from allocate.network import Path, RoadNetwork
+from allocate.plan import Convoy, Stop
+from allocate.scenario import EscortUnit, FleetType, Scenario
+
+Interval = tuple[float, float, int]  # start, end, how many busy
+MAX_CANDIDATE_STARTS = 400
+
+
+def _peak(intervals: Sequence[Interval], start: float, end: float) -> int:
+    """Most copies busy at once inside ``[start, end)`` (half-open, FORMAT.md §3.5)."""
+    events = []
+    for a, b, n in intervals:
+        if a < end - 1e-9 and b > start + 1e-9:
+            events.append((max(a, start), n))
+            events.append((min(b, end), -n))
+    events.sort(key=lambda e: (e[0], e[1]))
+    busy = peak = 0
+    for _, delta in events:
+        busy += delta
+        peak = max(peak, busy)
+    return peak
+
+
+class _Calendar:
+    """Busy intervals of every fleet type and escort unit in the plan so far."""
+
+    def __init__(self, scenario: Scenario, network: RoadNetwork, convoys: Iterable[Convoy]):
+        self.fleet: dict[str, list[Interval]] = defaultdict(list)
+        self.escort: dict[str, list[Interval]] = defaultdict(list)
+        for convoy in convoys:
+            self.add(scenario, network, convoy)
+
+    def add(self, scenario: Scenario, network: RoadNetwork, convoy: Convoy) -> None:
+        for fleet_id, n in convoy.vehicles.items():
+            self.fleet[fleet_id].append((convoy.depart_h, convoy.return_h, n))
+        if convoy.escort is not None:
+            window = escort_busy_window(scenario, network, convoy.escort, convoy)
+            if window is not None:
+                self.escort[convoy.escort].append((window[0], window[1], 1))
+
+    def idle_trucks(self, fleet: FleetType, start: float, end: float) -> int:
+        return fleet.count - _peak(self.fleet[fleet.id], start, end)
+
+    def escort_free(self, escort: EscortUnit, start: float, end: float) -> bool:
+        return _peak(self.escort[escort.id], start, end) < escort.count
+
+    def release_times(self) -> list[float]:
+        """Moments something becomes free: candidate departure times for a wave."""
+        times = {0.0}
+        for intervals in list(self.fleet.values()) + list(self.escort.values()):
+            times.update(b for _, b, _ in intervals)
+        return sorted(times)
+
+
+def pool_waves(
+    scenario: Scenario,
+    network: RoadNetwork,
+    access: AccessFacts,
+    kept: Sequence[Convoy],
+    unescorted: Sequence[Convoy],
+) -> list[Convoy]:
+    """Waves carrying what the ``unescorted`` convoys were to deliver, fitted around ``kept``.
+
+    Loads are pooled per (depot, organization, site) and sent most severe site first; a wave
+    takes every idle truck of the organization's civilian types there, up to what is left.
+    """
+    calendar = _Calendar(scenario, network, kept)
+    loads: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+    for convoy in unescorted:
+        for stop in convoy.stops:
+            into = loads[(convoy.depot, convoy.organization, stop.site)]
+            for commodity, units in stop.unload.items():
+                into[commodity] = into.get(commodity, 0.0) + units
+    severity = {s.id: s.severity for s in scenario.sites}
+    waves: list[Convoy] = []
+    for depot, org, site in sorted(loads, key=lambda k: (-severity.get(k[2], 0), k)):
+        if site not in severity:
+            continue
+        left = loads[(depot, org, site)]
+        types = _wave_types(scenario, depot, org)
+        while types and any(u > 1e-9 for u in left.values()):
+            wave = _earliest_wave(scenario, network, access, calendar, depot, org, site, types, left, len(waves))
+            if wave is None:
+                break
+            waves.append(wave)
+            calendar.add(scenario, network, wave)
+            for commodity, units in wave.stops[0].unload.items():
+                left[commodity] -= units
+    return waves
+
+
+def _wave_types(scenario: Scenario, depot: str, org: str) -> list[FleetType]:
+    """The organization's civilian fleet types at ``depot`` (a wave never mixes in military ones)."""
+    if scenario.organization_by_id[org].escort_policy == "never":
+        return []
+    return [f for f in scenario.fleet if f.depot == depot and f.organization == org and not f.military and f.count >= 1 and f.capacity_t > 0]
+
+
+def _legs(scenario: Scenario, network: RoadNetwork, access: AccessFacts, depot: str, site: str, weight_t: float):
+    """For each escort unit the rules admit: the safest way out and back on the roads it may take."""
+    options = []
+    for escort in scenario.escorts:
+        if escort.count < 1 or not access.party_admits(escort):
+            continue
+        pos = positioning_hours(network, escort, depot)
+        if pos is None:
+            continue
+        roads = access.escort_usability(escort, weight_t)
+        out = network.least_path(depot, site, "risk", roads, escort.effectiveness)
+        back = network.least_path(site, depot, "risk", roads, escort.effectiveness)
+        if out is None or back is None:
+            continue
+        if within(-math.expm1(-(out.risk_weight + back.risk_weight)), scenario.policy.max_risk):
+            options.append((escort, pos, out, back))
+    return options
+
+
+def _earliest_wave(
+    scenario: Scenario,
+    network: RoadNetwork,
+    access: AccessFacts,
+    calendar: _Calendar,
+    depot: str,
+    org: str,
+    site_id: str,
+    types: list[FleetType],
+    left: Mapping[str, float],
+    index: int,
+) -> Convoy | None:
+    """The first departure at which idle trucks and a free escort unit can make the trip."""
+    site = scenario.node_by_id[site_id]
+    starts = calendar.release_times()
+    if len(starts) > MAX_CANDIDATE_STARTS:
+        step = len(starts) / MAX_CANDIDATE_STARTS
+        starts = [starts[int(i * step)] for i in range(MAX_CANDIDATE_STARTS)]
+    for weight_t in sorted({f.capacity_t for f in types}, reverse=True):
+        usable = [f for f in types if f.capacity_t <= weight_t]
+        options = _legs(scenario, network, access, depot, site_id, weight_t)
+        best = None
+        for escort, pos, out, back in options:
+            for t in starts:
+                depart, arrive = _timing(t + (0.0 if t == 0.0 else 0.0), out, site)
+                if arrive is None:
+                    break
+                back_at = arrive + site.service_h + back.hours
+                if not within(back_at, scenario.horizon_h):
+                    break
+                if not calendar.escort_free(escort, depart - pos[0], back_at + pos[1]):
+                    continue
+                idle = {f.id: calendar.idle_trucks(f, depart, back_at) for f in usable}
+                if not any(idle.values()):
+                    continue
+                load = _fill(scenario, left, sum(f.capacity_t * idle[f.id] for f in usable), sum(f.capacity_m3 * idle[f.id] for f in usable))
+                if load and (best is None or back_at < best[0]):
+                    best = (back_at, depart, arrive, out, back, idle, load)
+                break
+        if best is not None:
+            back_at, depart, arrive, out, back, idle, load = best
+            return Convoy(
+                id=f"W{index + 1:04d}",
+                organization=org,
+                depot=depot,
+                vehicles=_trucks_for(scenario, idle, load),
+                path=out.nodes + back.nodes[1:],
+                depart_h=depart,
+                stops=(Stop(site=site_id, arrive_h=arrive, unload=load),),
+                return_h=back_at,
+                escort=None,
+                wave=True,
+            )
+    return None
+
+
+def _timing(depart: float, out: Path, site) -> tuple[float, float | None]:
+    """Departure and arrival for a wave leaving no earlier than ``depart``; waits for a window."""
+    arrive = depart + out.hours
+    if site.window is not None:
+        if arrive > site.window[1] + 1e-9:
+            return depart, None
+        if arrive < site.window[0]:
+            depart += site.window[0] - arrive
+            arrive = site.window[0]
+    return depart, arrive
+
+
+def _fill(scenario: Scenario, left: Mapping[str, float], capacity_t: float, capacity_m3: float) -> dict[str, float]:
+    """As much of what is left as fits, the same share of every commodity."""
+    want_t = sum(u * scenario.commodity_by_id[c].weight_t for c, u in left.items() if u > 1e-9)
+    want_m3 = sum(u * scenario.commodity_by_id[c].volume_m3 for c, u in left.items() if u > 1e-9)
+    if want_t <= 0 or capacity_t <= 0:
+        return {}
+    share = min(1.0, capacity_t / want_t, capacity_m3 / want_m3 if want_m3 > 0 else 1.0)
+    return {c: (u * share if share < 1 else u) for c, u in left.items() if u > 1e-9}
+
+
+def _trucks_for(scenario: Scenario, idle: Mapping[str, int], load: Mapping[str, float]) -> dict[str, int]:
+    """The fewest idle trucks, largest first, that carry ``load`` by weight and by volume."""
+    need_t, need_m3 = scenario.weight_t(load), scenario.volume_m3(load)
+    chosen: dict[str, int] = {}
+    got_t = got_m3 = 0.0
+    for fleet_id in sorted(idle, key=lambda f: (-scenario.fleet_by_id[f].capacity_t, f)):
+        f = scenario.fleet_by_id[fleet_id]
+        for _ in range(idle[fleet_id]):
+            if got_t >= need_t * (1 - 1e-9) and got_m3 >= need_m3 * (1 - 1e-9):
+                break
+            chosen[fleet_id] = chosen.get(fleet_id, 0) + 1
+            got_t += f.capacity_t
+            got_m3 += f.capacity_m3
+    return chosen

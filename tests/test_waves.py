@@ -1,0 +1,98 @@
+"""Escorted waves: loads left without escort travel together under one unit, never double-booking."""
+
+from __future__ import annotations
+
+import pytest
+
+from allocate.access import AccessFacts
+from allocate.check import check
+from allocate.escorts import assign_escorts
+from allocate.network import RoadNetwork
+from allocate.plan import Convoy, Plan, SolverInfo, Stop, UnmetClaim
+from allocate.scenario import Scenario
+from allocate.waves import pool_waves
+
+
+def _scenario(escorts: int = 1, trucks: int = 4) -> Scenario:
+    """Depot D, site S one risky hour away (risk 0.15 each way), 10 t trucks, one UN escort unit."""
+    return Scenario.from_dict(
+        {
+            "format": "allocate.scenario/1",
+            "name": "waves",
+            "horizon_h": 24,
+            "commodities": [{"id": "food", "weight_t": 0.05, "volume_m3": 0.1}],
+            "parties": [{"id": "un", "kind": "un"}],
+            "zones": [],
+            "nodes": [
+                {"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 2000}},
+                {"id": "S", "kind": "site", "lat": 0, "lon": 1, "need": {"food": 800}, "severity": 4},
+            ],
+            "roads": [{"a": "D", "b": "S", "km": 40, "hours": 1, "risk": 0.15}],
+            "organizations": [{"id": "wfp", "escort_policy": "accept", "military_assets": "never"}],
+            "fleet": [{"id": "truck", "organization": "wfp", "depot": "D", "count": trucks, "capacity_t": 10, "capacity_m3": 40}],
+            "escorts": [{"id": "E", "provider": "un", "base": "D", "count": escorts, "effectiveness": 0.9}],
+        }
+    )
+
+
+def _truck_convoys(n: int) -> list[Convoy]:
+    """``n`` single-truck convoys leaving together, each with 200 units (10 t)."""
+    return [
+        Convoy(id=f"C{i}", organization="wfp", depot="D", vehicles={"truck": 1}, path=("D", "S", "D"),
+               depart_h=0.0, stops=(Stop(site="S", arrive_h=1.0, unload={"food": 200}),), return_h=2.0, escort=None)
+        for i in range(n)
+    ]
+
+
+def _plan(scenario: Scenario, convoys: list[Convoy]) -> Plan:
+    solver = SolverInfo(status="feasible", objective=None, bound=None, seconds=None, seed=None, version="test")
+    from allocate.plan import site_coverage
+
+    short = [UnmetClaim(site=s, reason="escorts") for s, c in site_coverage(scenario, convoys).items() if c.delivered_t < c.need_t - 1e-9]
+    return Plan.build(scenario, convoys, short, solver)
+
+
+def test_loads_left_without_escort_leave_together_in_one_wave() -> None:
+    scenario = _scenario()
+    network = RoadNetwork(scenario)
+    first = assign_escorts(scenario, _truck_convoys(4), network=network)
+    kept = [c for c in first.convoys if c.escort is not None]
+    short = [c for c in first.convoys if c.escort is None]
+    assert len(kept) == 1 and len(short) == 3, "one unit protects one of four simultaneous convoys"
+
+    waves = pool_waves(scenario, network, AccessFacts(scenario, network), kept, short)
+    assert len(waves) == 1
+    wave = waves[0]
+    assert wave.vehicles == {"truck": 3}
+    assert wave.stops[0].unload["food"] == pytest.approx(600)
+    assert wave.depart_h >= 2.0 - 1e-9, "the unit is busy with the first convoy until it returns"
+
+    second = assign_escorts(scenario, kept + waves, network=network)
+    assert not second.unescorted
+    result = _plan(scenario, list(second.convoys))
+    report = check(scenario, result)
+    assert report.ok, sorted(report.codes)
+    assert result.metrics["delivered_t"] == pytest.approx(40.0)
+
+
+def test_no_wave_when_no_truck_is_ever_idle() -> None:
+    scenario = _scenario(trucks=1)
+    network = RoadNetwork(scenario)
+    # the only truck is busy all day with an escorted convoy; nothing can be pooled
+    busy = Convoy(id="K", organization="wfp", depot="D", vehicles={"truck": 1}, path=("D", "S", "D"), depart_h=0.0,
+                  stops=(Stop(site="S", arrive_h=1.0, unload={"food": 200}),), return_h=24.0, escort="E")
+    short = _truck_convoys(1)
+    assert pool_waves(scenario, network, AccessFacts(scenario, network), [busy], short) == []
+
+
+def test_a_wave_never_overbooks_the_escort_unit() -> None:
+    scenario = _scenario(escorts=1, trucks=8)
+    network = RoadNetwork(scenario)
+    first = assign_escorts(scenario, _truck_convoys(8), network=network)
+    kept = [c for c in first.convoys if c.escort is not None]
+    short = [c for c in first.convoys if c.escort is None]
+    waves = pool_waves(scenario, network, AccessFacts(scenario, network), kept, short)
+    second = assign_escorts(scenario, kept + waves, network=network)
+    result = _plan(scenario, [c for c in second.convoys if c.escort is not None])
+    assert "ESCORT_BUSY" not in check(scenario, result).codes
+    assert "FLEET_BUSY" not in check(scenario, result).codes
