@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Annotated, Any, Iterable, Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from allocate._fields import (
     Id,
@@ -112,7 +112,7 @@ class Plan(_PlanPart):
     scenario: ScenarioRef
     convoys: tuple[Convoy, ...]
     unmet: tuple[UnmetClaim, ...]
-    metrics: dict[Text, Number | None]
+    metrics: dict[Text, Annotated[int, Strict()] | Number | None]  # counts stay whole numbers
     solver: SolverInfo
 
     # ----- building ----------------------------------------------------------------------
