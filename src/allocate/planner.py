@@ -18,7 +18,7 @@ from allocate import __version__
 from allocate.access import AccessFacts, within
 from allocate.check import check
 from allocate.distribute import distribute
-from allocate.escorts import assign_escorts
+from allocate.escorts import assign_escorts, needs_escort
 from allocate.network import RoadNetwork
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
 from allocate.routing import route
@@ -112,21 +112,9 @@ def plan(
 
     say("escorts")
     t0 = time.monotonic()
-    convoys = _escort(scenario, network, list(routed.convoys), remaining(0.5), seed, trace)
-    trace.stage_seconds["escorts"] = time.monotonic() - t0
-
-    if waves:
-        say("escorted waves")
-        t0 = time.monotonic()
-        kept, short = convoys
-        pooled = pool_waves(scenario, network, access, kept, short)
-        if pooled:
-            merged, still_short = _escort(scenario, network, kept + pooled, remaining(0.5), seed, trace)
-            convoys = (merged, short)
-            trace.notes.append(f"waves: {len(pooled)} multi-truck waves for loads left without escort, {len(still_short)} of them still without")
-        trace.stage_seconds["waves"] = time.monotonic() - t0
-    convoys, short = convoys
+    convoys, short = _escort_stage(scenario, network, access, list(routed.convoys), remaining, seed, waves, trace)
     trace.blame((s.site for c in short for s in c.stops), "escorts")
+    trace.stage_seconds["escorts"] = time.monotonic() - t0
 
     say("repair")
     t0 = time.monotonic()
@@ -143,6 +131,47 @@ def plan(
             status="infeasible", explanation=why,
         )
     return result
+
+
+def _escort_stage(
+    scenario: Scenario,
+    network: RoadNetwork,
+    access: AccessFacts,
+    routed: list[Convoy],
+    remaining: Callable[[float], float],
+    seed: int,
+    waves: bool,
+    trace: _Trace,
+) -> tuple[list[Convoy], list[Convoy]]:
+    """Escorts for the routed convoys: ``(kept, left without escort)``.
+
+    Two ways are tried and the one delivering more severity-weighted tonnes is kept: (a) escort
+    the router's convoys as they are, then pool what found no escort into waves; (b) keep the
+    router's safe convoys and send every load that needs an escort in waves (several trucks
+    under one unit), which wins when escort units, not trucks, are the bottleneck.
+    """
+    kept, short = _escort(scenario, network, routed, remaining(0.5), seed, trace)
+    if not waves:
+        return kept, short
+    pooled = pool_waves(scenario, network, access, kept, short)
+    if pooled:
+        kept, _ = _escort(scenario, network, kept + pooled, remaining(0.5), seed, trace)
+    needy = [c for c in routed if needs_escort(scenario, network, c)]
+    if not needy:
+        return kept, short
+    safe = [c for c in routed if not needs_escort(scenario, network, c)]
+    all_waves = pool_waves(scenario, network, access, safe, needy)
+    kept_b, _ = _escort(scenario, network, safe + all_waves, remaining(0.5), seed, _Trace())
+    if _weighted_tonnes(scenario, kept_b) > _weighted_tonnes(scenario, kept) * (1 + 1e-9):
+        trace.notes.append(f"escorts: every escorted load sent in {len(all_waves)} waves (more severity-weighted tonnes than truck-by-truck convoys)")
+        return kept_b, needy
+    trace.notes.append(f"escorts: router's convoys kept, {len(pooled)} waves for loads left without escort")
+    return kept, short
+
+
+def _weighted_tonnes(scenario: Scenario, convoys: Sequence[Convoy]) -> float:
+    severity = {s.id: s.severity for s in scenario.sites}
+    return sum(severity.get(stop.site, 0) * scenario.weight_t(stop.unload) for c in convoys for stop in c.stops)
 
 
 def _escort(
