@@ -406,3 +406,83 @@ def test_escort_credit_routes_sites_only_an_escort_makes_safe_enough() -> None:
     assert convoy.needs_escort and delivered(credited, "S") == pytest.approx(5)
     assert path_risk(RoadNetwork(s), convoy.path, 0.6) <= s.policy.max_risk
     assert check(s, credited).codes == {"RISK_UNESCORTED", "RISK_MAX"}  # until the escort is assigned
+
+
+# ----- the greedy warm start is the floor (issue 6, routing at scale) ------------------------------
+def _generated(n: int) -> tuple[Scenario, list[dict[str, Any]]]:
+    """A generated crisis and a quick allocation: every site's need from its nearest depot
+    (the router clips it to stock; distribute() would take most of a test's time here)."""
+    from allocate.generate import generate
+
+    s = Scenario.from_dict(generate(n, seed=0))
+    out = []
+    for x in s.sites:
+        d = min(s.depots, key=lambda d: ((d.lat - x.lat) ** 2 + (d.lon - x.lon) ** 2, d.id))
+        out.extend({"depot": d.id, "site": x.id, "commodity": c, "units": u} for c, u in x.need.items() if u > 0)
+    return s, out
+
+
+def _only_escort_codes(s: Scenario, plan) -> None:
+    """The plan passes the checker but for risk codes of convoys that will get an escort."""
+    report = check(s, plan)
+    escorted = {c.id for c in plan.convoys if c.needs_escort}
+    others = [v for v in report.violations
+              if v.code not in ("RISK_UNESCORTED", "RISK_MAX") or not any(c in v.subject for c in escorted)]
+    assert not others, report.summary()
+
+
+def _no_solution(problem, params):
+    from allocate.backends.routing_problem import RoutingResult
+
+    nv = problem.num_vehicles
+    return RoutingResult(routes=tuple(() for _ in range(nv)), arrivals=tuple(() for _ in range(nv)),
+                         start_times=(0,) * nv, end_times=(0,) * nv, cost=0, objective=0,
+                         dropped=problem.visits, drop_reasons={x: "search" for x in problem.visits},
+                         status="no_solution", stopped_by="none", seconds=params.time_limit,
+                         backend="ortools", seed=0, time_limit=params.time_limit, message="forced")
+
+
+def test_search_finding_nothing_falls_back_to_the_warm_start(monkeypatch):
+    import allocate.routing as routing
+
+    s, alloc = _generated(40)
+    monkeypatch.setattr(routing, "solve_ortools", _no_solution)
+    plan = route(s, alloc, time_limit=2.0)
+    assert plan.convoys, "the greedy warm start carries part of the allocation"
+    assert plan.solver.warm_start_depots
+    assert "warm start" in plan.solver.note
+    assert plan.solver.stopped_by != "local_optimum"
+    _only_escort_codes(s, plan)
+    # the same trips as with the search switched off altogether
+    monkeypatch.setattr(routing, "SEARCH", False)
+    plain = route(s, alloc, time_limit=2.0)
+    assert plain.solver.stopped_by == "none"
+    assert set(plain.solver.unsearched_depots) == set(plain.solver.warm_start_depots)
+    assert len(plain.convoys) == len(plan.convoys)
+    _only_escort_codes(s, plain)
+
+
+def test_search_never_routes_less_than_the_warm_start(monkeypatch):
+    import allocate.routing as routing
+
+    s, alloc = _generated(40)
+    sev = {x.id: x.severity for x in s.sites}
+
+    def value(plan) -> float:
+        return sum(sev[st.site] * s.weight_t(st.unload) for c in plan.convoys for st in c.stops)
+
+    searched = route(s, alloc, time_limit=3.0)
+    monkeypatch.setattr(routing, "SEARCH", False)
+    warm = route(s, alloc, time_limit=3.0)
+    # per depot the better of the two is kept, before the common post-passes
+    assert value(searched) >= 0.95 * value(warm)
+    _only_escort_codes(s, searched)
+
+
+def test_time_limit_held_at_300_sites():
+    s, alloc = _generated(300)
+    t0 = time.perf_counter()
+    plan = route(s, alloc, time_limit=6.0)
+    assert time.perf_counter() - t0 <= 6.0 * 1.2
+    assert plan.convoys
+    _only_escort_codes(s, plan)

@@ -51,7 +51,16 @@ from scipy.sparse.csgraph import dijkstra
 
 from allocate.access import AccessFacts, within
 from allocate.backends.ortools_routing import solve_ortools
-from allocate.backends.routing_problem import MatrixProfile, RoutingProblem, RoutingResult, SearchParams
+from allocate.backends.routing_problem import (
+    MatrixProfile,
+    RoutingProblem,
+    RoutingResult,
+    SearchParams,
+    drop_reason,
+    evaluate_routes,
+    forward_schedule,
+    screen_visits,
+)
 from allocate.network import Path, RoadNetwork, Usability, risk_from_weight
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, Stop, UnmetClaim
 from allocate.scenario import FleetType, Scenario
@@ -72,6 +81,12 @@ GREEDY_EXTEND = False  # warm-start trips go on to further sites when that beats
 WARM_START = True  # start the search from greedy out-and-back trips (see greedy_routes)
 FIRST_SOLUTION = "auto"  # OR-Tools first-solution strategy (the adapter's choice by default)
 DETERMINISTIC_SOLUTIONS = 60  # OR-Tools solution limit per depot problem under deterministic=True
+SEARCH = True  # hand depot problems to OR-Tools (False: the greedy warm-start trips only)
+# Cost model of a depot problem, to decide whether it can be searched within its share of the
+# time limit (measured at 2,000 generated sites on the 2-core shared machine, with margin):
+LEGS_S_PER_CELL = 4e-6  # leg paths: seconds per (place x network node) per matrix profile
+MODEL_S_PER_CELL = 5e-6  # OR-Tools model build and warm-start read: seconds per node^2
+MIN_SEARCH_S = 1.0  # a search gets at least this long after its model is built, else none runs
 _EPS_UNITS = 1e-9
 
 DROP_REASONS = {
@@ -148,7 +163,8 @@ class _LegPaths:
     places costs seconds, not minutes. Node lists are rebuilt only for the legs a plan uses.
     """
 
-    def __init__(self, network: RoadNetwork, usability: Usability, risk_km: float, places: Sequence[str]):
+    def __init__(self, network: RoadNetwork, usability: Usability, risk_km: float, places: Sequence[str],
+                 hub: str | None = None):
         self.network = network
         self.usability = usability
         g = network.graph(usability)
@@ -166,20 +182,43 @@ class _LegPaths:
         self.places = list(dict.fromkeys(places))
         self.row = {p: i for i, p in enumerate(self.places)}
         self.index = index
-        sources = np.array([index[p] for p in self.places], dtype=np.int64)
-        _, self.pred = dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
-        self.totals = self._sum_along_trees(sources, edge_id, attrs)  # (3, L, L): km, hours, risk weight
+        self.hub = hub
         self._cache: dict[tuple[str, str], Path | None] = {}
+        cols = np.array([index[p] for p in self.places], dtype=np.int64)
+        if hub is not None:
+            # legs to and from the hub only (a tree out of it and a tree into it): what
+            # out-and-back trips need, at the cost of two Dijkstras instead of one per place
+            src = np.array([index[hub]], dtype=np.int64)
+            _, pred_out = dijkstra(graph, directed=True, indices=src, return_predecessors=True)
+            _, pred_in = dijkstra(graph.T.tocsr(), directed=True, indices=src, return_predecessors=True)
+            self.pred_out, self.pred_in = pred_out, pred_in
+            L = len(self.places)
+            self.totals = np.full((3, L, L), np.inf)
+            h = self.row[hub]
+            self.totals[:, h, :] = self._sum_along_trees(src, cols, edge_id, attrs, pred_out)[:, 0, :]
+            self.totals[:, :, h] = self._sum_along_trees(src, cols, edge_id, attrs, pred_in, reverse=True)[:, 0, :]
+            idx = np.arange(L)
+            self.totals[:, idx, idx] = 0.0
+            return
+        _, self.pred = dijkstra(graph, directed=True, indices=cols, return_predecessors=True)
+        self.totals = self._sum_along_trees(cols, cols, edge_id, attrs, self.pred)  # (3, L, L): km, hours, risk weight
 
-    def _sum_along_trees(self, sources: np.ndarray, edge_id: csr_matrix, attrs: np.ndarray) -> np.ndarray:
-        pred = self.pred.astype(np.int64)  # (L, N); -9999 at the source and where unreachable
+    @staticmethod
+    def _sum_along_trees(sources: np.ndarray, place_cols: np.ndarray, edge_id: csr_matrix, attrs: np.ndarray,
+                         pred_in: np.ndarray, reverse: bool = False) -> np.ndarray:
+        """``(3, sources, places)`` sums of km, hours and risk weight along shortest-path trees
+        (``reverse``: trees of the reversed graph, whose edge into ``j`` is ``j -> pred[j]``)."""
+        pred = pred_in.astype(np.int64)  # (L, N); -9999 at the source and where unreachable
         L, n = pred.shape
         cols = np.broadcast_to(np.arange(n), pred.shape)
         has = pred >= 0
         padded = np.vstack([attrs, np.zeros((1, 3))])  # the last row: no edge (roots, unreachable)
         ids = np.full(pred.shape, len(attrs), dtype=np.int64)
         if has.any():
-            ids[has] = np.asarray(edge_id[pred[has], cols[has]]).ravel() - 1
+            if reverse:
+                ids[has] = np.asarray(edge_id[cols[has], pred[has]]).ravel() - 1
+            else:
+                ids[has] = np.asarray(edge_id[pred[has], cols[has]]).ravel() - 1
         acc = padded[ids].transpose(2, 0, 1)  # (3, L, N): the edge into each node
         ptr = np.where(has, pred, cols)  # roots and unreachable nodes point to themselves
         for _ in range(64):
@@ -190,7 +229,6 @@ class _LegPaths:
             ptr = nxt
         # a node is reached when its pointer chain ends at the source
         reached = ptr == sources[:, None]
-        place_cols = sources
         out = acc[:, :, place_cols]
         out[:, ~reached[:, place_cols]] = np.inf
         return out
@@ -206,6 +244,8 @@ class _LegPaths:
         if key not in self._cache:
             if a == b:
                 self._cache[key] = Path((a,), 0.0, 0.0, 0.0)
+            elif self.hub is not None:
+                self._cache[key] = self._hub_path(a, b)
             else:
                 pred = self.pred[self.row[a]]
                 j = self.index[b]
@@ -219,6 +259,22 @@ class _LegPaths:
                     nodes.append(self.names[j])
                 self._cache[key] = self.network.measure(list(reversed(nodes)))
         return self._cache[key]
+
+    def _hub_path(self, a: str, b: str) -> Path | None:
+        """A leg from or to the hub (None for any other leg: not computed)."""
+        if a == self.hub:
+            pred, j, stop = self.pred_out[0], self.index[b], self.index[a]
+        elif b == self.hub:
+            pred, j, stop = self.pred_in[0], self.index[a], self.index[b]
+        else:
+            return None
+        nodes = [self.names[j]]
+        while j != stop:
+            j = int(pred[j])
+            if j < 0:
+                return None
+            nodes.append(self.names[j])
+        return self.network.measure(nodes if b == self.hub else list(reversed(nodes)))
 
     def override(self, a: str, b: str, path: Path) -> None:
         """Use ``path`` for the leg from ``a`` to ``b`` (in totals and node lists)."""
@@ -400,7 +456,7 @@ class _DepotProblem:
     """The routing problem of one depot, its leg paths, and how to read its solution back."""
 
     def __init__(self, scenario: Scenario, network: RoadNetwork, facts: AccessFacts, depot: str,
-                 deliveries: dict[str, dict[str, float]], escort_credit: bool = False):
+                 deliveries: dict[str, dict[str, float]], escort_credit: bool = False, build: bool = True):
         self.scenario = scenario
         self.network = network
         self.depot = depot
@@ -437,8 +493,30 @@ class _DepotProblem:
             chunks.extend(_chunks(s, site, deliveries[site], allowed, k))
         self.chunks = chunks
         self.problem: RoutingProblem | None = None
-        if chunks and self.types:
+        self.hub_only = False
+        if build:
+            self.build()
+
+    def build(self, hub_only: bool = False) -> None:
+        """Build the routing problem (nothing to build without chunks or vehicles).
+
+        ``hub_only``: leg paths to and from the depot only (two Dijkstras per profile instead
+        of one per place), enough for the greedy out-and-back trips but not for a search: the
+        legs between two sites are left unreachable. For problems too large to search in time.
+        """
+        self.hub_only = hub_only
+        if self.chunks and self.types:
             self._build()
+
+    def release(self) -> None:
+        """Free the matrices and leg trees once the trips are read (trips keep their paths)."""
+        self.problem = None
+        self.legs = {}
+
+    @property
+    def size(self) -> int:
+        """Chunks plus vehicles: the share of the search time this problem gets."""
+        return len(self.chunks) + sum(f.count for f in self.types)
 
     # -- building --
     def _build(self) -> None:
@@ -449,7 +527,8 @@ class _DepotProblem:
         for key in self.profile_keys:
             weight_t, esc = key
             legs = _LegPaths(self.network, Usability(vehicle_weight_t=weight_t),
-                             RISK_KM_ESCORTABLE if esc else RISK_KM_UNESCORTED, places)
+                             RISK_KM_ESCORTABLE if esc else RISK_KM_UNESCORTED, places,
+                             hub=depot if self.hub_only else None)
             cap = _cap_weight(s, esc, self.credit)
             # a site whose out-and-back on these legs breaks the risk cap while least-risk legs
             # would not: take the least-risk legs for that site (the cap, not the km, decides)
@@ -712,6 +791,40 @@ class _DepotProblem:
                 free_at[v] = t + int(times[last, 0])
         return tuple(tuple(r) for r in routes)
 
+    def warm_result(self, routes: tuple[tuple[int, ...], ...]) -> RoutingResult:
+        """The greedy routes as a :class:`RoutingResult` (earliest-start schedule), the floor
+        under the search: used when OR-Tools finds nothing better or is not run at all."""
+        p = self.problem
+        assert p is not None
+        arrivals, starts, ends = [], [], []
+        for v, r in enumerate(routes):
+            start, times, end = forward_schedule(p, v, r)
+            arrivals.append(times)
+            starts.append(start)
+            ends.append(end)
+        served = {x for r in routes for x in r}
+        dropped = tuple(x for x in p.visits if x not in served)
+        screened = screen_visits(p) if dropped else {}
+        metrics = evaluate_routes(p, routes)
+        return RoutingResult(
+            routes=tuple(tuple(r) for r in routes), arrivals=tuple(arrivals), start_times=tuple(starts),
+            end_times=tuple(ends), cost=metrics.cost, objective=metrics.cost, dropped=dropped,
+            drop_reasons={x: drop_reason(p, x, screened) for x in dropped},
+            status="partial" if dropped else "feasible", stopped_by="none", seconds=0.0, backend="greedy",
+            seed=0, time_limit=0.0, message="; ".join(metrics.violations),
+        )
+
+    def value(self, result: RoutingResult) -> float:
+        """Severity-weighted tonnes a result routes (what decides between search and warm start)."""
+        severity = {x.id: x.severity for x in self.scenario.sites}
+        total = 0.0
+        for r in result.routes:
+            for node in r:
+                if 0 < node < self.first_reload:
+                    c = self.chunks[node - 1]
+                    total += severity[c.site] * c.weight_t
+        return total
+
     # -- reading back --
     def trips(self, result: RoutingResult) -> list[_Trip]:
         """The solver's routes as trips on real road paths with real (earliest) times.
@@ -767,6 +880,26 @@ class _DepotProblem:
             site = self.chunks[node - 1].site
             out.setdefault(site, DROP_REASONS.get(result.drop_reasons.get(node, "search"), "routing"))
         return out
+
+
+def _profiles(dp: "_DepotProblem") -> int:
+    return len({(f.capacity_t, _escortable(dp.scenario, f)) for f in dp.types})
+
+
+def _legs_seconds(dp: "_DepotProblem") -> float:
+    """Estimated seconds to build a depot's full leg paths (one Dijkstra per place)."""
+    places = 1 + len({c.site for c in dp.chunks})
+    return LEGS_S_PER_CELL * places * len(dp.scenario.nodes) * _profiles(dp)
+
+
+def _model_seconds(dp: "_DepotProblem") -> float:
+    """Estimated seconds for OR-Tools to build the model of a depot's problem and read the warm
+    start (matrices of nodes^2 per profile), from the built problem when there is one."""
+    if dp.problem is not None:
+        n = dp.problem.num_nodes
+    else:
+        n = 1 + len(dp.chunks) + min(RELOAD_BUDGET, len(dp.chunks))
+    return MODEL_S_PER_CELL * n * n * max(1.0, _profiles(dp) / 2)
 
 
 def _reject_reason(modes: Sequence[str]) -> str:
@@ -1127,34 +1260,62 @@ def route(
             continue  # a checked claim holds: serving it would be CLAIM_SERVED
         by_depot[depot][site] = units
 
+    # depot problems are built one at a time in the search loop (and freed after it): at a
+    # few thousand sites, all of them at once would hold gigabytes of matrices
     problems: list[_DepotProblem] = []
     for depot in sorted(by_depot):
-        dp = _DepotProblem(s, network, facts, depot, by_depot[depot], escort_credit)
+        dp = _DepotProblem(s, network, facts, depot, by_depot[depot], escort_credit, build=False)
         for site, why in dp.rejected.items():
             reasons.setdefault(site, why)
-        if dp.problem is not None:
+        if dp.chunks and dp.types:
             problems.append(dp)
 
     stats = _SearchStats(problems=len(problems))
     trips: list[_Trip] = []
     stopped: list[str] = []
+    warm_depots: list[str] = []  # depots whose plan is the greedy warm start
+    unsearched: list[str] = []  # depots not handed to OR-Tools at all (no time for the model)
     prepared = time.perf_counter()
     for i, dp in enumerate(problems):
-        assert dp.problem is not None
-        warm = dp.greedy_routes() if WARM_START else None
-        elapsed = time.perf_counter() - started
-        left = max(0.0, time_limit * 0.92 - elapsed)  # keep a little for reading back and the plan
-        sizes = [p.problem.num_nodes for p in problems[i:] if p.problem is not None]
-        budget = max(0.05, left * dp.problem.num_nodes / sum(sizes))
-        params = SearchParams(
-            time_limit=budget,
-            solution_limit=DETERMINISTIC_SOLUTIONS if deterministic else None,
-            seed=seed,
-            first_solution=FIRST_SOLUTION,
-            initial_routes=warm,
-        )
-        result = solve_ortools(dp.problem, params)
-        stopped.append(result.stopped_by)
+        left = max(0.0, time_limit * 0.92 - (time.perf_counter() - started))  # a little kept for the plan
+        share = left * dp.size / sum(p.size for p in problems[i:])
+        # full leg paths (one Dijkstra per place) only when they and a search fit this
+        # problem's share of the time left; else the depot's legs only, for the warm start
+        searchable = SEARCH and share >= _legs_seconds(dp) + _model_seconds(dp) + MIN_SEARCH_S
+        dp.build(hub_only=not searchable)
+        for site, why in dp.rejected.items():
+            reasons.setdefault(site, why)
+        if dp.problem is None:
+            continue
+        warm_routes = dp.greedy_routes()
+        warm = dp.warm_result(warm_routes)
+        left = max(0.0, time_limit * 0.92 - (time.perf_counter() - started))
+        budget = max(0.05, left * dp.size / sum(p.size for p in problems[i:]))
+        result: RoutingResult | None = None
+        if searchable and budget >= _model_seconds(dp) + MIN_SEARCH_S:
+            params = SearchParams(
+                time_limit=budget,
+                solution_limit=DETERMINISTIC_SOLUTIONS if deterministic else None,
+                seed=seed,
+                first_solution=FIRST_SOLUTION,
+                initial_routes=warm_routes if WARM_START else None,
+            )
+            t0 = time.perf_counter()
+            result = solve_ortools(dp.problem, params)
+            if result.status == "no_solution":
+                # no first solution: the clock (or an engine error) ended it
+                stopped.append("time" if time.perf_counter() - t0 >= 0.9 * budget else "none")
+            else:
+                stopped.append(result.stopped_by)
+            if result.status == "no_solution" or dp.value(result) < dp.value(warm) - 1e-9:
+                result = None  # the search did worse than its own warm start
+        else:
+            unsearched.append(dp.depot)
+            if SEARCH:
+                stopped.append("time")
+        if result is None:
+            result = warm
+            warm_depots.append(dp.depot)
         stats.vehicles += dp.problem.num_vehicles
         stats.visits += len(dp.problem.visits)
         stats.dropped_visits += len(result.dropped)
@@ -1162,6 +1323,7 @@ def route(
         for site, why in dp.drops(result).items():
             reasons.setdefault(site, why)
         trips.extend(dp.trips(result))
+        dp.release()
 
     def drop(failed: list[tuple[_Trip, str]]) -> None:
         for trip, why in failed:
@@ -1187,8 +1349,15 @@ def route(
         stats.stopped_by, stats.status = "time", "time_limit"
     elif "solutions" in stopped:
         stats.stopped_by, stats.status = "solutions", "feasible"
-    elif stopped:
+    elif "local_optimum" in stopped:
         stats.stopped_by, stats.status = "local_optimum", "feasible"
+    elif problems:
+        stats.stopped_by, stats.status = "none", "feasible"  # no search ran (or found anything)
+    note = ""
+    if warm_depots:
+        note = f"greedy warm start used for depot(s) {', '.join(warm_depots)}"
+        if unsearched:
+            note += f"; not searched (no time left for the model): {', '.join(unsearched)}"
     solver = SolverInfo(
         status=stats.status,  # type: ignore[arg-type]
         objective=stats.objective / KM_SCALE if problems else 0.0,
@@ -1204,6 +1373,9 @@ def route(
         visits=stats.visits,
         dropped_visits=stats.dropped_visits,
         dropped=dropped,
+        warm_start_depots=warm_depots,
+        unsearched_depots=unsearched,
+        note=note,
         phase_seconds={
             "prepare": round(prepared - started, 3),
             "search": round(searched - prepared, 3),

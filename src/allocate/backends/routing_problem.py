@@ -39,6 +39,12 @@ search could not fit (it may still be servable: the instance is hard or the limi
 
 
 def _int_array(value: object, name: str, ndim: int) -> IntArray:
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.ndim == ndim:
+        # already integers (finite by construction): skip the float round trip, which costs
+        # seconds on the scenario router's matrices of a thousand nodes and more
+        out = value.astype(np.int64, copy=True)
+        out.setflags(write=False)
+        return out
     arr = np.array(value, dtype=np.float64 if ndim else None)
     if arr.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-d array, got shape {arr.shape}")
