@@ -73,6 +73,7 @@ LOAD_SCALE = 1000  # kg per tonne, litres per m3
 KM_SCALE = 10  # arc cost units per km
 RISK_KM_UNESCORTED = 20_000.0  # km a route may add to avoid one unit of -ln(1-r) (≈ 200 km per 1 %)
 RISK_KM_ESCORTABLE = 5_000.0  # softer for organizations that may take an escort (still ≈ 50 km per 1 %)
+RISK_KM_SAFE = 1e7  # least-risk legs: km only break ties between equally risky paths
 MAX_TRIPS = 30  # trips per physical vehicle offered to the solver (reload nodes)
 RELOAD_BUDGET = 400  # reload nodes per depot problem (trips per vehicle shrink beyond it)
 MAX_CHUNKS = 24  # chunks per (depot, site) delivery, beyond what the largest vehicle needs
@@ -283,6 +284,29 @@ class _LegPaths:
         self.totals[:, i, j] = (path.km, path.hours, path.risk_weight)
 
 
+class _SafeLegs:
+    """Least-risk legs to and from depots (``km`` only breaks ties), by scipy trees of the depot.
+
+    Replaces ``network.least_path(.., "risk", ..)`` for legs with a depot at one end: that one
+    runs a networkx Dijkstra (Python edge weights, every path kept) from each *site* of a
+    return leg, tens of milliseconds each, and holds its tree in memory for good.
+    """
+
+    def __init__(self, network: RoadNetwork):
+        self.network = network
+        self._legs: dict[tuple[str, Usability], _LegPaths] = {}
+
+    def path(self, depot: str, a: str, b: str, usability: Usability) -> Path | None:
+        if a == b:
+            return Path((a,), 0.0, 0.0, 0.0)
+        if depot not in (a, b):
+            return self.network.least_path(a, b, "risk", usability)
+        key = (depot, usability)
+        if key not in self._legs:
+            self._legs[key] = _LegPaths(self.network, usability, RISK_KM_SAFE, [depot], hub=depot)
+        return self._legs[key].path(a, b)
+
+
 # ----- one depot's problem -----------------------------------------------------------------------
 @dataclass
 class _Chunk:
@@ -456,8 +480,10 @@ class _DepotProblem:
     """The routing problem of one depot, its leg paths, and how to read its solution back."""
 
     def __init__(self, scenario: Scenario, network: RoadNetwork, facts: AccessFacts, depot: str,
-                 deliveries: dict[str, dict[str, float]], escort_credit: bool = False, build: bool = True):
+                 deliveries: dict[str, dict[str, float]], escort_credit: bool = False, build: bool = True,
+                 safe: _SafeLegs | None = None):
         self.scenario = scenario
+        self.safe = safe or _SafeLegs(network)
         self.network = network
         self.depot = depot
         self.credit = facts if escort_credit else None  # escort-aware risk caps (see _cap_weight)
@@ -468,9 +494,17 @@ class _DepotProblem:
         for site in sorted(deliveries):
             allowed: list[FleetType] = []
             modes = []
+            seen: dict[tuple[float, bool], str] = {}
             for f in self.types:
                 esc = _escortable(s, f)
-                mode = facts.mode(depot, site, f.capacity_t, escorts_allowed=esc)
+                if (f.capacity_t, esc) not in seen:
+                    # the escort side (a Dijkstra per escort unit) only matters when the trip is
+                    # too risky without one: the same mode as asking with escorts at once
+                    mode = facts.mode(depot, site, f.capacity_t, escorts_allowed=False)
+                    if esc and mode == "too_risky":
+                        mode = facts.mode(depot, site, f.capacity_t, escorts_allowed=True)
+                    seen[(f.capacity_t, esc)] = mode
+                mode = seen[(f.capacity_t, esc)]
                 modes.append(mode)
                 if mode == "unescorted" or (mode == "escorted" and esc):
                     allowed.append(f)
@@ -536,8 +570,8 @@ class _DepotProblem:
                 w = legs.leg(depot, site)[2] + legs.leg(site, depot)[2]
                 if not math.isfinite(w) or w <= cap:
                     continue
-                safe_out = self.network.least_path(depot, site, "risk", legs.usability)
-                safe_back = self.network.least_path(site, depot, "risk", legs.usability)
+                safe_out = self.safe.path(depot, depot, site, legs.usability)
+                safe_back = self.safe.path(depot, site, depot, legs.usability)
                 if safe_out and safe_back:
                     legs.override(depot, site, safe_out)
                     legs.override(site, depot, safe_back)
@@ -933,7 +967,8 @@ def _walk(trip: _Trip, sites: Mapping[str, Any]) -> bool:
 
 
 # ----- after the search ----------------------------------------------------------------------------
-def _repath_risky(scenario: Scenario, network: RoadNetwork, trips: list[_Trip]) -> list[tuple[_Trip, str]]:
+def _repath_risky(scenario: Scenario, network: RoadNetwork, trips: list[_Trip],
+                  safe_legs: _SafeLegs | None = None) -> list[tuple[_Trip, str]]:
     """Re-path trips above ``risk_threshold`` on least-risk legs when times allow.
 
     An escort is the last resort: when least-risk legs through the same stops are safe enough,
@@ -950,7 +985,8 @@ def _repath_risky(scenario: Scenario, network: RoadNetwork, trips: list[_Trip]) 
             continue
         usability = Usability(vehicle_weight_t=fleet[trip.fleet].capacity_t)
         places = [trip.depot, *(site for site, _ in trip.stops), trip.depot]
-        safe = [network.least_path(a, b, "risk", usability) if a != b else Path((a,), 0, 0, 0) for a, b in zip(places, places[1:])]
+        safe_legs = safe_legs or _SafeLegs(network)
+        safe = [safe_legs.path(trip.depot, a, b, usability) for a, b in zip(places, places[1:])]
         if any(p is None for p in safe):
             continue
         safe_w = sum(p.risk_weight for p in safe)  # type: ignore[union-attr]
@@ -1263,8 +1299,9 @@ def route(
     # depot problems are built one at a time in the search loop (and freed after it): at a
     # few thousand sites, all of them at once would hold gigabytes of matrices
     problems: list[_DepotProblem] = []
+    safe_legs = _SafeLegs(network)
     for depot in sorted(by_depot):
-        dp = _DepotProblem(s, network, facts, depot, by_depot[depot], escort_credit, build=False)
+        dp = _DepotProblem(s, network, facts, depot, by_depot[depot], escort_credit, build=False, safe=safe_legs)
         for site, why in dp.rejected.items():
             reasons.setdefault(site, why)
         if dp.chunks and dp.types:
@@ -1334,7 +1371,7 @@ def route(
                     reasons.setdefault(site, why)
 
     searched = time.perf_counter()
-    drop(_repath_risky(s, network, trips))
+    drop(_repath_risky(s, network, trips, safe_legs))
     _synchronize(s, trips)
     drop(_military_last_resort(s, trips))
     convoys = _convoys(s, trips)
