@@ -27,7 +27,13 @@ convoy never leaves from two depots), through the engine-neutral adapter
   later than the solver's schedule: the plan's times satisfy FORMAT.md §3.5 by construction.
 
 The search starts from greedy trips (most severe sites first, on the vehicle back soonest),
-which on large problems carry most of the allocation in milliseconds. After solving, a trip whose
+which on large problems carry most of the allocation in milliseconds. They are also the floor:
+a depot whose search finds nothing, or routes fewer severity-weighted tonnes than they do, keeps
+the greedy trips; so does a depot problem too large to search in its share of the time left
+(estimated before building it: then only the legs to and from the depot are computed, two
+Dijkstras per profile instead of one per place, and OR-Tools is not called). Depot problems are
+built one at a time and freed once read. ``plan.solver`` names those depots
+(``warm_start_depots``, ``unsearched_depots``, ``note``). After solving, a trip whose
 route risk is above ``risk_threshold`` is re-pathed leg by leg on least-risk paths when that keeps
 its times valid (the escort stays the last resort), trips with the same organization, depot,
 path and stops are moved onto one departure (within their own slack) and merged into one convoy
@@ -86,7 +92,7 @@ SEARCH = True  # hand depot problems to OR-Tools (False: the greedy warm-start t
 # Cost model of a depot problem, to decide whether it can be searched within its share of the
 # time limit (measured at 2,000 generated sites on the 2-core shared machine, with margin):
 LEGS_S_PER_CELL = 4e-6  # leg paths: seconds per (place x network node) per matrix profile
-MODEL_S_PER_CELL = 5e-6  # OR-Tools model build and warm-start read: seconds per node^2
+MODEL_S_PER_CELL = 3e-6  # OR-Tools model build and warm-start read: seconds per node^2 per 2 profiles
 MIN_SEARCH_S = 1.0  # a search gets at least this long after its model is built, else none runs
 _EPS_UNITS = 1e-9
 
@@ -1276,9 +1282,12 @@ def route(
         informative one (``fleet``, ``horizon``, ``stock``, ``escorts``, ``routing``). A convoy
         whose route risk is above ``risk_threshold`` needs an escort (``needs_escort`` True).
         ``solver`` records ``seed``, ``time_limit``, ``status`` (``time_limit`` when the clock
-        ended a search), ``stopped_by`` (``time``, ``solutions`` or ``local_optimum``),
+        ended a search or left a depot unsearched), ``stopped_by`` (``time``, ``solutions``,
+        ``local_optimum``, or ``none`` when no search ran or found anything),
         ``deterministic``, ``dropped`` (every allocated delivery not routed: depot, site, units
-        left, reason) and ``phase_seconds``.
+        left, reason), ``warm_start_depots`` (depots whose convoys are the greedy warm start:
+        the search found nothing better, or did not run), ``unsearched_depots`` (not handed to
+        OR-Tools: no time left for their model), ``note`` and ``phase_seconds``.
     """
     started = time.perf_counter()
     s = scenario
