@@ -446,10 +446,17 @@ def test_search_finding_nothing_falls_back_to_the_warm_start(monkeypatch):
     import allocate.routing as routing
 
     s, alloc = _generated(40)
-    monkeypatch.setattr(routing, "solve_ortools", _no_solution)
+    calls = []
+
+    def nothing(problem, params):
+        calls.append(problem.num_nodes)
+        return _no_solution(problem, params)
+
+    monkeypatch.setattr(routing, "solve_ortools", nothing)
     plan = route(s, alloc, time_limit=2.0)
+    assert calls, "the search ran (and found nothing)"
     assert plan.convoys, "the greedy warm start carries part of the allocation"
-    assert plan.solver.warm_start_depots
+    assert len(plan.solver.warm_start_depots) == len(calls) + len(plan.solver.unsearched_depots)
     assert "warm start" in plan.solver.note
     assert plan.solver.stopped_by != "local_optimum"
     _only_escort_codes(s, plan)
