@@ -34,7 +34,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from allocate.access import AccessFacts, within
-from allocate.network import ESCORT_ROADS, RoadNetwork, Usability, Weight, risk_from_weight
+from allocate.network import ESCORT_ROADS, Distances, RoadNetwork, Usability, Weight, risk_from_weight
 from allocate.network import Path as RoadPath
 from allocate.plan import CHECKED_REASONS, METRIC_NAMES, Convoy, Coverage, Plan, compute_metrics
 from allocate.scenario import Depot, EscortUnit, FleetType, Scenario, Site
@@ -153,27 +153,6 @@ class _PathRoads:
     closed: tuple[int, ...]
     denied: tuple[int, ...]  # legs with an end in a denied zone
     limited: tuple[tuple[int, float], ...]  # (leg, max_weight_t) of weight-limited roads
-
-
-class _Distances(Mapping[str, float]):
-    """One row of a distance matrix read as ``{node: distance}`` (unreachable nodes absent)."""
-
-    __slots__ = ("_index", "_row")
-
-    def __init__(self, index: Mapping[str, int], row: np.ndarray):
-        self._index, self._row = index, row
-
-    def __getitem__(self, node: str) -> float:
-        i = self._index.get(node)
-        if i is None or not math.isfinite(self._row[i]):
-            raise KeyError(node)
-        return float(self._row[i])
-
-    def __iter__(self) -> Iterator[str]:
-        return (n for n, i in self._index.items() if math.isfinite(self._row[i]))
-
-    def __len__(self) -> int:
-        return int(np.isfinite(self._row).sum())
 
 
 def _by_path(mask: np.ndarray, leg_off: np.ndarray) -> dict[int, tuple[int, ...]]:
@@ -345,7 +324,7 @@ class _FastNetwork(RoadNetwork):
         if key not in self._rows:  # a tree of this kind is likely wanted from batch_with too
             self.prefetch([node, *self.batch_with], weight, usability, eff, reverse)
         row = self._rows.get(key)
-        return {} if row is None else _Distances(self.index, row)
+        return {} if row is None else Distances(self.index, row)
 
     def distances_from(self, source: str, weight: Weight = "hours", usability: Usability = ESCORT_ROADS,
                        escort_effectiveness: float = 0.0) -> Mapping[str, float]:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Iterator, Literal, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
 
 from allocate.scenario import Road, Scenario
 
@@ -78,6 +80,27 @@ def combine_risks(risks: Iterable[float]) -> float:
     return 1.0 - survive
 
 
+class Distances(Mapping[str, float]):
+    """One row of a distance matrix read as ``{node: distance}`` (unreachable nodes absent)."""
+
+    __slots__ = ("_index", "_row")
+
+    def __init__(self, index: Mapping[str, int], row: np.ndarray):
+        self._index, self._row = index, row
+
+    def __getitem__(self, node: str) -> float:
+        i = self._index.get(node)
+        if i is None or not math.isfinite(self._row[i]):
+            raise KeyError(node)
+        return float(self._row[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n, i in self._index.items() if math.isfinite(self._row[i]))
+
+    def __len__(self) -> int:
+        return int(np.isfinite(self._row).sum())
+
+
 class RoadNetwork:
     """Usable-road graphs and least paths of one scenario (FORMAT.md §3 usability rules)."""
 
@@ -85,6 +108,8 @@ class RoadNetwork:
         self.scenario = scenario
         self._graphs: dict[Usability, nx.DiGraph] = {}
         self._trees: dict[tuple, tuple[dict[str, float], dict[str, list[str]]]] = {}
+        self._matrices: dict[tuple, csr_matrix] = {}
+        self._rows: dict[tuple, np.ndarray] = {}
 
     # ----- roads -------------------------------------------------------------------------
     @cached_property
@@ -143,17 +168,53 @@ class RoadNetwork:
             self._trees[key] = (dist, paths)
         return self._trees[key]
 
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Node id → row of the distance matrices."""
+        return {n.id: i for i, n in enumerate(self.scenario.nodes)}
+
+    def _matrix(self, weight: Weight, usability: Usability, escort_effectiveness: float, reverse: bool) -> csr_matrix:
+        """The usable roads as a sparse matrix of one weight (from :meth:`graph`: one usability rule)."""
+        key = (weight, usability, escort_effectiveness, reverse)
+        if key not in self._matrices:
+            index, n = self.index, len(self.index)
+            edges = list(self.graph(usability).edges(data=True))
+            rows = np.fromiter((index[a] for a, _, _ in edges), dtype=np.int64, count=len(edges))
+            cols = np.fromiter((index[b] for _, b, _ in edges), dtype=np.int64, count=len(edges))
+            if weight == "risk":
+                data = np.fromiter((risk_weight(d["risk"], escort_effectiveness) for _, _, d in edges), float, len(edges))
+            else:
+                data = np.fromiter((d[weight] for _, _, d in edges), float, len(edges))
+            if reverse:
+                rows, cols = cols, rows
+            # explicit zeros stay edges for csgraph (a road may take 0 h or carry no risk)
+            self._matrices[key] = csr_matrix((data, (rows, cols)), shape=(n, n))
+        return self._matrices[key]
+
+    def _row(self, node: str, weight: Weight, usability: Usability, escort_effectiveness: float, reverse: bool) -> "Distances":
+        eff = escort_effectiveness if weight == "risk" else 0.0
+        key = (node, weight, usability, eff, reverse)
+        if key not in self._rows:
+            i = self.index.get(node)
+            if i is None:
+                return Distances(self.index, np.full(len(self.index), np.inf))
+            self._rows[key] = dijkstra(self._matrix(weight, usability, eff, reverse), directed=True, indices=i)
+        return Distances(self.index, self._rows[key])
+
     def distances_from(
         self, source: str, weight: Weight = "hours", usability: Usability = ESCORT_ROADS, escort_effectiveness: float = 0.0
-    ) -> dict[str, float]:
-        """Least total weight from ``source`` to every reachable node (risk as Σ -ln(1-r·m))."""
-        return self._tree(source, weight, usability, escort_effectiveness, reverse=False)[0]
+    ) -> Mapping[str, float]:
+        """Least total weight from ``source`` to every reachable node (risk as Σ -ln(1-r·m)).
+
+        scipy's compiled Dijkstra, one row per source, cached: access facts ask for thousands.
+        """
+        return self._row(source, weight, usability, escort_effectiveness, reverse=False)
 
     def distances_to(
         self, target: str, weight: Weight = "hours", usability: Usability = ESCORT_ROADS, escort_effectiveness: float = 0.0
-    ) -> dict[str, float]:
+    ) -> Mapping[str, float]:
         """Least total weight from every node that reaches ``target``."""
-        return self._tree(target, weight, usability, escort_effectiveness, reverse=True)[0]
+        return self._row(target, weight, usability, escort_effectiveness, reverse=True)
 
     def least_path(
         self,
