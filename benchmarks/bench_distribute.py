@@ -29,6 +29,7 @@ import numpy as np
 
 from allocate.distribute import (
     ESCORTED,
+    LONG_TRIP_BANDS,
     DistributionFacts,
     DistributionModel,
     build_distribution_model,
@@ -72,6 +73,15 @@ def build_with_pulp(f: DistributionFacts, dm: DistributionModel) -> Any:
             esc = [j for j in js if f.g_mode[xg[j]] == ESCORTED]
             prob += (pulp.lpSum(float(per_unit[xc[j]] * f.g_hours[xg[j]]) * x[j] for j in esc) <= esc_supply,
                      f"escorted_pool_{label}_{d}")
+            # whole trips: at most k loads per vehicle on trips longer than horizon / (k + 1)
+            slot = float((f.fleet_count * cap)[mine].sum())
+            esc_slot = float((f.fleet_count * cap * f.fleet_escortable)[mine].sum())
+            for k in range(1, LONG_TRIP_BANDS + 1):
+                for tag, members, per in (("", js, slot), ("escorted_", esc, esc_slot)):
+                    long = [j for j in members if f.g_hours[xg[j]] > f.horizon_h / (k + 1) + 1e-9]
+                    if long:
+                        prob += (pulp.lpSum(float(per_unit[xc[j]]) * x[j] for j in long) <= k * per,
+                                 f"{tag}long_{label}_{d}_{k}")
     escorts_of = defaultdict(list)
     for j in range(f.eg_group.size):
         escorts_of[int(f.eg_group[j])].append(j)
@@ -81,6 +91,11 @@ def build_with_pulp(f: DistributionFacts, dm: DistributionModel) -> Any:
     for e in range(len(f.escorts)):
         ks = np.flatnonzero(f.eg_escort == e)
         prob += pulp.lpSum(float(f.eg_hours[k]) * z[k] for k in ks) <= float(f.escort_budget_h[e]), f"escort_hours_{e}"
+        period = float(f.escort_budget_h[e] / f.escort_count[e])
+        for band in range(1, LONG_TRIP_BANDS + 1):
+            long = [k for k in ks if f.eg_hours[k] > period / (band + 1) + 1e-9]
+            if long:
+                prob += pulp.lpSum(z[k] for k in long) <= band * float(f.escort_count[e]), f"long_escort_{e}_{band}"
     prob += pulp.lpSum(float(f.severity[f.g_site[xg[j]]] * f.weight[xc[j]]) * x[j] for j in range(xg.size))
     return prob
 

@@ -90,7 +90,7 @@ def test_escorted_tonnes_when_the_safe_depot_runs_short():
     escorted = [r for r in a.rows() if r["escorted"]]
     assert {r["depot"] for r in escorted} == {"D"}
     assert escorted[0]["escorts"] == "E_un"
-    assert a.escort_trips() == [{"escort": "E_un", "depot": "D", "site": "S3", "trips": 1, "busy_h": 2.0}]
+    assert a.escort_trips() == [{"escort": "E_un", "depot": "D", "site": "S3", "convoy": "ngo", "trips": 1, "busy_h": 2.0}]
 
 
 def test_escort_time_binds_in_whole_trips():
@@ -110,7 +110,7 @@ def test_escort_time_binds_in_whole_trips():
     data["escorts"][0]["base"] = "J"
     a = distribute(cases.validated(data), gap=0)
     assert units(a, "S3", escorted=True) == pytest.approx(4.0, rel=REL)
-    assert a.escort_trips() == [{"escort": "E_un", "depot": "D", "site": "S3", "trips": 1, "busy_h": 4.0}]
+    assert a.escort_trips() == [{"escort": "E_un", "depot": "D", "site": "S3", "convoy": "ngo", "trips": 1, "busy_h": 4.0}]
 
 
 def test_organization_that_refuses_escorts_leaves_risky_site_unserved():
@@ -302,9 +302,13 @@ def _check_facts_against_access(s: Scenario) -> None:
         for site in s.sites:
             mode = acc.mode(ft.depot, site.id, ft.capacity_t, allowed)
             got = modes.get((fleet_id, site.id))
-            if mode == "unescorted":
+            # a trip lasts the road round trip plus the site's service time, within the horizon
+            trip_h = acc.pair(ft.depot, site.id, ft.capacity_t, allowed).hours + site.service_h
+            if mode in ("unescorted", "escorted") and trip_h > s.horizon_h + 1e-9:
+                assert got is None, (fleet_id, site.id, trip_h)
+            elif mode == "unescorted":
                 assert got is not None and got[0] == UNESCORTED, (fleet_id, site.id)
-                assert got[1] == pytest.approx(acc.pair(ft.depot, site.id, ft.capacity_t, allowed).hours)
+                assert got[1] == pytest.approx(trip_h)
             elif mode == "escorted":
                 pair = acc.pair(ft.depot, site.id, ft.capacity_t, allowed)
                 if got is None:  # only when no admissible unit has a team and a way to the depot
@@ -343,7 +347,9 @@ def test_pooled_transport_is_exact_for_one_vehicle_type():
 
 
 def test_fractional_escort_trips_are_noted():
-    # The escort-time case with fractional escort trips: 1.5 trips carry 6 t instead of 4 t.
+    # The escort-time case with fractional escort trips. The escort-hour row alone would allow
+    # 1.5 trips (6 t); the long-trip rows hold the unit to the one 4 h trip its 6 h budget
+    # (horizon + positioning) fits: 4 t, as with whole trips.
     data = cases.escorted_and_safe()
     data["horizon_h"] = 4.0
     data["nodes"] = [n for n in data["nodes"] if n["id"] != "D2"]
@@ -354,7 +360,7 @@ def test_fractional_escort_trips_are_noted():
     data["fleet"][0].update(capacity_t=2.0, count=2)
     data["escorts"][0]["base"] = "J"
     a = distribute(cases.validated(data), gap=0, integer_escort_trips=False)
-    assert units(a, "S3", escorted=True) == pytest.approx(6.0, rel=REL)
+    assert units(a, "S3", escorted=True) == pytest.approx(4.0, rel=REL)
     assert any("fractional" in n for n in a.notes)
 
 
@@ -378,3 +384,49 @@ def test_parity_named_with_its_zones_when_a_zone_cannot_be_lifted():
     assert set(rules["parity"].subjects) == {"Z1", "Z2"}
     assert rules["parity"].achievable == pytest.approx(0.5, abs=1e-6)
     assert "parity_tolerance" in a.explanation and "Z2" in a.explanation
+
+
+# ----- whole trips: service time, long trips, convoy size --------------------------------------------
+def _one_truck(horizon: float, hours: float, need: float, capacity: float = 1.0, stock: float = 100.0,
+               service_h: float = 0.0) -> dict:
+    data = cases.base(horizon)
+    data["nodes"][0]["stock"] = {"food": stock}
+    cases.add_site(data, "S1", need, 5, hours=hours)
+    data["nodes"][-1]["service_h"] = service_h
+    data["fleet"][0]["capacity_t"] = capacity
+    return data
+
+
+@pytest.mark.parametrize("transport", ["trips", "pooled"])
+def test_a_truck_fits_whole_trips_into_the_horizon(transport):
+    # 10 h round trips in a 24 h horizon: two trips (2 t), not the 2.4 the hours alone allow.
+    a = distribute(cases.validated(_one_truck(24.0, 5.0, need=10.0)), gap=0, transport=transport)
+    assert units(a, "S1") == pytest.approx(2.0, rel=REL)
+
+
+def test_a_trip_spends_the_site_service_time():
+    # 4 h road round trip + 2 h unloading = 6 h: four trips in 24 h (8 without the service time)
+    a = distribute(cases.validated(_one_truck(24.0, 2.0, need=10.0, service_h=2.0)), gap=0, transport="trips")
+    assert units(a, "S1") == pytest.approx(4.0, rel=REL)
+    assert a.trips()[0]["round_trip_h"] == pytest.approx(6.0)
+
+
+def test_an_escort_trip_carries_at_most_one_site_need():
+    # S3 and S4 (risky) need 8 t each; two 10 t trucks at D; the escort unit (based an hour
+    # away) has time for one 4 h trip. An escorted wave goes to one site, so that trip carries
+    # at most 8 t. Were a trip worth the whole 20 t fleet, 0.4 of a trip to each site would
+    # carry 16 t (fractional escort trips).
+    data = cases.escorted_and_safe()
+    data["nodes"] = [n for n in data["nodes"] if n["id"] != "D2"]
+    data["roads"] = [r for r in data["roads"] if "D2" not in (r["a"], r["b"])]
+    data["fleet"] = [f for f in data["fleet"] if f["depot"] != "D2"]
+    data["fleet"][0]["count"] = 2
+    data["nodes"][0]["stock"] = {"food": 100.0}
+    cases.add_site(data, "S4", 8.0, 3, zone="Z2", risk=0.1)
+    data["nodes"].append({"id": "J", "kind": "junction", "lat": 0.5, "lon": 0.5, "zone": "Z1"})
+    data["roads"].append({"a": "J", "b": "D", "km": 10.0, "hours": 1.0, "risk": 0.0})
+    data["escorts"][0]["base"] = "J"
+    data["horizon_h"] = 4.0
+    a = distribute(cases.validated(data), gap=0, integer_escort_trips=False)
+    assert units(a, "S3", escorted=True) + units(a, "S4", escorted=True) == pytest.approx(8.0, rel=REL)
+    assert {t["convoy"] for t in a.escort_trips()} == {"ngo"}

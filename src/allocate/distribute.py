@@ -14,16 +14,21 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
 
 - ``x[g,c]`` units of commodity c (continuous; FORMAT.md quantities may be fractional);
   ``k[f,g]`` vehicle round trips of fleet type f (continuous: a truck's trip may serve several
-  sites once routed); ``z[e,g]`` escort trips of escort unit e (integer: an escort accompanies a
-  whole convoy, never a fraction of one), for the ``escort_choices`` nearest admissible units.
+  sites once routed); ``z[e,g,o]`` escort trips of escort unit e accompanying a convoy of class o
+  (one organization, military or not: a convoy never mixes them, FORMAT.md §3) (integer: an
+  escort accompanies a whole convoy, never a fraction of one), for the ``escort_choices`` nearest
+  admissible units.
 - Large crises: beyond :data:`TRIPS_LIMIT` (fleet type, pair) columns the fleet of a depot is one
   pool (tonne-hours and m3-hours rows per depot, all and escorted-only) with no ``k``; beyond
   :data:`INTEGER_ESCORT_LIMIT` (escort, pair) columns ``z`` is fractional. Both are said in
   :attr:`Allocation.notes`. Both relax the model (its bound stays a bound of the finer model);
   ``escort_choices`` restricts it (None: every admissible unit).
 - stock, need; weight and volume of each group within the capacity of its trips; each fleet
-  type's trips within ``count × horizon_h`` hours; escorted tonnes within what the escort trips
-  accompany (a convoy of the escortable fleet of the depot); each escort unit's trips, positioning
+  type's trips within ``count × horizon_h`` hours (a trip lasts the road round trip plus the site's
+  ``service_h``), and at most ``k · count`` trips longer than ``horizon_h / (k+1)`` (whole trips
+  fit a day, :func:`_add_long_trip_rows`); escorted tonnes within what the escort trips
+  accompany (one convoy: its class's fleet at the depot, at most the site's need, since an
+  escorted wave serves one site); each escort unit's trips, positioning
   from its base included, within ``count × (horizon_h + longest positioning)`` (pre-positioning
   before t = 0 and the way home after the horizon are allowed, FORMAT.md §3.5);
   ``min_coverage`` at every accessible site; zone parity within ``parity_tolerance`` (FORMAT.md
@@ -104,6 +109,8 @@ class DistributionFacts:
     fleet_cap_m3: np.ndarray
     fleet_cost: np.ndarray
     fleet_escortable: np.ndarray  # (F,) bool: its organization may take an escort
+    fleet_class: np.ndarray  # (F,) convoy class: organization × military (a convoy is one class, §3)
+    classes: tuple[str, ...]  # "org" or "org (military)" per class index
     escort_count: np.ndarray  # (E,)
     escort_cost: np.ndarray
     escort_budget_h: np.ndarray  # (E,) count × (horizon + longest positioning)
@@ -120,7 +127,8 @@ class DistributionFacts:
     eg_group: np.ndarray
     eg_hours: np.ndarray  # round trip + positioning
     eg_km: np.ndarray
-    eg_cap_t: np.ndarray  # tonnes one escorted convoy can carry (the escortable fleet at the depot)
+    eg_class: np.ndarray  # (EG,) convoy class the escort trip accompanies
+    eg_cap_t: np.ndarray  # tonnes one escorted convoy can carry (its class's fleet at the depot, ≤ the site's need)
     horizon_h: float
 
     @property
@@ -221,6 +229,7 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         for c, u in site.need.items():
             need[i, cidx[c]] = max(0.0, u)
     severity = np.array([x.severity for x in sites], float)
+    service_h = np.array([x.service_h for x in sites], float)
     orgs = s.organization_by_id
 
     # weight classes: each fleet type's capacity, and each depot's lightest (claims) --------------
@@ -304,7 +313,8 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
     for fi, f in enumerate(fleets):
         w, d = f.capacity_t, f.depot
         r = row[(w, d)]
-        h, rk, k = hours[w][r], risk[w][r], km[w][r]
+        # a trip spends the site's service time there too (the claims above use road hours only)
+        h, rk, k = hours[w][r] + service_h, risk[w][r], km[w][r]
         usable = np.isfinite(h) & _within(h, horizon)
         safe = usable & _within(rk, policy.risk_threshold)
         sites_u = np.flatnonzero(safe)
@@ -355,13 +365,16 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
 
     # escort entries per (escort, group): least busy time and km, convoy tonnes summed over fleets
     fleet_cap = np.array([f.count * f.capacity_t for f in fleets], float)
+    class_names = sorted({(f.organization, bool(f.military)) for f in fleets})
+    fleet_class = np.array([class_names.index((f.organization, bool(f.military))) for f in fleets], np.int64)
+    NC = max(len(class_names), 1)
     if eg_parts:
         ent = cat([p[0] for p in eg_parts], np.int64)
         esc = cat([p[1] for p in eg_parts], np.int64)
         g_of = fg_g[ent]
         busy = fg_h[ent] + pos_h[esc, fg_d[ent]]
         dist = fg_km[ent] + pos_km[esc, fg_d[ent]]
-        ekey = esc * max(G, 1) + g_of
+        ekey = (esc * max(G, 1) + g_of) * NC + fleet_class[fg_f[ent]]
         ekeys, inv = np.unique(ekey, return_inverse=True)
         inv = inv.reshape(-1)
         eg_h = np.full(ekeys.size, INF)
@@ -370,9 +383,12 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         np.minimum.at(eg_km, inv, dist)
         eg_cap = np.zeros(ekeys.size)
         np.add.at(eg_cap, inv, fleet_cap[fg_f[ent]])
-        eg_e, eg_g = ekeys // max(G, 1), ekeys % max(G, 1)
+        eg_c = ekeys % NC
+        eg_e, eg_g = (ekeys // NC) // max(G, 1), (ekeys // NC) % max(G, 1)
+        # an escorted convoy goes to one site (a wave, waves.py), so it carries at most that site's need
+        eg_cap = np.minimum(eg_cap, (need @ weight)[(gkeys[eg_g] // 2) % S])
     else:
-        eg_e = eg_g = np.zeros(0, np.int64)
+        eg_e = eg_g = eg_c = np.zeros(0, np.int64)
         eg_h = eg_km = eg_cap = np.zeros(0)
     max_pos = np.zeros(len(escorts))
     if eg_e.size:
@@ -399,6 +415,8 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         fleet_cap_m3=np.array([f.capacity_m3 for f in fleets], float),
         fleet_cost=np.array([f.cost_per_km for f in fleets], float),
         fleet_escortable=np.array([orgs[f.organization].escort_policy != "never" for f in fleets], bool),
+        fleet_class=fleet_class,
+        classes=tuple(f"{o} (military)" if m else o for o, m in class_names),
         escort_count=np.array([e.count for e in escorts], float),
         escort_cost=np.array([e.cost_per_km for e in escorts], float),
         escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),
@@ -415,6 +433,7 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         eg_group=eg_g,
         eg_hours=eg_h,
         eg_km=eg_km,
+        eg_class=eg_c,
         eg_cap_t=eg_cap,
         horizon_h=horizon,
     )
@@ -489,6 +508,92 @@ def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.nda
 
 INTEGER_ESCORT_LIMIT = 300
 TRIPS_LIMIT = 2_000
+INTEGER_TRIPS = False  # experiment
+
+
+LONG_TRIP_BANDS = 12  # k = 1..12: at most k trips longer than period/(k+1) per vehicle or unit
+
+
+def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, owner_ids: Sequence[str],
+                        owner: np.ndarray, cols: np.ndarray, vals: np.ndarray, hours: np.ndarray,
+                        period: np.ndarray | float, per_slot: np.ndarray) -> None:
+    """Valid cuts for whole trips: a vehicle (or escort copy) fits at most ``k`` trips longer than
+    ``period / (k+1)`` into ``period``; so Σ vals over such trips ≤ k · ``per_slot`` of their owner.
+
+    Why: the pooled-hours rows let a truck run 2.4 trips of 10 h in a day; these bands cap it at
+    2, which is what routing can do. They are valid for every plan (never cut a real one off), so
+    the bound stays a bound and only gets closer to what convoys can carry.
+    """
+    period = np.broadcast_to(np.asarray(period, float), per_slot.shape)
+    rows, cs, vs, upper, keys = [], [], [], [], []
+    for k in range(1, LONG_TRIP_BANDS + 1):
+        sel = hours > period[owner] / (k + 1) + 1e-9
+        if not sel.any():
+            continue  # no trip that long yet: the band of a larger k may hold some
+        used, local = np.unique(owner[sel], return_inverse=True)
+        rows.append(local.reshape(-1) + len(upper))
+        cs.append(cols[sel])
+        vs.append(vals[sel])
+        upper.extend(k * per_slot[used])
+        keys.extend(f"{owner_ids[o]},trips>{period[o] / (k + 1):g}h" for o in used)
+    if upper:
+        b.add_rows(name, len(upper), np.concatenate(rows), np.concatenate(cs), np.concatenate(vs), -INF,
+                   np.asarray(upper, float))
+        row_keys[name] = tuple(keys)
+
+
+LONG_TRIP_BANDS = 12  # k = 1..12: at most k trips longer than period/(k+1) per vehicle or unit
+
+
+def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, owner_ids: Sequence[str],
+                        owner: np.ndarray, cols: np.ndarray, vals: np.ndarray, hours: np.ndarray,
+                        period: np.ndarray | float, per_slot: np.ndarray) -> None:
+    """Valid cuts for whole trips: a vehicle (or escort copy) fits at most ``k`` trips longer than
+    ``period / (k+1)`` into ``period``; so Σ vals over such trips ≤ k · ``per_slot`` of their owner.
+
+    Why: the pooled-hours rows let a truck run 2.4 trips of 10 h in a day; these bands cap it at
+    2, which is what routing can do. They are valid for every plan (never cut a real one off), so
+    the bound stays a bound and only gets closer to what convoys can carry.
+    """
+    period = np.broadcast_to(np.asarray(period, float), per_slot.shape)
+    rows, cs, vs, upper, keys = [], [], [], [], []
+    for k in range(1, LONG_TRIP_BANDS + 1):
+        sel = hours > period[owner] / (k + 1) + 1e-9
+        if not sel.any():
+            continue  # no trip that long yet: the band of a larger k may hold some
+        used, local = np.unique(owner[sel], return_inverse=True)
+        rows.append(local.reshape(-1) + len(upper))
+        cs.append(cols[sel])
+        vs.append(vals[sel])
+        upper.extend(k * per_slot[used])
+        keys.extend(f"{owner_ids[o]},trips>{period[o] / (k + 1):g}h" for o in used)
+    if upper:
+        b.add_rows(name, len(upper), np.concatenate(rows), np.concatenate(cs), np.concatenate(vs), -INF,
+                   np.asarray(upper, float))
+        row_keys[name] = tuple(keys)
+
+
+def _add_convoy_size_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts,
+                          kcols: np.ndarray, zcols: np.ndarray, gkeys: Sequence[str]) -> None:
+    """Escorted truck trips within the escort trips of their class: ``trips[f,g] ≤ count_f · Σ_e z[e,g,class(f)]``.
+
+    Why: one escorted convoy takes each truck of a type at most once, so a depot's single truck
+    making five escorted trips needs five escort trips, not the one the tonnes alone would ask for.
+    """
+    esc = np.flatnonzero(f.g_mode[f.fg_group] == ESCORTED)
+    if not esc.size or not f.eg_group.size:
+        return
+    by_group: dict[tuple[int, int], list[int]] = {}
+    for i, (g, c) in enumerate(zip(f.eg_group.tolist(), f.eg_class.tolist())):
+        by_group.setdefault((g, c), []).append(i)
+    rows, cols, vals = [np.arange(esc.size)], [kcols[esc]], [np.ones(esc.size)]
+    for r, j in enumerate(esc.tolist()):
+        zs = by_group.get((int(f.fg_group[j]), int(f.fleet_class[f.fg_fleet[j]])), [])
+        rows.append(np.full(len(zs), r))
+        cols.append(zcols[zs])
+        vals.append(np.full(len(zs), -f.fleet_count[f.fg_fleet[j]]))
+    b.add_rows("convoy_size", esc.size, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), -INF, 0.0)
+    row_keys["convoy_size"] = tuple(f"{f.fleets[f.fg_fleet[j]]},{gkeys[f.fg_group[j]]}" for j in esc)
 
 
 def build_distribution_model(
@@ -530,7 +635,7 @@ def build_distribution_model(
     upper = np.minimum(f.need[f.g_site[xg], xc], f.stock[f.g_depot[xg], xc])
     xcols = b.add_cols("units", xg.size, 0.0, upper)
     pooled = transport == "pooled" or (transport == "auto" and f.fg_group.size > TRIPS_LIMIT)
-    kcols = b.add_cols("trips", 0 if pooled else f.fg_group.size, 0.0, INF)
+    kcols = b.add_cols("trips", 0 if pooled else f.fg_group.size, 0.0, INF, integer=INTEGER_TRIPS)
     whole = f.eg_group.size <= INTEGER_ESCORT_LIMIT if integer_escort_trips is None else integer_escort_trips
     zcols = b.add_cols("escort_trips", f.eg_group.size, 0.0, INF, integer=whole)
     wx, vx = f.weight[xc], f.volume[xc]
@@ -562,6 +667,15 @@ def build_distribution_model(
             b.add_rows(f"escorted_{name}", D, f.g_depot[xg[escorted_x]], xcols[escorted_x],
                        (per_x * f.g_hours[xg])[escorted_x], -INF, esc_supply)
             row_keys[f"escorted_{name}"] = f.depots
+            slot = np.zeros(D)
+            np.add.at(slot, f.fleet_depot, f.fleet_count * cap)
+            esc_slot = np.zeros(D)
+            np.add.at(esc_slot, f.fleet_depot, f.fleet_count * cap * f.fleet_escortable)
+            gx = f.g_hours[xg]
+            _add_long_trip_rows(b, row_keys, f"long_{name}", f.depots, f.g_depot[xg], xcols, per_x, gx,
+                                f.horizon_h, slot)
+            _add_long_trip_rows(b, row_keys, f"escorted_long_{name}", f.depots, f.g_depot[xg[escorted_x]],
+                                xcols[escorted_x], per_x[escorted_x], gx[escorted_x], f.horizon_h, esc_slot)
     else:
         for name, per_x, per_k in (("weight", wx, f.fleet_cap_t[f.fg_fleet]), ("volume", vx, f.fleet_cap_m3[f.fg_fleet])):
             b.add_rows(name, G, np.concatenate([xg, f.fg_group]), np.concatenate([xcols, kcols]),
@@ -569,6 +683,8 @@ def build_distribution_model(
             row_keys[name] = gkeys
         b.add_rows("fleet_hours", F, f.fg_fleet, kcols, f.fg_hours, -INF, f.fleet_count * f.horizon_h)
         row_keys["fleet_hours"] = f.fleets
+        _add_long_trip_rows(b, row_keys, "long_trips", f.fleets, f.fg_fleet, kcols, np.ones(kcols.size),
+                            f.fg_hours, f.horizon_h, f.fleet_count)
 
     # escorts: escorted tonnes within accompanied convoys; escort time within budget ------------
     esc_groups = np.flatnonzero(f.g_mode == ESCORTED)
@@ -582,6 +698,9 @@ def build_distribution_model(
     E = len(f.escorts)
     b.add_rows("escort_hours", E, f.eg_escort, zcols, f.eg_hours, -INF, f.escort_budget_h)
     row_keys["escort_hours"] = f.escorts
+    if E:
+        _add_long_trip_rows(b, row_keys, "long_escort_trips", f.escorts, f.eg_escort, zcols,
+                            np.ones(zcols.size), f.eg_hours, f.escort_budget_h / f.escort_count, f.escort_count)
 
     # min coverage at accessible sites ------------------------------------------------------------
     mincov_rows = np.full(S, -1)
@@ -736,7 +855,9 @@ class Allocation:
         return [dict(r) for r in self._trips]
 
     def escort_trips(self) -> list[dict[str, Any]]:
-        """Escort trips per escort unit and pair: ``escort, depot, site, trips, busy_h`` (incl. positioning)."""
+        """Escort trips per escort unit, pair and convoy class: ``escort, depot, site, convoy, trips, busy_h``
+        (``convoy``: the organization whose vehicles it accompanies, "(military)" for military
+        ones; ``busy_h`` includes positioning)."""
         return [dict(r) for r in self._escort_trips]
 
     def tier_values(self) -> dict[str, float | None]:
@@ -850,7 +971,7 @@ def _allocation(f: DistributionFacts, dm: DistributionModel, r: MipResult, short
                 g = f.eg_group[j]
                 escorts_of.setdefault(int(g), []).append(f.escorts[f.eg_escort[j]])
                 escort_trips.append({"escort": f.escorts[f.eg_escort[j]], "depot": f.depots[f.g_depot[g]],
-                                     "site": f.sites[f.g_site[g]], "trips": int(z[j]) if whole else float(z[j]), "busy_h": float(f.eg_hours[j])})
+                                     "site": f.sites[f.g_site[g]], "convoy": f.classes[f.eg_class[j]], "trips": int(z[j]) if whole else float(z[j]), "busy_h": float(f.eg_hours[j])})
         for j in np.flatnonzero(units):
             g, c = int(dm.x_group[j]), int(dm.x_commodity[j])
             si = int(f.g_site[g])
