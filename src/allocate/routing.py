@@ -63,8 +63,6 @@ from allocate.backends.routing_problem import (
     RoutingResult,
     SearchParams,
     drop_reason,
-    evaluate_routes,
-    forward_schedule,
     screen_visits,
 )
 from allocate.network import Path, RoadNetwork, Usability, risk_from_weight
@@ -721,12 +719,41 @@ class _DepotProblem:
 
     # -- a warm start --
     def greedy_routes(self) -> tuple[tuple[int, ...], ...]:
-        """Trips built greedily: most severe sites first, each on the vehicle back soonest, then
-        on to the nearest other sites while its load and risk cap allow.
+        """Greedy trips (see :meth:`_greedy`) as solver routes, at most one trip per reload node.
 
         A warm start for the search (which then merges and reorders trips): on large problems
         the engine's own insertion heuristics spend most of the time limit building a first
         solution; this one costs milliseconds and already carries most of the allocation.
+        """
+        plans = self._greedy(limit_trips=True)
+        spare: dict[int, list[int]] = defaultdict(list)
+        for node, v in sorted(self.problem.reloads.items()):  # type: ignore[union-attr]
+            spare[v].append(node)
+        routes: list[list[int]] = []
+        for v, trips in enumerate(plans):
+            route: list[int] = []
+            for _, nodes in trips:
+                if route:
+                    route.append(spare[v].pop(0))
+                route.extend(nodes)
+            routes.append(route)
+        return tuple(tuple(r) for r in routes)
+
+    def greedy_trips(self) -> list[_Trip]:
+        """Greedy trips without the solver's reload-node limit: as many trips per vehicle as the
+        horizon holds. Why: reload nodes are kept few so that a search stays small, which caps a
+        truck on short runs at a few trips a day; trips that are never searched need no nodes."""
+        plans = self._greedy(limit_trips=False)
+        out: list[_Trip] = []
+        for v, trips in enumerate(plans):
+            out.extend(self._vehicle_trips(v, [(start / TIME_SCALE, nodes) for start, nodes in trips]))
+        return out
+
+    def _greedy(self, limit_trips: bool) -> list[list[tuple[int, list[int]]]]:
+        """Trips built greedily, per vehicle ``[(departure in solver time units, chunk nodes)]``:
+        most severe sites first, each on the vehicle back soonest (then, with
+        :data:`GREEDY_EXTEND`, on to the nearest other sites while its load and risk cap allow).
+        ``limit_trips``: no more trips per vehicle than its reload nodes allow.
         Civilian vehicles come before military ones under ``last_resort``.
         """
         p = self.problem
@@ -739,10 +766,10 @@ class _DepotProblem:
             1 if f.military and orgs[f.organization].military_assets == "last_resort" else 0 for f, _ in self.vehicles
         ]
         free_at = [0] * p.num_vehicles
-        routes: list[list[int]] = [[] for _ in range(p.num_vehicles)]
-        spare: dict[int, list[int]] = defaultdict(list)
-        for node, v in sorted(p.reloads.items()):
-            spare[v].append(node)
+        plans: list[list[tuple[int, list[int]]]] = [[] for _ in range(p.num_vehicles)]
+        spare = defaultdict(int)
+        for v in p.reloads.values():
+            spare[v] += 1
         caps = p.extra_caps if p.extra_caps is not None else None
         by_site: dict[str, list[int]] = defaultdict(list)
         for i in range(1, self.first_reload):
@@ -773,7 +800,7 @@ class _DepotProblem:
                 todo = remaining[site]
                 best = None
                 for v in allowed[site]:
-                    if routes[v] and not spare[v]:
+                    if limit_trips and plans[v] and len(plans[v]) > spare[v]:
                         continue
                     times, extra = p.times_of(v), p.extra_of(v)
                     i = todo[0]
@@ -825,34 +852,27 @@ class _DepotProblem:
                     remaining[x] = remaining[x][len(more):]
                     trip.extend(more)
                     last = more[-1]
-                if routes[v]:
-                    routes[v].append(spare[v].pop(0))
-                routes[v].extend(trip)
+                plans[v].append((free_at[v], trip))
                 free_at[v] = t + int(times[last, 0])
-        return tuple(tuple(r) for r in routes)
+        return plans
 
-    def warm_result(self, routes: tuple[tuple[int, ...], ...]) -> RoutingResult:
-        """The greedy routes as a :class:`RoutingResult` (earliest-start schedule), the floor
-        under the search: used when OR-Tools finds nothing better or is not run at all."""
+    def greedy_drops(self, trips: Sequence[_Trip]) -> dict[str, str]:
+        """Sites whose chunks the greedy ``trips`` leave short → the informative reason (as
+        :meth:`drops` gives for a search: a window no vehicle can make is ``horizon``, else
+        ``fleet``)."""
         p = self.problem
         assert p is not None
-        arrivals, starts, ends = [], [], []
-        for v, r in enumerate(routes):
-            start, times, end = forward_schedule(p, v, r)
-            arrivals.append(times)
-            starts.append(start)
-            ends.append(end)
-        served = {x for r in routes for x in r}
-        dropped = tuple(x for x in p.visits if x not in served)
-        screened = screen_visits(p) if dropped else {}
-        metrics = evaluate_routes(p, routes)
-        return RoutingResult(
-            routes=tuple(tuple(r) for r in routes), arrivals=tuple(arrivals), start_times=tuple(starts),
-            end_times=tuple(ends), cost=metrics.cost, objective=metrics.cost, dropped=dropped,
-            drop_reasons={x: drop_reason(p, x, screened) for x in dropped},
-            status="partial" if dropped else "feasible", stopped_by="none", seconds=0.0, backend="greedy",
-            seed=0, time_limit=0.0, message="; ".join(metrics.violations),
-        )
+        left: dict[str, float] = defaultdict(float)
+        first: dict[str, int] = {}
+        for i, c in enumerate(self.chunks, start=1):
+            left[c.site] += c.weight_t
+            first.setdefault(c.site, i)
+        for t in trips:
+            for site, units in t.stops:
+                left[site] -= self.scenario.weight_t(units)
+        short = [site for site, w in left.items() if w > 1e-6]
+        screened = screen_visits(p) if short else {}
+        return {site: DROP_REASONS.get(drop_reason(p, first[site], screened), "routing") for site in sorted(short)}
 
     def value(self, result: RoutingResult) -> float:
         """Severity-weighted tonnes a result routes (what decides between search and warm start)."""
@@ -873,43 +893,48 @@ class _DepotProblem:
         solver has the vehicle back at the depot, so the real (never later) walk of trip k is
         back before trip k + 1 leaves.
         """
-        s, depot = self.scenario, self.depot
-        sites = {x.id: x for x in s.sites}
         out: list[_Trip] = []
         for v, route in enumerate(result.routes):
             if not route:
                 continue
-            f, unit = self.vehicles[v]
-            legs = self.legs[(f.capacity_t, _escortable(s, f))]
             segments: list[tuple[float, list[int]]] = [(result.start_times[v] / TIME_SCALE, [])]
             for node, arrive in zip(route, result.arrivals[v]):
                 if node >= self.first_reload:
                     segments.append((arrive / TIME_SCALE, []))
                 else:
                     segments[-1][1].append(node)
-            chain: list[_Trip] = []
-            for depart, nodes in segments:
-                if not nodes:
-                    continue
-                stops: list[tuple[str, dict[str, float]]] = []
-                for node in nodes:
-                    chunk = self.chunks[node - 1]
-                    if stops and stops[-1][0] == chunk.site:
-                        merged = stops[-1][1]
-                        for c, u in chunk.units.items():
-                            merged[c] = merged.get(c, 0.0) + u
-                    else:
-                        stops.append((chunk.site, dict(chunk.units)))
-                places = [depot, *(site for site, _ in stops), depot]
-                paths = [legs.path(a, b) for a, b in zip(places, places[1:])]
-                trip = _Trip(f.id, f.organization, depot, unit, len(chain), stops, paths, depart,  # type: ignore[arg-type]
-                             horizon_h=s.horizon_h)
-                _walk(trip, sites)
-                chain.append(trip)
-            for a, b in zip(chain, chain[1:]):
-                a.next, b.prev = b, a
-            out.extend(chain)
+            out.extend(self._vehicle_trips(v, segments))
         return out
+
+    def _vehicle_trips(self, v: int, segments: Sequence[tuple[float, list[int]]]) -> list[_Trip]:
+        """Vehicle ``v``'s trips from ``(departure h, chunk nodes)`` segments, chained in order,
+        each on real road paths with its earliest times."""
+        s, depot = self.scenario, self.depot
+        sites = s.node_by_id
+        f, unit = self.vehicles[v]
+        legs = self.legs[(f.capacity_t, _escortable(s, f))]
+        chain: list[_Trip] = []
+        for depart, nodes in segments:
+            if not nodes:
+                continue
+            stops: list[tuple[str, dict[str, float]]] = []
+            for node in nodes:
+                chunk = self.chunks[node - 1]
+                if stops and stops[-1][0] == chunk.site:
+                    merged = stops[-1][1]
+                    for c, u in chunk.units.items():
+                        merged[c] = merged.get(c, 0.0) + u
+                else:
+                    stops.append((chunk.site, dict(chunk.units)))
+            places = [depot, *(site for site, _ in stops), depot]
+            paths = [legs.path(a, b) for a, b in zip(places, places[1:])]
+            trip = _Trip(f.id, f.organization, depot, unit, len(chain), stops, paths, depart,  # type: ignore[arg-type]
+                         horizon_h=s.horizon_h)
+            _walk(trip, sites)
+            chain.append(trip)
+        for a, b in zip(chain, chain[1:]):
+            a.next, b.prev = b, a
+        return chain
 
     def drops(self, result: RoutingResult) -> dict[str, str]:
         """Sites with a dropped chunk → the informative reason."""
@@ -920,6 +945,12 @@ class _DepotProblem:
             site = self.chunks[node - 1].site
             out.setdefault(site, DROP_REASONS.get(result.drop_reasons.get(node, "search"), "routing"))
         return out
+
+
+def _trips_value(scenario: Scenario, trips: Sequence[_Trip]) -> float:
+    """Severity-weighted tonnes the trips carry (the measure :meth:`_DepotProblem.value` uses)."""
+    severity = {x.id: x.severity for x in scenario.sites}
+    return sum(severity[site] * scenario.weight_t(units) for t in trips for site, units in t.stops)
 
 
 def _profiles(dp: "_DepotProblem") -> int:
@@ -1333,12 +1364,11 @@ def route(
             reasons.setdefault(site, why)
         if dp.problem is None:
             continue
-        warm_routes = dp.greedy_routes()
-        warm = dp.warm_result(warm_routes)
         left = max(0.0, time_limit * 0.92 - (time.perf_counter() - started))
         budget = max(0.05, left * dp.size / sum(p.size for p in problems[i:]))
         result: RoutingResult | None = None
         if searchable and budget >= _model_seconds(dp) + MIN_SEARCH_S:
+            warm_routes = dp.greedy_routes()
             params = SearchParams(
                 time_limit=budget,
                 solution_limit=DETERMINISTIC_SOLUTIONS if deterministic else None,
@@ -1353,22 +1383,32 @@ def route(
                 stopped.append("time" if time.perf_counter() - t0 >= 0.9 * budget else "none")
             else:
                 stopped.append(result.stopped_by)
-            if result.status == "no_solution" or dp.value(result) < dp.value(warm) - 1e-9:
-                result = None  # the search did worse than its own warm start
+            if result.status == "no_solution":
+                result = None
         else:
             unsearched.append(dp.depot)
             if SEARCH:
                 stopped.append("time")
-        if result is None:
-            result = warm
-            warm_depots.append(dp.depot)
+        # the floor: greedy trips without the reload-node limit, kept when they carry more
+        greedy = dp.greedy_trips()
+        if result is not None and dp.value(result) < _trips_value(s, greedy) - 1e-9:
+            result = None
         stats.vehicles += dp.problem.num_vehicles
         stats.visits += len(dp.problem.visits)
-        stats.dropped_visits += len(result.dropped)
-        stats.objective += float(result.cost)
-        for site, why in dp.drops(result).items():
-            reasons.setdefault(site, why)
-        trips.extend(dp.trips(result))
+        if result is None:
+            warm_depots.append(dp.depot)
+            depot_trips = greedy
+            short = dp.greedy_drops(greedy)
+            stats.dropped_visits += len(short)
+            for site, why in short.items():
+                reasons.setdefault(site, why)
+        else:
+            depot_trips = dp.trips(result)
+            stats.dropped_visits += len(result.dropped)
+            stats.objective += float(result.cost)
+            for site, why in dp.drops(result).items():
+                reasons.setdefault(site, why)
+        trips.extend(depot_trips)
         dp.release()
 
     def drop(failed: list[tuple[_Trip, str]]) -> None:
