@@ -76,12 +76,10 @@ def build_with_pulp(f: DistributionFacts, dm: DistributionModel) -> Any:
             # whole trips: at most k loads per vehicle on trips longer than horizon / (k + 1)
             slot = float((f.fleet_count * cap)[mine].sum())
             esc_slot = float((f.fleet_count * cap * f.fleet_escortable)[mine].sum())
-            for k in range(1, LONG_TRIP_BANDS + 1):
-                for tag, members, per in (("", js, slot), ("escorted_", esc, esc_slot)):
-                    long = [j for j in members if f.g_hours[xg[j]] > f.horizon_h / (k + 1) + 1e-9]
-                    if long:
-                        prob += (pulp.lpSum(float(per_unit[xc[j]]) * x[j] for j in long) <= k * per,
-                                 f"{tag}long_{label}_{d}_{k}")
+            for tag, members, per in (("", js, slot), ("escorted_", esc, esc_slot)):
+                _pulp_long_trips(prob, f"{tag}long_{label}_{d}",
+                                 [(x[j], float(per_unit[xc[j]]), float(f.g_hours[xg[j]])) for j in members],
+                                 f.horizon_h, per)
     escorts_of = defaultdict(list)
     for j in range(f.eg_group.size):
         escorts_of[int(f.eg_group[j])].append(j)
@@ -91,13 +89,30 @@ def build_with_pulp(f: DistributionFacts, dm: DistributionModel) -> Any:
     for e in range(len(f.escorts)):
         ks = np.flatnonzero(f.eg_escort == e)
         prob += pulp.lpSum(float(f.eg_hours[k]) * z[k] for k in ks) <= float(f.escort_budget_h[e]), f"escort_hours_{e}"
-        period = float(f.escort_budget_h[e] / f.escort_count[e])
-        for band in range(1, LONG_TRIP_BANDS + 1):
-            long = [k for k in ks if f.eg_hours[k] > period / (band + 1) + 1e-9]
-            if long:
-                prob += pulp.lpSum(z[k] for k in long) <= band * float(f.escort_count[e]), f"long_escort_{e}_{band}"
+        _pulp_long_trips(prob, f"long_escort_{e}", [(z[k], 1.0, float(f.eg_hours[k])) for k in ks],
+                         float(f.escort_budget_h[e] / f.escort_count[e]), float(f.escort_count[e]))
     prob += pulp.lpSum(float(f.severity[f.g_site[xg[j]]] * f.weight[xc[j]]) * x[j] for j in range(xg.size))
     return prob
+
+
+def _pulp_long_trips(prob: Any, name: str, terms: list[tuple[Any, float, float]], period: float,
+                     per_slot: float) -> None:
+    """Whole-trip cuts as a modeller writes them: a variable per band of trip lengths holding its
+    sum, then Σ bands ≤ k · per_slot for trips longer than period / (k + 1)."""
+    import pulp
+
+    bands: dict[int, list[tuple[Any, float]]] = defaultdict(list)
+    for var, coef, hours in terms:
+        k = int(np.floor(period / max(hours, 1e-12) + 1e-9)) if np.isfinite(hours) else 0
+        if 1 <= k <= LONG_TRIP_BANDS:
+            bands[k].append((var, coef))
+    if not bands:
+        return
+    y = {k: pulp.LpVariable(f"{name}_band_{k}", lowBound=0) for k in sorted(bands)}
+    for k, members in sorted(bands.items()):
+        prob += pulp.lpSum(c * v for v, c in members) - y[k] <= 0, f"{name}_band_{k}"
+    for k in range(min(bands), LONG_TRIP_BANDS + 1):
+        prob += pulp.lpSum(y[j] for j in y if j <= k) <= k * per_slot, f"{name}_{k}"
 
 
 def _pulp_size(prob: Any) -> tuple[int, int, int]:

@@ -523,77 +523,37 @@ def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, 
     Why: the pooled-hours rows let a truck run 2.4 trips of 10 h in a day; these bands cap it at
     2, which is what routing can do. They are valid for every plan (never cut a real one off), so
     the bound stays a bound and only gets closer to what convoys can carry.
+    Each term sits in one band (``k = floor(period / hours)``): a column ``y[owner, k]`` holds the
+    band's sum and the cuts add up bands, so the non-zeros grow with the terms, not with bands × terms.
     """
     period = np.broadcast_to(np.asarray(period, float), per_slot.shape)
-    rows, cs, vs, upper, keys = [], [], [], [], []
-    for k in range(1, LONG_TRIP_BANDS + 1):
-        sel = hours > period[owner] / (k + 1) + 1e-9
-        if not sel.any():
-            continue  # no trip that long yet: the band of a larger k may hold some
-        used, local = np.unique(owner[sel], return_inverse=True)
-        rows.append(local.reshape(-1) + len(upper))
-        cs.append(cols[sel])
-        vs.append(vals[sel])
-        upper.extend(k * per_slot[used])
-        keys.extend(f"{owner_ids[o]},trips>{period[o] / (k + 1):g}h" for o in used)
-    if upper:
-        b.add_rows(name, len(upper), np.concatenate(rows), np.concatenate(cs), np.concatenate(vs), -INF,
-                   np.asarray(upper, float))
-        row_keys[name] = tuple(keys)
-
-
-LONG_TRIP_BANDS = 12  # k = 1..12: at most k trips longer than period/(k+1) per vehicle or unit
-
-
-def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, owner_ids: Sequence[str],
-                        owner: np.ndarray, cols: np.ndarray, vals: np.ndarray, hours: np.ndarray,
-                        period: np.ndarray | float, per_slot: np.ndarray) -> None:
-    """Valid cuts for whole trips: a vehicle (or escort copy) fits at most ``k`` trips longer than
-    ``period / (k+1)`` into ``period``; so Σ vals over such trips ≤ k · ``per_slot`` of their owner.
-
-    Why: the pooled-hours rows let a truck run 2.4 trips of 10 h in a day; these bands cap it at
-    2, which is what routing can do. They are valid for every plan (never cut a real one off), so
-    the bound stays a bound and only gets closer to what convoys can carry.
-    """
-    period = np.broadcast_to(np.asarray(period, float), per_slot.shape)
-    rows, cs, vs, upper, keys = [], [], [], [], []
-    for k in range(1, LONG_TRIP_BANDS + 1):
-        sel = hours > period[owner] / (k + 1) + 1e-9
-        if not sel.any():
-            continue  # no trip that long yet: the band of a larger k may hold some
-        used, local = np.unique(owner[sel], return_inverse=True)
-        rows.append(local.reshape(-1) + len(upper))
-        cs.append(cols[sel])
-        vs.append(vals[sel])
-        upper.extend(k * per_slot[used])
-        keys.extend(f"{owner_ids[o]},trips>{period[o] / (k + 1):g}h" for o in used)
-    if upper:
-        b.add_rows(name, len(upper), np.concatenate(rows), np.concatenate(cs), np.concatenate(vs), -INF,
-                   np.asarray(upper, float))
-        row_keys[name] = tuple(keys)
-
-
-def _add_convoy_size_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts,
-                          kcols: np.ndarray, zcols: np.ndarray, gkeys: Sequence[str]) -> None:
-    """Escorted truck trips within the escort trips of their class: ``trips[f,g] ≤ count_f · Σ_e z[e,g,class(f)]``.
-
-    Why: one escorted convoy takes each truck of a type at most once, so a depot's single truck
-    making five escorted trips needs five escort trips, not the one the tonnes alone would ask for.
-    """
-    esc = np.flatnonzero(f.g_mode[f.fg_group] == ESCORTED)
-    if not esc.size or not f.eg_group.size:
+    with np.errstate(divide="ignore"):
+        band = np.floor(period[owner] / np.maximum(hours, 1e-12) + 1e-9).astype(np.int64)
+    keep = (band >= 1) & (band <= LONG_TRIP_BANDS) & np.isfinite(hours)
+    if not keep.any():
         return
-    by_group: dict[tuple[int, int], list[int]] = {}
-    for i, (g, c) in enumerate(zip(f.eg_group.tolist(), f.eg_class.tolist())):
-        by_group.setdefault((g, c), []).append(i)
-    rows, cols, vals = [np.arange(esc.size)], [kcols[esc]], [np.ones(esc.size)]
-    for r, j in enumerate(esc.tolist()):
-        zs = by_group.get((int(f.fg_group[j]), int(f.fleet_class[f.fg_fleet[j]])), [])
-        rows.append(np.full(len(zs), r))
-        cols.append(zcols[zs])
-        vals.append(np.full(len(zs), -f.fleet_count[f.fg_fleet[j]]))
-    b.add_rows("convoy_size", esc.size, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), -INF, 0.0)
-    row_keys["convoy_size"] = tuple(f"{f.fleets[f.fg_fleet[j]]},{gkeys[f.fg_group[j]]}" for j in esc)
+    K = LONG_TRIP_BANDS
+    cell = owner[keep] * K + (band[keep] - 1)
+    used, local = np.unique(cell, return_inverse=True)
+    local = local.reshape(-1)
+    y = b.add_cols(f"{name}_band", used.size, 0.0, INF)
+    # y[cell] ≥ Σ vals · x over the cell's terms
+    b.add_rows(f"{name}_band", used.size, np.concatenate([local, np.arange(used.size)]),
+               np.concatenate([cols[keep], y]), np.concatenate([vals[keep], -np.ones(used.size)]), -INF, 0.0)
+    # Σ_{bands j ≤ k} y[o, j] ≤ k · per_slot[o], for every owner o and every k with a used band ≤ k
+    u_owner, u_band = used // K, used % K + 1
+    rows, cs, upper, keys = [], [], [], []
+    for o in np.unique(u_owner).tolist():
+        mine = np.flatnonzero(u_owner == o)
+        for k in range(int(u_band[mine].min()), K + 1):
+            inside = mine[u_band[mine] <= k]
+            rows.append(np.full(inside.size, len(upper)))
+            cs.append(y[inside])
+            upper.append(k * per_slot[o])
+            keys.append(f"{owner_ids[o]},trips>{period[o] / (k + 1):g}h")
+    b.add_rows(name, len(upper), np.concatenate(rows), np.concatenate(cs), np.ones(sum(r.size for r in rows)), -INF,
+               np.asarray(upper, float))
+    row_keys[name] = tuple(keys)
 
 
 def build_distribution_model(
