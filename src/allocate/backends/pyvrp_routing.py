@@ -138,8 +138,13 @@ def solve_pyvrp(problem: RoutingProblem, params: SearchParams | None = None) -> 
     stop: object = pstop.MaxRuntime(runtime)
     if params.iteration_limit is not None:
         stop = pstop.MultipleCriteria([pstop.MaxIterations(int(params.iteration_limit)), stop])
+    solve_params = pyvrp.SolveParams()
+    if params.acceptance_history is not None:
+        solve_params = pyvrp.SolveParams(
+            ils=pyvrp.IteratedLocalSearchParams(history_length=int(params.acceptance_history)))
     try:
-        res = pyvrp.solve(data, stop, seed=int(params.seed) % (2**32), collect_stats=False, display=params.log)
+        res = pyvrp.solve(data, stop, seed=int(params.seed) % (2**32), collect_stats=False, display=params.log,
+                          params=solve_params)
     except Exception as exc:  # engine errors become a status
         return _no_solution(p, params, t0, screened, f"PyVRP error: {exc}")
     if not res.is_feasible():

@@ -424,6 +424,10 @@ class SearchParams:
     extra_lns: bool = False
     lean_operators: bool = False
     soft_mandatory: bool = True
+    acceptance_history: int | None = 50
+    """PyVRP: history length of its late-acceptance criterion (None: PyVRP's own 300). A shorter
+    history accepts worse solutions less long, which pays in short runs: at 20 s on CVRPLIB X
+    it measured better than 300 (benchmarks/RESULTS.md, "Routing quality")."""
     log: bool = False
     initial_routes: tuple[tuple[int, ...], ...] | None = None
     """A warm start (OR-Tools): one node list per vehicle, as in ``RoutingResult.routes``. Used
