@@ -430,3 +430,27 @@ def test_an_escort_trip_carries_at_most_one_site_need():
     a = distribute(cases.validated(data), gap=0, integer_escort_trips=False)
     assert units(a, "S3", escorted=True) + units(a, "S4", escorted=True) == pytest.approx(8.0, rel=REL)
     assert {t["convoy"] for t in a.escort_trips()} == {"ngo"}
+
+
+def test_an_escort_unit_spills_past_the_horizon_only_by_the_positioning_it_pays():
+    # The unit is based at J, 1 h from D and 3.5 h from D2 (via S3): positioning round trips 2 h
+    # and 7 h. From D, a 1 h round trip to S3 keeps it 3 h. Its copy may be busy from -1 h to
+    # 5 h when it serves only D (6 h: two trips, 4 t), not the 11 h that D2's positioning would
+    # allow (three trips, 6 t): the spill before 0 and after the horizon is positioning to and
+    # from D. (D2's own 4 h round trip to S3 plus 7 h positioning does not fit with them.)
+    data = cases.escorted_and_safe()
+    data["horizon_h"] = 4.0
+    data["nodes"][0]["stock"] = {"food": 100.0}
+    data["roads"] = [r for r in data["roads"] if "D2" not in (r["a"], r["b"])]
+    data["roads"].append({"a": "D2", "b": "S3", "km": 10.0, "hours": 2.0, "risk": 0.1})
+    data["roads"] = [dict(r, hours=0.5) if {r["a"], r["b"]} == {"D", "S3"} else r for r in data["roads"]]
+    data["nodes"].append({"id": "J", "kind": "junction", "lat": 0.5, "lon": 0.5, "zone": "Z1"})
+    data["roads"].append({"a": "J", "b": "D", "km": 10.0, "hours": 1.0, "risk": 0.0})
+    data["roads"].append({"a": "J", "b": "D2", "km": 40.0, "hours": 4.0, "risk": 0.0})
+    data["escorts"][0]["base"] = "J"
+    data["fleet"][0]["capacity_t"] = 2.0
+    data["fleet"][1]["capacity_t"] = 2.0
+    a = distribute(cases.validated(data), gap=0)
+    hours = {(t["depot"]): t["trips"] for t in a.escort_trips()}
+    assert units(a, "S3", escorted=True) == pytest.approx(4.0, rel=REL)
+    assert sum(hours.values()) == 2

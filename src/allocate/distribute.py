@@ -30,7 +30,9 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   accompany (one convoy: its class's fleet at the depot, at most the site's need, since an
   escorted wave serves one site); each escort unit's trips, positioning
   from its base included, within ``count × (horizon_h + longest positioning)`` (pre-positioning
-  before t = 0 and the way home after the horizon are allowed, FORMAT.md §3.5);
+  before t = 0 and the way home after the horizon are allowed, FORMAT.md §3.5), its trips from
+  one depot within ``count × (horizon_h + that depot's positioning)``, and its convoys' round
+  trips (positioning apart) within ``count × horizon_h``;
   ``min_coverage`` at every accessible site; zone parity within ``parity_tolerance`` (FORMAT.md
   §3.7: zones of accessible sites; sites without a zone take no part).
 - tiers, lexicographic by default: ``coverage`` (max Σ severity × delivered t / Σ severity ×
@@ -114,6 +116,7 @@ class DistributionFacts:
     escort_count: np.ndarray  # (E,)
     escort_cost: np.ndarray
     escort_budget_h: np.ndarray  # (E,) count × (horizon + longest positioning)
+    escort_pos_h: np.ndarray  # (E, D) positioning round trip base → depot → base, hours
     g_depot: np.ndarray  # (G,)
     g_site: np.ndarray
     g_mode: np.ndarray
@@ -420,6 +423,7 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         escort_count=np.array([e.count for e in escorts], float),
         escort_cost=np.array([e.cost_per_km for e in escorts], float),
         escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),
+        escort_pos_h=pos_h,
         g_depot=(gkeys // 2) // S if S else np.zeros(0, np.int64),
         g_site=(gkeys // 2) % S if S else np.zeros(0, np.int64),
         g_mode=gkeys % 2,
@@ -658,6 +662,20 @@ def build_distribution_model(
     E = len(f.escorts)
     b.add_rows("escort_hours", E, f.eg_escort, zcols, f.eg_hours, -INF, f.escort_budget_h)
     row_keys["escort_hours"] = f.escorts
+    if E and f.eg_group.size:
+        # per unit and depot: a copy's trips from one depot fit the horizon plus that depot's
+        # positioning only (the spill before 0 and after the horizon is positioning to and from
+        # its first and last convoys; any other depot's spill is paid inside that depot's trip)
+        ed = f.eg_escort * D + f.g_depot[f.eg_group]
+        used, local = np.unique(ed, return_inverse=True)
+        b.add_rows("escort_depot_hours", used.size, local.reshape(-1), zcols, f.eg_hours, -INF,
+                   f.escort_count[used // D] * (f.horizon_h + f.escort_pos_h[used // D, used % D]))
+        row_keys["escort_depot_hours"] = tuple(f"{f.escorts[u // D]},{f.depots[u % D]}" for u in used)
+        # a copy accompanies one convoy at a time, and convoys run inside [0, horizon]: their
+        # round trips (positioning apart) fit count × horizon
+        convoy_h = f.eg_hours - f.escort_pos_h[f.eg_escort, f.g_depot[f.eg_group]]
+        b.add_rows("escort_convoy_hours", E, f.eg_escort, zcols, convoy_h, -INF, f.escort_count * f.horizon_h)
+        row_keys["escort_convoy_hours"] = f.escorts
     if E:
         _add_long_trip_rows(b, row_keys, "long_escort_trips", f.escorts, f.eg_escort, zcols,
                             np.ones(zcols.size), f.eg_hours, f.escort_budget_h / f.escort_count, f.escort_count)

@@ -23,6 +23,7 @@ from allocate.network import RoadNetwork
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
 from allocate.routing import route
 from allocate.scenario import Scenario
+from allocate.topup import top_up
 from allocate.waves import pool_waves
 
 Progress = Callable[[str], None]
@@ -64,6 +65,7 @@ def plan(
     deterministic: bool = False,
     backend: str = "highs",
     waves: bool = True,
+    top_up_loads: bool = True,
     progress: Progress | None = None,
 ) -> Plan:
     """Plan distribution, convoys and escorts for ``scenario`` within ``time_limit`` seconds.
@@ -71,7 +73,9 @@ def plan(
     The result passes :func:`allocate.check.check`, or its ``solver.status`` is ``infeasible``
     and ``solver.explanation`` says which policy rule could not be met and where. With ``waves``
     (the default), loads whose convoys found no free escort are pooled into multi-truck waves
-    under one escort, fitted where trucks and units are idle (waves.py).
+    under one escort, fitted where trucks and units are idle (waves.py). With ``top_up_loads``
+    (the default), the spare room of every convoy on the road is filled with what its own sites
+    still need from stock its depot still holds (topup.py): same paths, times and escorts.
     """
     started = time.monotonic()
     say = progress or (lambda stage: None)
@@ -120,6 +124,8 @@ def plan(
     t0 = time.monotonic()
     convoys = _repair(scenario, network, convoys, trace)
     trace.stage_seconds["repair"] = time.monotonic() - t0
+    if top_up_loads:
+        convoys = top_up(scenario, convoys)
 
     unmet = _unmet_claims(scenario, access, convoys, trace, allocation)
     result = _build(scenario, network, convoys, unmet, allocation, seed, time_limit, started, deterministic, trace)

@@ -1,0 +1,87 @@
+"""Fill the spare room of convoys that are already on the road.
+
+The distribution model plans tonnes as if every truck left full; convoys built from those tonnes
+do not: a site's last load rarely fills its truck, and a convoy's trucks are sized to whole
+vehicles. That spare room costs nothing more to use: the convoy drives the same path at the same
+times. This pass tops each convoy up, stop by stop, with what its own sites still need, from stock
+its depot still holds, so every rule a plan is checked against (FORMAT.md §3: loads within the
+vehicles' weight and volume, units within stock and need) holds by construction. Paths, times,
+vehicles and escorts are untouched; no site is added to a convoy.
+
+Convoys serving the most severe sites are topped up first, so scarce stock goes where the
+allocation would have sent it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from allocate.plan import Convoy, Stop
+from allocate.scenario import Scenario
+
+__all__ = ["top_up"]
+
+_MARGIN = 1e-6  # tonnes and m3 kept free of each convoy's capacity, clear of the checker's tolerance
+
+
+def top_up(scenario: Scenario, convoys: Sequence[Convoy]) -> list[Convoy]:
+    """``convoys`` with their spare weight and volume filled from their sites' unmet need.
+
+    Returns new convoys in the same order; a convoy with no spare room, or whose sites need
+    nothing more that its depot still stocks, is returned as it was.
+    """
+    s = scenario
+    stock_left = {n.id: dict(n.stock) for n in s.depots}
+    need_left = {x.id: dict(x.need) for x in s.sites}
+    for convoy in convoys:
+        for stop in convoy.stops:
+            for c, u in stop.unload.items():
+                stock_left.setdefault(convoy.depot, {})[c] = stock_left.get(convoy.depot, {}).get(c, 0.0) - u
+                need_left.setdefault(stop.site, {})[c] = need_left.get(stop.site, {}).get(c, 0.0) - u
+    severity = {x.id: x.severity for x in s.sites}
+    order = sorted(range(len(convoys)), key=lambda i: (-max((severity.get(st.site, 0) for st in convoys[i].stops),
+                                                            default=0), convoys[i].depart_h, convoys[i].id))
+    out = list(convoys)
+    for i in order:
+        out[i] = _fill(s, convoys[i], stock_left, need_left, severity)
+    return out
+
+
+def _fill(s: Scenario, convoy: Convoy, stock_left: dict[str, dict[str, float]],
+          need_left: dict[str, dict[str, float]], severity: dict[str, int]) -> Convoy:
+    fleet = s.fleet_by_id
+    cap_t = sum(n * fleet[f].capacity_t for f, n in convoy.vehicles.items())
+    cap_m3 = sum(n * fleet[f].capacity_m3 for f, n in convoy.vehicles.items())
+    room_t = cap_t - sum(s.weight_t(st.unload) for st in convoy.stops) - _MARGIN
+    room_m3 = cap_m3 - sum(s.volume_m3(st.unload) for st in convoy.stops) - _MARGIN
+    if room_t <= 0 or room_m3 <= 0:
+        return convoy
+    stock = stock_left.get(convoy.depot, {})
+    commodities = s.commodity_by_id
+    new_stops = list(convoy.stops)
+    # the convoy's most severe stops first; a stop keeps its place on the path
+    for k in sorted(range(len(new_stops)), key=lambda k: -severity.get(new_stops[k].site, 0)):
+        stop = new_stops[k]
+        need = need_left.get(stop.site, {})
+        unload = dict(stop.unload)
+        for c in sorted(need):
+            if room_t <= 0 or room_m3 <= 0:
+                break
+            w, v = commodities[c].weight_t, commodities[c].volume_m3
+            units = min(need[c], stock.get(c, 0.0))
+            if w > 0:
+                units = min(units, room_t / w)
+            if v > 0:
+                units = min(units, room_m3 / v)
+            if units <= 1e-9:
+                continue
+            unload[c] = unload.get(c, 0.0) + units
+            need[c] -= units
+            stock[c] = stock.get(c, 0.0) - units
+            room_t -= units * w
+            room_m3 -= units * v
+        if unload != stop.unload:
+            new_stops[k] = Stop(site=stop.site, arrive_h=stop.arrive_h, unload=unload)
+    if new_stops == list(convoy.stops):
+        return convoy
+    return convoy.model_copy(update={"stops": tuple(new_stops)})
