@@ -209,6 +209,25 @@ def test_several_trips_per_vehicle_within_the_horizon_and_its_count() -> None:
         assert back <= leave + 1e-9  # the single truck is never on two trips at once
 
 
+def test_greedy_trips_are_not_held_to_the_solvers_reload_nodes(monkeypatch) -> None:
+    # one 10 t truck, 100 t to deliver on 1 h round trips in 12 h: ten trips. With two reload
+    # nodes per depot problem (three trips a truck in the solver's model) and no search, the
+    # greedy floor still runs all ten, one after the other.
+    import allocate.routing as routing
+
+    monkeypatch.setattr(routing, "RELOAD_BUDGET", 2)
+    monkeypatch.setattr(routing, "SEARCH", False)
+    data = base(horizon_h=12, nodes=base()["nodes"] + [site("S", 100)], roads=[road("D", "S", 15, 0.5)])
+    s = Scenario.from_dict(data)
+    plan = route(s, rows("D", {"S": {"food": 100}}), **FAST)
+    assert check(s, plan).codes == set(), check(s, plan).summary()
+    assert delivered(plan, "S") == pytest.approx(100)
+    trips = sorted((c.depart_h, c.return_h) for c in plan.convoys)
+    assert len(trips) == 10
+    for (_, back), (leave, _) in zip(trips, trips[1:]):
+        assert back <= leave + 1e-9
+
+
 def test_what_the_fleet_cannot_carry_in_time_is_unmet_with_a_reason() -> None:
     # 2 h round trips in a 5 h horizon: at most two 10 t trips per truck, two trucks: 40 of 70 t
     data = base(

@@ -96,3 +96,24 @@ def test_a_wave_never_overbooks_the_escort_unit() -> None:
     result = _plan(scenario, [c for c in second.convoys if c.escort is not None])
     assert "ESCORT_BUSY" not in check(scenario, result).codes
     assert "FLEET_BUSY" not in check(scenario, result).codes
+
+
+def test_loads_the_router_never_carried_go_in_waves_of_an_organization_that_takes_escorts() -> None:
+    # Nothing routed: 800 units (40 t) for S are handed over as an unrouted escorted load. The
+    # four 10 t trucks leave together under the one unit, and the plan passes the checker.
+    scenario = _scenario()
+    network = RoadNetwork(scenario)
+    waves = pool_waves(scenario, network, AccessFacts(scenario, network), [], [], {("D", "S"): {"food": 800.0}})
+    assert len(waves) == 1 and waves[0].organization == "wfp"
+    assert waves[0].vehicles == {"truck": 4} and waves[0].stops[0].unload == {"food": pytest.approx(800.0)}
+    escorted = assign_escorts(scenario, waves, network=network).convoys
+    assert all(c.escort == "E" for c in escorted)
+    assert check(scenario, _plan(scenario, list(escorted))).ok
+
+
+def test_an_organization_that_never_takes_escorts_sends_no_wave() -> None:
+    data = _scenario().to_dict()
+    data["organizations"][0]["escort_policy"] = "never"
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    assert pool_waves(scenario, network, AccessFacts(scenario, network), [], [], {("D", "S"): {"food": 800.0}}) == []

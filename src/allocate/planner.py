@@ -11,6 +11,7 @@ explanation. Every site left short is listed in ``unmet`` with a reason.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -116,7 +117,8 @@ def plan(
 
     say("escorts")
     t0 = time.monotonic()
-    convoys, short = _escort_stage(scenario, network, access, list(routed.convoys), remaining, seed, waves, trace)
+    convoys, short = _escort_stage(scenario, network, access, list(routed.convoys), remaining, seed, waves, trace,
+                                   allocation)
     trace.blame((s.site for c in short for s in c.stops), "escorts")
     trace.stage_seconds["escorts"] = time.monotonic() - t0
 
@@ -148,6 +150,7 @@ def _escort_stage(
     seed: int,
     waves: bool,
     trace: _Trace,
+    allocation=None,
 ) -> tuple[list[Convoy], list[Convoy]]:
     """Escorts for the routed convoys: ``(kept, left without escort)``.
 
@@ -166,13 +169,37 @@ def _escort_stage(
     if not needy:
         return kept, short
     safe = [c for c in routed if not needs_escort(scenario, network, c)]
-    all_waves = pool_waves(scenario, network, access, safe, needy)
+    all_waves = pool_waves(scenario, network, access, safe, needy, _unrouted_escorted(scenario, allocation, routed))
     kept_b, _ = _escort(scenario, network, safe + all_waves, remaining(0.5), seed, _Trace())
     if _weighted_tonnes(scenario, kept_b) > _weighted_tonnes(scenario, kept) * (1 + 1e-9):
         trace.notes.append(f"escorts: every escorted load sent in {len(all_waves)} waves (more severity-weighted tonnes than truck-by-truck convoys)")
         return kept_b, needy
     trace.notes.append(f"escorts: router's convoys kept, {len(pooled)} waves for loads left without escort")
     return kept, short
+
+
+def _unrouted_escorted(scenario: Scenario, allocation, routed: Sequence[Convoy]) -> dict[tuple[str, str], dict[str, float]]:
+    """Units the allocation moves under escort that no routed convoy carries, per (depot, site).
+
+    Why: the router drops loads it cannot fit truck by truck; sent as waves (several trucks under
+    one escort) many of them still fit.
+    """
+    if allocation is None:
+        return {}
+    left: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for row in allocation.rows():
+        if row.get("escorted"):
+            into = left[(row["depot"], row["site"])]
+            into[row["commodity"]] = into.get(row["commodity"], 0.0) + float(row["units"])
+    for convoy in routed:
+        for stop in convoy.stops:
+            into = left.get((convoy.depot, stop.site))
+            if into is None:
+                continue
+            for c, u in stop.unload.items():
+                if c in into:
+                    into[c] -= u
+    return {k: {c: u for c, u in v.items() if u > 1e-9} for k, v in left.items() if any(u > 1e-9 for u in v.values())}
 
 
 def _weighted_tonnes(scenario: Scenario, convoys: Sequence[Convoy]) -> float:

@@ -83,6 +83,7 @@ RELOAD_BUDGET = 400  # reload nodes per depot problem (trips per vehicle shrink 
 MAX_CHUNKS = 24  # chunks per (depot, site) delivery, beyond what the largest vehicle needs
 NODE_BUDGET = 600  # chunks per depot problem before chunks grow to the largest vehicle's size
 GREEDY_EXTEND = False  # warm-start trips go on to further sites when that beats a trip of their own
+GREEDY_FILL = True  # experiment
 WARM_START = True  # start the search from greedy out-and-back trips (see greedy_routes)
 FIRST_SOLUTION = "auto"  # OR-Tools first-solution strategy (the adapter's choice by default)
 DETERMINISTIC_SOLUTIONS = 60  # OR-Tools solution limit per depot problem under deterministic=True
@@ -812,7 +813,11 @@ class _DepotProblem:
                     back = t + int(times[i, 0])
                     if back > h:
                         continue
-                    key = (reserve[v], -len(trip), back)
+                    if GREEDY_FILL:
+                        filled = max(load[d] / capacity[v][d] for d in dims if capacity[v][d] > 0)
+                        key = (reserve[v], -round(filled, 2), back)
+                    else:
+                        key = (reserve[v], -len(trip), back)
                     if best is None or key < best[0]:
                         best = (key, v, trip, t, load)
                 if best is None:

@@ -79,11 +79,15 @@ def pool_waves(
     access: AccessFacts,
     kept: Sequence[Convoy],
     unescorted: Sequence[Convoy],
+    unrouted: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
 ) -> list[Convoy]:
     """Waves carrying what the ``unescorted`` convoys were to deliver, fitted around ``kept``.
 
     Loads are pooled per (depot, organization, site) and sent most severe site first; a wave
     takes every idle truck of the organization's civilian types there, up to what is left.
+    ``unrouted``: further loads ``{(depot, site): units}`` that need an escort and that no convoy
+    carries (the router could not fit them); each goes with whichever organization at the depot
+    that may take an escort has trucks idle, largest fleet first.
     """
     calendar = _Calendar(scenario, network, kept)
     loads: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
@@ -92,22 +96,39 @@ def pool_waves(
             into = loads[(convoy.depot, convoy.organization, stop.site)]
             for commodity, units in stop.unload.items():
                 into[commodity] = into.get(commodity, 0.0) + units
+    any_org = "*"  # an unrouted load: any organization that may take an escort
+    for (depot, site), units in (unrouted or {}).items():
+        into = loads[(depot, any_org, site)]
+        for commodity, u in units.items():
+            if u > 1e-9:
+                into[commodity] = into.get(commodity, 0.0) + u
     severity = {s.id: s.severity for s in scenario.sites}
     waves: list[Convoy] = []
-    for depot, org, site in sorted(loads, key=lambda k: (-severity.get(k[2], 0), k)):
+    for depot, org, site in sorted(loads, key=lambda k: (-severity.get(k[2], 0), k[1] == any_org, k)):
         if site not in severity:
             continue
         left = loads[(depot, org, site)]
-        types = _wave_types(scenario, depot, org)
-        while types and any(u > 1e-9 for u in left.values()):
-            wave = _earliest_wave(scenario, network, access, calendar, depot, org, site, types, left, len(waves))
-            if wave is None:
-                break
-            waves.append(wave)
-            calendar.add(scenario, network, wave)
-            for commodity, units in wave.stops[0].unload.items():
-                left[commodity] -= units
+        for org_id in (_escort_organizations(scenario, depot) if org == any_org else [org]):
+            types = _wave_types(scenario, depot, org_id)
+            while types and any(u > 1e-9 for u in left.values()):
+                wave = _earliest_wave(scenario, network, access, calendar, depot, org_id, site, types, left,
+                                      len(waves))
+                if wave is None:
+                    break
+                waves.append(wave)
+                calendar.add(scenario, network, wave)
+                for commodity, units in wave.stops[0].unload.items():
+                    left[commodity] -= units
     return waves
+
+
+def _escort_organizations(scenario: Scenario, depot: str) -> list[str]:
+    """Organizations with civilian trucks at ``depot`` that may take an escort, largest fleet first."""
+    tonnes: dict[str, float] = defaultdict(float)
+    for f in scenario.fleet:
+        if f.depot == depot and not f.military and scenario.organization_by_id[f.organization].escort_policy != "never":
+            tonnes[f.organization] += f.count * f.capacity_t
+    return sorted(tonnes, key=lambda o: (-tonnes[o], o))
 
 
 def _wave_types(scenario: Scenario, depot: str, org: str) -> list[FleetType]:
