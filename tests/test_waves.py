@@ -117,3 +117,28 @@ def test_an_organization_that_never_takes_escorts_sends_no_wave() -> None:
     scenario = Scenario.from_dict(data)
     network = RoadNetwork(scenario)
     assert pool_waves(scenario, network, AccessFacts(scenario, network), [], [], {("D", "S"): {"food": 800.0}}) == []
+
+
+def test_idle_trucks_carry_safe_loads_the_router_left_without_an_escort() -> None:
+    # A safe road; the one truck is busy 0-2 h with a routed convoy. The 600 units (30 t) nobody
+    # carries leave on it afterwards, 10 t a trip, one trip at a time, with no escort.
+    from allocate.waves import fill_idle_trucks
+
+    data = _scenario(escorts=0, trucks=1).to_dict()
+    data["roads"][0]["risk"] = 0.0
+    data["escorts"] = []
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    kept = _truck_convoys(1)
+    fills = fill_idle_trucks(scenario, network, kept, {("D", "S"): {"food": 600.0}})
+    assert len(fills) == 3 and all(c.escort is None and c.vehicles == {"truck": 1} for c in fills)
+    assert sum(c.stops[0].unload["food"] for c in fills) == pytest.approx(600.0)
+    assert min(c.depart_h for c in fills) >= 2.0 - 1e-9
+    assert check(scenario, _plan(scenario, kept + fills)).ok
+
+
+def test_no_idle_truck_takes_a_road_above_the_risk_threshold() -> None:
+    from allocate.waves import fill_idle_trucks
+
+    scenario = _scenario(escorts=1, trucks=2)  # the only road is risky: it needs an escort
+    assert fill_idle_trucks(scenario, RoadNetwork(scenario), [], {("D", "S"): {"food": 200.0}}) == []

@@ -25,7 +25,7 @@ from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim,
 from allocate.routing import route
 from allocate.scenario import Scenario
 from allocate.topup import top_up
-from allocate.waves import pool_waves
+from allocate.waves import fill_idle_trucks, pool_waves
 
 Progress = Callable[[str], None]
 
@@ -120,6 +120,11 @@ def plan(
     convoys, short = _escort_stage(scenario, network, access, list(routed.convoys), remaining, seed, waves, trace,
                                    allocation)
     trace.blame((s.site for c in short for s in c.stops), "escorts")
+    if waves:
+        fills = fill_idle_trucks(scenario, network, convoys, _undelivered(allocation, convoys, escorted=False))
+        if fills:
+            trace.notes.append(f"fill-in: {len(fills)} convoys on trucks left idle, for loads the router could not fit")
+            convoys = convoys + fills
     trace.stage_seconds["escorts"] = time.monotonic() - t0
 
     say("repair")
@@ -169,7 +174,7 @@ def _escort_stage(
     if not needy:
         return kept, short
     safe = [c for c in routed if not needs_escort(scenario, network, c)]
-    all_waves = pool_waves(scenario, network, access, safe, needy, _unrouted_escorted(scenario, allocation, routed))
+    all_waves = pool_waves(scenario, network, access, safe, needy, _undelivered(allocation, routed, escorted=True))
     kept_b, _ = _escort(scenario, network, safe + all_waves, remaining(0.5), seed, _Trace())
     if _weighted_tonnes(scenario, kept_b) > _weighted_tonnes(scenario, kept) * (1 + 1e-9):
         trace.notes.append(f"escorts: every escorted load sent in {len(all_waves)} waves (more severity-weighted tonnes than truck-by-truck convoys)")
@@ -178,20 +183,21 @@ def _escort_stage(
     return kept, short
 
 
-def _unrouted_escorted(scenario: Scenario, allocation, routed: Sequence[Convoy]) -> dict[tuple[str, str], dict[str, float]]:
-    """Units the allocation moves under escort that no routed convoy carries, per (depot, site).
+def _undelivered(allocation, convoys: Sequence[Convoy], escorted: bool) -> dict[tuple[str, str], dict[str, float]]:
+    """Units the allocation moves under escort (``escorted``) or without that no convoy carries,
+    per (depot, site).
 
     Why: the router drops loads it cannot fit truck by truck; sent as waves (several trucks under
-    one escort) many of them still fit.
+    one escort), or on trucks the waves left idle, many of them still fit.
     """
     if allocation is None:
         return {}
     left: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for row in allocation.rows():
-        if row.get("escorted"):
+        if bool(row.get("escorted")) == escorted:
             into = left[(row["depot"], row["site"])]
             into[row["commodity"]] = into.get(row["commodity"], 0.0) + float(row["units"])
-    for convoy in routed:
+    for convoy in convoys:
         for stop in convoy.stops:
             into = left.get((convoy.depot, stop.site))
             if into is None:

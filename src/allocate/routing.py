@@ -83,7 +83,6 @@ RELOAD_BUDGET = 400  # reload nodes per depot problem (trips per vehicle shrink 
 MAX_CHUNKS = 24  # chunks per (depot, site) delivery, beyond what the largest vehicle needs
 NODE_BUDGET = 600  # chunks per depot problem before chunks grow to the largest vehicle's size
 GREEDY_EXTEND = False  # warm-start trips go on to further sites when that beats a trip of their own
-GREEDY_FILL = True  # experiment
 WARM_START = True  # start the search from greedy out-and-back trips (see greedy_routes)
 FIRST_SOLUTION = "auto"  # OR-Tools first-solution strategy (the adapter's choice by default)
 DETERMINISTIC_SOLUTIONS = 60  # OR-Tools solution limit per depot problem under deterministic=True
@@ -726,7 +725,7 @@ class _DepotProblem:
         the engine's own insertion heuristics spend most of the time limit building a first
         solution; this one costs milliseconds and already carries most of the allocation.
         """
-        plans = self._greedy(limit_trips=True)
+        plans = max((self._greedy(limit_trips=True, fill_first=f) for f in (False, True)), key=self._plans_value)
         spare: dict[int, list[int]] = defaultdict(list)
         for node, v in sorted(self.problem.reloads.items()):  # type: ignore[union-attr]
             spare[v].append(node)
@@ -744,16 +743,24 @@ class _DepotProblem:
         """Greedy trips without the solver's reload-node limit: as many trips per vehicle as the
         horizon holds. Why: reload nodes are kept few so that a search stays small, which caps a
         truck on short runs at a few trips a day; trips that are never searched need no nodes."""
-        plans = self._greedy(limit_trips=False)
+        plans = max((self._greedy(limit_trips=False, fill_first=f) for f in (False, True)), key=self._plans_value)
         out: list[_Trip] = []
         for v, trips in enumerate(plans):
             out.extend(self._vehicle_trips(v, [(start / TIME_SCALE, nodes) for start, nodes in trips]))
         return out
 
-    def _greedy(self, limit_trips: bool) -> list[list[tuple[int, list[int]]]]:
+    def _plans_value(self, plans: list[list[tuple[int, list[int]]]]) -> float:
+        """Severity-weighted tonnes of greedy trips (to keep the better of two greedy rules)."""
+        severity = {x.id: x.severity for x in self.scenario.sites}
+        return sum(severity[self.chunks[j - 1].site] * self.chunks[j - 1].weight_t
+                   for trips in plans for _, nodes in trips for j in nodes)
+
+    def _greedy(self, limit_trips: bool, fill_first: bool = False) -> list[list[tuple[int, list[int]]]]:
         """Trips built greedily, per vehicle ``[(departure in solver time units, chunk nodes)]``:
-        most severe sites first, each on the vehicle back soonest (then, with
-        :data:`GREEDY_EXTEND`, on to the nearest other sites while its load and risk cap allow).
+        most severe sites first, each on the vehicle that takes most of it (``fill_first``: that
+        it fills best), back soonest (then, with :data:`GREEDY_EXTEND`, on to the nearest other
+        sites while its load and risk cap allow). Neither rule wins everywhere (measured on the
+        sample crises), so callers keep the better of the two.
         ``limit_trips``: no more trips per vehicle than its reload nodes allow.
         Civilian vehicles come before military ones under ``last_resort``.
         """
@@ -813,7 +820,7 @@ class _DepotProblem:
                     back = t + int(times[i, 0])
                     if back > h:
                         continue
-                    if GREEDY_FILL:
+                    if fill_first:  # the vehicle this trip fills best: small loads on small trucks
                         filled = max(load[d] / capacity[v][d] for d in dims if capacity[v][d] > 0)
                         key = (reserve[v], -round(filled, 2), back)
                     else:

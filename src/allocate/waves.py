@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Sequence
 
 from allocate.access import AccessFacts, within
 from allocate.escorts import escort_busy_window, positioning_hours
-from allocate.network import Path, RoadNetwork
+from allocate.network import Path, RoadNetwork, Usability
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
 
@@ -168,8 +168,10 @@ def _earliest_wave(
     types: list[FleetType],
     left: Mapping[str, float],
     index: int,
+    escorted: bool = True,
 ) -> Convoy | None:
-    """The first departure at which idle trucks and a free escort unit can make the trip."""
+    """The first departure at which idle trucks and a free escort unit (``escorted``; else none is
+    needed: the trip stays within ``risk_threshold``) can make the trip."""
     site = scenario.node_by_id[site_id]
     starts = calendar.release_times()
     if len(starts) > MAX_CANDIDATE_STARTS:
@@ -177,17 +179,20 @@ def _earliest_wave(
         starts = [starts[int(i * step)] for i in range(MAX_CANDIDATE_STARTS)]
     for weight_t in sorted({f.capacity_t for f in types}, reverse=True):
         usable = [f for f in types if f.capacity_t <= weight_t]
-        options = _legs(scenario, network, access, depot, site_id, weight_t)
+        if escorted:
+            options = _legs(scenario, network, access, depot, site_id, weight_t)
+        else:
+            options = _safe_legs(scenario, network, depot, site_id, weight_t)
         best = None
         for escort, pos, out, back in options:
             for t in starts:
-                depart, arrive = _timing(t + (0.0 if t == 0.0 else 0.0), out, site)
+                depart, arrive = _timing(t, out, site)
                 if arrive is None:
                     break
                 back_at = arrive + site.service_h + back.hours
                 if not within(back_at, scenario.horizon_h):
                     break
-                if not calendar.escort_free(escort, depart - pos[0], back_at + pos[1]):
+                if escort is not None and not calendar.escort_free(escort, depart - pos[0], back_at + pos[1]):
                     continue
                 idle = {f.id: calendar.idle_trucks(f, depart, back_at) for f in usable}
                 if not any(idle.values()):
@@ -208,9 +213,57 @@ def _earliest_wave(
                 stops=(Stop(site=site_id, arrive_h=arrive, unload=load),),
                 return_h=back_at,
                 escort=None,
-                wave=True,
+                **({"wave": True} if escorted else {"fill_in": True}),
             )
     return None
+
+
+def _safe_legs(scenario: Scenario, network: RoadNetwork, depot: str, site: str, weight_t: float):
+    """The least-risk way out and back for vehicles of ``weight_t``, when it needs no escort."""
+    roads = Usability(vehicle_weight_t=weight_t)
+    out = network.least_path(depot, site, "risk", roads)
+    back = network.least_path(site, depot, "risk", roads)
+    if out is None or back is None:
+        return []
+    if not within(-math.expm1(-(out.risk_weight + back.risk_weight)), scenario.policy.risk_threshold):
+        return []
+    return [(None, (0.0, 0.0), out, back)]
+
+
+def fill_idle_trucks(
+    scenario: Scenario,
+    network: RoadNetwork,
+    kept: Sequence[Convoy],
+    loads: Mapping[tuple[str, str], Mapping[str, float]],
+) -> list[Convoy]:
+    """Convoys without escort for ``loads`` ``{(depot, site): units}`` that no convoy carries,
+    on trucks idle around ``kept``: the site's least-risk road there and back, within
+    ``risk_threshold``; most severe sites first, any organization at the depot (civilian trucks).
+
+    Why: the router drops loads it cannot fit truck by truck, and the escort stage frees trucks
+    when it sends escorted loads together in waves; this puts the freed time to use.
+    """
+    calendar = _Calendar(scenario, network, kept)
+    severity = {s.id: s.severity for s in scenario.sites}
+    out: list[Convoy] = []
+    for depot, site in sorted(loads, key=lambda k: (-severity.get(k[1], 0), k)):
+        if site not in severity:
+            continue
+        left = {c: u for c, u in loads[(depot, site)].items() if u > 1e-9}
+        for org in sorted({f.organization for f in scenario.fleet if f.depot == depot}):
+            types = [f for f in scenario.fleet if f.depot == depot and f.organization == org and not f.military
+                     and f.count >= 1 and f.capacity_t > 0]
+            while types and any(u > 1e-9 for u in left.values()):
+                convoy = _earliest_wave(scenario, network, None, calendar, depot, org, site, types, left, len(out),
+                                        escorted=False)
+                if convoy is None:
+                    break
+                convoy = convoy.model_copy(update={"id": f"F{len(out) + 1:04d}"})
+                out.append(convoy)
+                calendar.add(scenario, network, convoy)
+                for commodity, units in convoy.stops[0].unload.items():
+                    left[commodity] -= units
+    return out
 
 
 def _timing(depart: float, out: Path, site) -> tuple[float, float | None]:
