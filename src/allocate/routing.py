@@ -27,8 +27,9 @@ convoy never leaves from two depots), through the engine-neutral adapter
   later than the solver's schedule: the plan's times satisfy FORMAT.md §3.5 by construction.
 
 The search starts from greedy trips (most severe sites first, on the vehicle back soonest),
-which on large problems carry most of the allocation in milliseconds. They are also the floor:
-a depot whose search finds nothing, or routes fewer severity-weighted tonnes than they do, keeps
+which on large problems carry most of the allocation in milliseconds. They are also the floor,
+built again without the reload-node limit (as many trips per vehicle as the horizon holds): a
+depot whose search finds nothing, or routes fewer severity-weighted tonnes than they do, keeps
 the greedy trips; so does a depot problem too large to search in its share of the time left
 (estimated before building it: then only the legs to and from the depot are computed, two
 Dijkstras per profile instead of one per place, and OR-Tools is not called). Depot problems are
