@@ -142,3 +142,83 @@ def test_no_idle_truck_takes_a_road_above_the_risk_threshold() -> None:
 
     scenario = _scenario(escorts=1, trucks=2)  # the only road is risky: it needs an escort
     assert fill_idle_trucks(scenario, RoadNetwork(scenario), [], {("D", "S"): {"food": 200.0}}) == []
+
+
+def _two_site_scenario() -> Scenario:
+    """Depot D, sites S and T each one risky hour away, 8 trucks, one escort unit of one copy."""
+    data = _scenario(escorts=1, trucks=8).to_dict()
+    data["nodes"].append({"id": "T", "kind": "site", "lat": 1, "lon": 0, "need": {"food": 400}, "severity": 4})
+    data["roads"].append({"a": "D", "b": "T", "km": 40, "hours": 1, "risk": 0.15})
+    return Scenario.from_dict(data)
+
+
+def test_each_wave_books_the_unit_it_was_fitted_around() -> None:
+    # One copy of one unit for two sites: the second wave must wait for the unit to come back,
+    # or the escort stage finds it taken and the wave leaves nothing delivered.
+    scenario = _two_site_scenario()
+    network = RoadNetwork(scenario)
+    loads = {("D", "S"): {"food": 800.0}, ("D", "T"): {"food": 400.0}}
+    waves = pool_waves(scenario, network, AccessFacts(scenario, network), [], [], loads)
+    assert len(waves) == 2
+    first, second = sorted(waves, key=lambda c: c.depart_h)
+    assert second.depart_h >= first.return_h - 1e-9
+    escorted = assign_escorts(scenario, waves, network=network)
+    assert not escorted.unescorted
+    assert check(scenario, _plan(scenario, list(escorted.convoys))).ok
+
+
+def _three_roads_scenario() -> Scenario:
+    """D to S three ways: via A (2 h, too risky even escorted), via B (4 h, within max_risk
+    escorted, above the threshold alone) and via C (10 h, the least risky)."""
+    data = _scenario().to_dict()
+    data["nodes"] += [{"id": j, "kind": "junction", "lat": 0.5, "lon": 0.5} for j in ("A", "B", "C")]
+    data["roads"] = [
+        {"a": "D", "b": "A", "km": 40, "hours": 1, "risk": 0.3}, {"a": "A", "b": "S", "km": 40, "hours": 1, "risk": 0.3},
+        {"a": "D", "b": "B", "km": 80, "hours": 2, "risk": 0.05}, {"a": "B", "b": "S", "km": 80, "hours": 2, "risk": 0.05},
+        {"a": "D", "b": "C", "km": 200, "hours": 5, "risk": 0.02}, {"a": "C", "b": "S", "km": 200, "hours": 5, "risk": 0.02},
+    ]
+    data["escorts"][0]["effectiveness"] = 0.5
+    return Scenario.from_dict(data)
+
+
+def test_a_wave_takes_the_quickest_road_its_escort_keeps_within_max_risk() -> None:
+    scenario = _three_roads_scenario()
+    network = RoadNetwork(scenario)
+    waves = pool_waves(scenario, network, AccessFacts(scenario, network), [], [], {("D", "S"): {"food": 800.0}})
+    assert len(waves) == 1
+    assert waves[0].path == ("D", "B", "S", "B", "D"), "not the 20 h safest road, nor the road too risky to take"
+    assert waves[0].return_h - waves[0].depart_h == pytest.approx(8.0)
+    escorted = assign_escorts(scenario, waves, network=network).convoys
+    assert check(scenario, _plan(scenario, list(escorted))).ok
+
+
+def test_least_blend_path_trades_hours_for_risk() -> None:
+    scenario = _three_roads_scenario()
+    network = RoadNetwork(scenario)
+    assert network.least_blend_path("D", "S", 0.0).nodes == ("D", "A", "S")
+    assert network.least_blend_path("D", "S", 50.0).nodes == ("D", "B", "S")
+    assert network.least_blend_path("D", "S", 1e6).nodes == ("D", "C", "S")
+    assert network.least_blend_path("D", "nowhere", 1.0) is None
+
+
+def test_a_wave_takes_light_trucks_over_a_bridge_rather_than_heavy_ones_round_it() -> None:
+    # A 10 t bridge on the 1 h road; heavy trucks must take a 6 h detour. 16 t move in one 2 h
+    # light wave, not one 12 h heavy wave: the escort unit's hours are what runs short.
+    data = _scenario().to_dict()
+    data["nodes"][1]["need"] = {"food": 320}
+    data["nodes"].append({"id": "J", "kind": "junction", "lat": 0.5, "lon": 0.5})
+    data["roads"] = [
+        {"a": "D", "b": "S", "km": 40, "hours": 1, "risk": 0.15, "max_weight_t": 10},
+        {"a": "D", "b": "J", "km": 120, "hours": 3, "risk": 0.1}, {"a": "J", "b": "S", "km": 120, "hours": 3, "risk": 0.1},
+    ]
+    data["fleet"] = [
+        {"id": "heavy", "organization": "wfp", "depot": "D", "count": 2, "capacity_t": 20, "capacity_m3": 80},
+        {"id": "light", "organization": "wfp", "depot": "D", "count": 2, "capacity_t": 8, "capacity_m3": 40},
+    ]
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    waves = pool_waves(scenario, network, AccessFacts(scenario, network), [], [], {("D", "S"): {"food": 320.0}})
+    assert len(waves) == 1
+    assert waves[0].vehicles == {"light": 2} and waves[0].path == ("D", "S", "D")
+    escorted = assign_escorts(scenario, waves, network=network).convoys
+    assert check(scenario, _plan(scenario, list(escorted))).ok

@@ -231,6 +231,39 @@ class RoadNetwork:
             return None
         return self.measure(nodes, escort_effectiveness)
 
+    def least_blend_path(
+        self,
+        source: str,
+        target: str,
+        risk_hours: float,
+        usability: Usability = ESCORT_ROADS,
+        escort_effectiveness: float = 0.0,
+    ) -> Path | None:
+        """The least path by ``hours + risk_hours · w`` (w the risk weight under that escort).
+
+        Why: a risk cap that the quickest path breaks is often met by a path far quicker than the
+        safest one; sweeping ``risk_hours`` (a Lagrange multiplier) finds it. scipy's Dijkstra on
+        the two cached weight matrices, which share their structure (both come from one graph).
+        """
+        hours = self._matrix("hours", usability, 0.0, False)
+        risk = self._matrix("risk", usability, escort_effectiveness, False)
+        i, j = self.index.get(source), self.index.get(target)
+        if i is None or j is None:
+            return None
+        blend = hours.copy()
+        # a tiny floor keeps zero-weight roads as edges for csgraph
+        blend.data = np.maximum(hours.data + risk_hours * risk.data, 1e-12)
+        dist, pred = dijkstra(blend, directed=True, indices=i, return_predecessors=True)
+        if not np.isfinite(dist[j]):
+            return None
+        ids = [n.id for n in self.scenario.nodes]
+        nodes = [target]
+        k = j
+        while k != i:
+            k = int(pred[k])
+            nodes.append(ids[k])
+        return self.measure(nodes[::-1], escort_effectiveness)
+
     def measure(self, nodes: Sequence[str], escort_effectiveness: float = 0.0) -> Path:
         """Totals of a node sequence over the roads joining it (missing roads count as zero)."""
         km = hours = w = 0.0

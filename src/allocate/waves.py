@@ -51,13 +51,16 @@ class _Calendar:
         for convoy in convoys:
             self.add(scenario, network, convoy)
 
-    def add(self, scenario: Scenario, network: RoadNetwork, convoy: Convoy) -> None:
+    def add(self, scenario: Scenario, network: RoadNetwork, convoy: Convoy, escort: str | None = None) -> None:
+        """Book ``convoy``'s trucks, and its escort unit (or ``escort``, the unit a wave was fitted
+        around before :func:`allocate.escorts.assign_escorts` names one)."""
         for fleet_id, n in convoy.vehicles.items():
             self.fleet[fleet_id].append((convoy.depart_h, convoy.return_h, n))
-        if convoy.escort is not None:
-            window = escort_busy_window(scenario, network, convoy.escort, convoy)
+        unit = convoy.escort or escort
+        if unit is not None:
+            window = escort_busy_window(scenario, network, unit, convoy)
             if window is not None:
-                self.escort[convoy.escort].append((window[0], window[1], 1))
+                self.escort[unit].append((window[0], window[1], 1))
 
     def idle_trucks(self, fleet: FleetType, start: float, end: float) -> int:
         return fleet.count - _peak(self.fleet[fleet.id], start, end)
@@ -111,12 +114,13 @@ def pool_waves(
         for org_id in (_escort_organizations(scenario, depot) if org == any_org else [org]):
             types = _wave_types(scenario, depot, org_id)
             while types and any(u > 1e-9 for u in left.values()):
-                wave = _earliest_wave(scenario, network, access, calendar, depot, org_id, site, types, left,
-                                      len(waves))
-                if wave is None:
+                found = _earliest_wave(scenario, network, access, calendar, depot, org_id, site, types, left,
+                                       len(waves))
+                if found is None:
                     break
+                wave, unit = found
                 waves.append(wave)
-                calendar.add(scenario, network, wave)
+                calendar.add(scenario, network, wave, escort=unit)
                 for commodity, units in wave.stops[0].unload.items():
                     left[commodity] -= units
     return waves
@@ -139,7 +143,8 @@ def _wave_types(scenario: Scenario, depot: str, org: str) -> list[FleetType]:
 
 
 def _legs(scenario: Scenario, network: RoadNetwork, access: AccessFacts, depot: str, site: str, weight_t: float):
-    """For each escort unit the rules admit: the safest way out and back on the roads it may take."""
+    """For each escort unit the rules admit: the fastest way out and back on the roads it may take
+    that keeps the escorted risk within ``max_risk``."""
     options = []
     for escort in scenario.escorts:
         if escort.count < 1 or not access.party_admits(escort):
@@ -148,13 +153,54 @@ def _legs(scenario: Scenario, network: RoadNetwork, access: AccessFacts, depot: 
         if pos is None:
             continue
         roads = access.escort_usability(escort, weight_t)
-        out = network.least_path(depot, site, "risk", roads, escort.effectiveness)
-        back = network.least_path(site, depot, "risk", roads, escort.effectiveness)
-        if out is None or back is None:
-            continue
-        if within(-math.expm1(-(out.risk_weight + back.risk_weight)), scenario.policy.max_risk):
-            options.append((escort, pos, out, back))
+        legs = _fastest_within(network, depot, site, roads, escort.effectiveness, scenario.policy.max_risk)
+        if legs is not None:
+            options.append((escort, pos, *legs))
     return options
+
+
+def _fastest_within(network: RoadNetwork, depot: str, site: str, roads: Usability, effectiveness: float,
+                    cap: float) -> tuple[Path, Path] | None:
+    """The quickest way out and back found whose round-trip risk is within ``cap``: the least-time
+    paths if they qualify, else a blend of hours and risk weight tightened until it does (at worst
+    the least-risk paths). Why not always the safest: in a city it can take a day where the
+    quickest takes hours, and the truck and escort time it costs is what runs short."""
+    limit = -math.log1p(-cap) if cap < 1 else math.inf
+
+    def legs(weight) -> tuple[Path, Path] | None:
+        if weight in ("hours", "risk"):
+            out = network.least_path(depot, site, weight, roads, effectiveness)
+            back = network.least_path(site, depot, weight, roads, effectiveness)
+        else:
+            out = network.least_blend_path(depot, site, weight, roads, effectiveness)
+            back = network.least_blend_path(site, depot, weight, roads, effectiveness)
+        return None if out is None or back is None else (out, back)
+
+    def ok(pair: tuple[Path, Path]) -> bool:
+        return within(pair[0].risk_weight + pair[1].risk_weight, limit)
+
+    quick = legs("hours")
+    if quick is None or ok(quick):
+        return quick
+    best = legs("risk")
+    if best is None or not ok(best):
+        return None
+    lo, hi = 0.0, 1.0
+    while hi < 1e6:  # the first multiplier that meets the cap, then halve the bracket a few times
+        pair = legs(hi)
+        if pair is not None and ok(pair):
+            best = min(best, pair, key=lambda p: p[0].hours + p[1].hours)
+            break
+        lo, hi = hi, hi * 8
+    for _ in range(6):
+        mid = (lo + hi) / 2
+        pair = legs(mid)
+        if pair is not None and ok(pair):
+            best = min(best, pair, key=lambda p: p[0].hours + p[1].hours)
+            hi = mid
+        else:
+            lo = mid
+    return best
 
 
 def _earliest_wave(
@@ -169,14 +215,19 @@ def _earliest_wave(
     left: Mapping[str, float],
     index: int,
     escorted: bool = True,
-) -> Convoy | None:
+) -> tuple[Convoy, str | None] | None:
     """The first departure at which idle trucks and a free escort unit (``escorted``; else none is
-    needed: the trip stays within ``risk_threshold``) can make the trip."""
+    needed: the trip stays within ``risk_threshold``) can make the trip: the convoy (escort not
+    yet named) and the unit it was fitted around (None without escort)."""
     site = scenario.node_by_id[site_id]
     starts = calendar.release_times()
     if len(starts) > MAX_CANDIDATE_STARTS:
         step = len(starts) / MAX_CANDIDATE_STARTS
         starts = [starts[int(i * step)] for i in range(MAX_CANDIDATE_STARTS)]
+    # each weight class's earliest wave; of those, the one moving the most tonnes per hour of its
+    # scarce resource (the escort unit's busy time, positioning included; else the trucks' trip):
+    # heavy trucks barred from a bridge may take a detour three times as long as light ones
+    chosen = None
     for weight_t in sorted({f.capacity_t for f in types}, reverse=True):
         usable = [f for f in types if f.capacity_t <= weight_t]
         if escorted:
@@ -185,7 +236,11 @@ def _earliest_wave(
             options = _safe_legs(scenario, network, depot, site_id, weight_t)
         best = None
         for escort, pos, out, back in options:
-            for t in starts:
+            times = starts
+            if escort is not None and pos[0] > 0:
+                # a unit based away from the depot is free to leave it p_out after its last return
+                times = sorted(set(starts).union(b + pos[0] for _, b, _ in calendar.escort[escort.id]))
+            for t in times:
                 depart, arrive = _timing(t, out, site)
                 if arrive is None:
                     break
@@ -198,36 +253,39 @@ def _earliest_wave(
                 if not any(idle.values()):
                     continue
                 load = _fill(scenario, left, sum(f.capacity_t * idle[f.id] for f in usable), sum(f.capacity_m3 * idle[f.id] for f in usable))
-                if load and (best is None or back_at < best[0]):
-                    best = (back_at, depart, arrive, out, back, idle, load)
+                # earliest back; on a tie the unit with the least positioning (its home depot's)
+                if load and (best is None or (back_at, sum(pos)) < (best[0], best[-1])):
+                    best = (back_at, depart, arrive, out, back, idle, load, escort, sum(pos))
                 break
         if best is not None:
-            back_at, depart, arrive, out, back, idle, load = best
-            return Convoy(
-                id=f"W{index + 1:04d}",
-                organization=org,
-                depot=depot,
-                vehicles=_trucks_for(scenario, idle, load),
-                path=out.nodes + back.nodes[1:],
-                depart_h=depart,
-                stops=(Stop(site=site_id, arrive_h=arrive, unload=load),),
-                return_h=back_at,
-                escort=None,
-                **({"wave": True} if escorted else {"fill_in": True}),
-            )
+            back_at, depart, arrive, out, back, idle, load, escort, _ = best
+            pos = (0.0, 0.0) if escort is None else positioning_hours(network, escort, depot) or (0.0, 0.0)
+            rate = scenario.weight_t(load) / max(1e-9, back_at + pos[1] - depart + pos[0])
+            if chosen is None or rate > chosen[0] + 1e-9:
+                chosen = (rate, best)
+    if chosen is not None:
+        back_at, depart, arrive, out, back, idle, load, escort, _ = chosen[1]
+        convoy = Convoy(
+            id=f"W{index + 1:04d}",
+            organization=org,
+            depot=depot,
+            vehicles=_trucks_for(scenario, idle, load),
+            path=out.nodes + back.nodes[1:],
+            depart_h=depart,
+            stops=(Stop(site=site_id, arrive_h=arrive, unload=load),),
+            return_h=back_at,
+            escort=None,
+            **({"wave": True} if escorted else {"fill_in": True}),
+        )
+        return convoy, (escort.id if escort is not None else None)
     return None
 
 
 def _safe_legs(scenario: Scenario, network: RoadNetwork, depot: str, site: str, weight_t: float):
-    """The least-risk way out and back for vehicles of ``weight_t``, when it needs no escort."""
-    roads = Usability(vehicle_weight_t=weight_t)
-    out = network.least_path(depot, site, "risk", roads)
-    back = network.least_path(site, depot, "risk", roads)
-    if out is None or back is None:
-        return []
-    if not within(-math.expm1(-(out.risk_weight + back.risk_weight)), scenario.policy.risk_threshold):
-        return []
-    return [(None, (0.0, 0.0), out, back)]
+    """The fastest way out and back for vehicles of ``weight_t`` that needs no escort."""
+    legs = _fastest_within(network, depot, site, Usability(vehicle_weight_t=weight_t), 0.0,
+                           scenario.policy.risk_threshold)
+    return [] if legs is None else [(None, (0.0, 0.0), *legs)]
 
 
 def fill_idle_trucks(
@@ -254,11 +312,11 @@ def fill_idle_trucks(
             types = [f for f in scenario.fleet if f.depot == depot and f.organization == org and not f.military
                      and f.count >= 1 and f.capacity_t > 0]
             while types and any(u > 1e-9 for u in left.values()):
-                convoy = _earliest_wave(scenario, network, None, calendar, depot, org, site, types, left, len(out),
-                                        escorted=False)
-                if convoy is None:
+                found = _earliest_wave(scenario, network, None, calendar, depot, org, site, types, left, len(out),
+                                       escorted=False)
+                if found is None:
                     break
-                convoy = convoy.model_copy(update={"id": f"F{len(out) + 1:04d}"})
+                convoy = found[0].model_copy(update={"id": f"F{len(out) + 1:04d}"})
                 out.append(convoy)
                 calendar.add(scenario, network, convoy)
                 for commodity, units in convoy.stops[0].unload.items():
