@@ -48,6 +48,7 @@ class _Calendar:
     def __init__(self, scenario: Scenario, network: RoadNetwork, convoys: Iterable[Convoy]):
         self.fleet: dict[str, list[Interval]] = defaultdict(list)
         self.escort: dict[str, list[Interval]] = defaultdict(list)
+        self._legs: dict[tuple[str, str, float], list] = {}
         for convoy in convoys:
             self.add(scenario, network, convoy)
 
@@ -67,6 +68,14 @@ class _Calendar:
 
     def escort_free(self, escort: EscortUnit, start: float, end: float) -> bool:
         return _peak(self.escort[escort.id], start, end) < escort.count
+
+    def legs(self, scenario: Scenario, network: RoadNetwork, access: AccessFacts, depot: str, site: str,
+             weight_t: float) -> list:
+        """:func:`_legs`, remembered: each wave of a load asks again."""
+        key = (depot, site, weight_t)
+        if key not in self._legs:
+            self._legs[key] = _legs(scenario, network, access, depot, site, weight_t)
+        return self._legs[key]
 
     def release_times(self) -> list[float]:
         """Moments something becomes free: candidate departure times for a wave."""
@@ -106,10 +115,24 @@ def pool_waves(
             if u > 1e-9:
                 into[commodity] = into.get(commodity, 0.0) + u
     severity = {s.id: s.severity for s in scenario.sites}
+
+    def worth(key: tuple[str, str, str]) -> float:
+        """Severity-weighted tonnes one wave carries per hour of its escort unit, at best."""
+        depot, org, site = key
+        types = [f for o in (_escort_organizations(scenario, depot) if org == any_org else [org])
+                 for f in _wave_types(scenario, depot, o)]
+        hours = [out.hours + back.hours + scenario.node_by_id[site].service_h + sum(pos)
+                 for w in {f.capacity_t for f in types}
+                 for _, pos, out, back in calendar.legs(scenario, network, access, depot, site, w)]
+        carried = min(scenario.weight_t(loads[key]), sum(f.count * f.capacity_t for f in types))
+        return severity[site] * carried / max(min(hours), 1e-9) if hours else 0.0
+
+    # escort hours are what runs short: loads that move the most severity-weighted tonnes per
+    # escort hour go first (a site's small share of a long trip, last)
     waves: list[Convoy] = []
-    for depot, org, site in sorted(loads, key=lambda k: (-severity.get(k[2], 0), k[1] == any_org, k)):
-        if site not in severity:
-            continue
+    keys = [k for k in loads if k[2] in severity]
+    value = {k: worth(k) for k in keys}
+    for depot, org, site in sorted(keys, key=lambda k: (-value[k], -severity[k[2]], k[1] == any_org, k)):
         left = loads[(depot, org, site)]
         for org_id in (_escort_organizations(scenario, depot) if org == any_org else [org]):
             types = _wave_types(scenario, depot, org_id)
@@ -231,7 +254,7 @@ def _earliest_wave(
     for weight_t in sorted({f.capacity_t for f in types}, reverse=True):
         usable = [f for f in types if f.capacity_t <= weight_t]
         if escorted:
-            options = _legs(scenario, network, access, depot, site_id, weight_t)
+            options = calendar.legs(scenario, network, access, depot, site_id, weight_t)
         else:
             options = _safe_legs(scenario, network, depot, site_id, weight_t)
         best = None
@@ -253,9 +276,11 @@ def _earliest_wave(
                 if not any(idle.values()):
                     continue
                 load = _fill(scenario, left, sum(f.capacity_t * idle[f.id] for f in usable), sum(f.capacity_m3 * idle[f.id] for f in usable))
-                # earliest back; on a tie the unit with the least positioning (its home depot's)
-                if load and (best is None or (back_at, sum(pos)) < (best[0], best[-1])):
-                    best = (back_at, depart, arrive, out, back, idle, load, escort, sum(pos))
+                # the unit free again soonest (its way home included), then the shortest busy
+                # time: a unit based far away pays its positioning on every convoy (FORMAT.md §3.5)
+                rank = (back_at + pos[1], back_at - depart + sum(pos))
+                if load and (best is None or rank < best[-1]):
+                    best = (back_at, depart, arrive, out, back, idle, load, escort, rank)
                 break
         if best is not None:
             back_at, depart, arrive, out, back, idle, load, escort, _ = best
