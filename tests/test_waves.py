@@ -222,3 +222,22 @@ def test_a_wave_takes_light_trucks_over_a_bridge_rather_than_heavy_ones_round_it
     assert waves[0].vehicles == {"light": 2} and waves[0].path == ("D", "S", "D")
     escorted = assign_escorts(scenario, waves, network=network).convoys
     assert check(scenario, _plan(scenario, list(escorted))).ok
+
+
+def test_spare_stock_goes_to_short_sites_that_need_no_escort_never_beyond_the_depot() -> None:
+    from allocate.waves import fill_idle_trucks, spare_stock_loads
+
+    data = _two_site_scenario().to_dict()
+    data["roads"][0]["risk"] = 0.0  # S is safe, T still needs an escort
+    data["nodes"][0]["stock"] = {"food": 700}  # less than S (800) and T (400) need together
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    access = AccessFacts(scenario, network)
+    kept = _truck_convoys(1)  # 200 units already on their way to S
+    loads = spare_stock_loads(scenario, access, kept)
+    assert loads == {("D", "S"): {"food": pytest.approx(500.0)}}, "500 left in stock, S still short by 600, T escort-only"
+    fills = fill_idle_trucks(scenario, network, kept, loads, prefix="G")
+    assert fills and all(c.id.startswith("G") and c.escort is None for c in fills)
+    report = check(scenario, _plan(scenario, kept + fills))
+    assert report.ok, sorted(report.codes)
+    assert sum(c.stops[0].unload["food"] for c in fills) == pytest.approx(500.0)

@@ -24,8 +24,8 @@ from allocate.network import RoadNetwork
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
 from allocate.routing import route
 from allocate.scenario import Scenario
-from allocate.topup import top_up
-from allocate.waves import fill_idle_trucks, pool_waves
+from allocate.topup import add_idle_trucks, top_up
+from allocate.waves import fill_idle_trucks, pool_waves, spare_stock_loads
 
 Progress = Callable[[str], None]
 
@@ -76,7 +76,9 @@ def plan(
     (the default), loads whose convoys found no free escort are pooled into multi-truck waves
     under one escort, fitted where trucks and units are idle (waves.py). With ``top_up_loads``
     (the default), the spare room of every convoy on the road is filled with what its own sites
-    still need from stock its depot still holds (topup.py): same paths, times and escorts.
+    still need from stock its depot still holds, and trucks idle during its trip join it for the
+    rest (topup.py): same paths, times and escorts. Stock that no convoy carries in the end goes,
+    on idle trucks, to short sites that need no escort (waves.spare_stock_loads).
     """
     started = time.monotonic()
     say = progress or (lambda stage: None)
@@ -125,6 +127,11 @@ def plan(
         if fills:
             trace.notes.append(f"fill-in: {len(fills)} convoys on trucks left idle, for loads the router could not fit")
             convoys = convoys + fills
+        spare = fill_idle_trucks(scenario, network, convoys, spare_stock_loads(scenario, access, convoys), prefix="G")
+        if spare:
+            trace.notes.append(f"fill-in: {len(spare)} convoys on trucks left idle, for stock no convoy carried "
+                               "to sites still short that need no escort")
+            convoys = convoys + spare
     trace.stage_seconds["escorts"] = time.monotonic() - t0
 
     say("repair")
@@ -133,6 +140,11 @@ def plan(
     trace.stage_seconds["repair"] = time.monotonic() - t0
     if top_up_loads:
         convoys = top_up(scenario, convoys)
+        grown = add_idle_trucks(scenario, network, convoys)
+        if grown != convoys and _clean(scenario, network, grown):
+            trace.notes.append(f"top-up: {sum(a != b for a, b in zip(grown, convoys))} convoys took trucks "
+                               "idle during their trips for their sites' remaining need")
+            convoys = grown
 
     unmet = _unmet_claims(scenario, access, convoys, trace, allocation)
     result = _build(scenario, network, convoys, unmet, allocation, seed, time_limit, started, deterministic, trace)
@@ -267,6 +279,12 @@ def _repair(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], tra
             trace.notes.append(f"repair: dropped convoy {convoy_id} ({', '.join(sorted({v.code for v in report.violations if v.subject == convoy_id}) or ['busy time'])})")
         convoys = [c for c in convoys if c.id not in offenders]
     return convoys
+
+
+def _clean(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy]) -> bool:
+    """Whether ``convoys`` break no rule of their own (coverage and listing of short sites apart)."""
+    codes = check(scenario, Plan.build(scenario, convoys, [], _placeholder_solver(), network)).codes
+    return not (codes - {"UNLISTED", "MIN_COVERAGE", "PARITY"})
 
 
 def _unmet_claims(

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from allocate.network import RoadNetwork
 from allocate.plan import Convoy, Stop
 from allocate.scenario import Scenario
+from allocate.waves import Calendar
 
-__all__ = ["top_up"]
+__all__ = ["top_up", "add_idle_trucks"]
 
 _MARGIN = 1e-6  # tonnes and m3 kept free of each convoy's capacity, clear of the checker's tolerance
 
@@ -31,13 +33,7 @@ def top_up(scenario: Scenario, convoys: Sequence[Convoy]) -> list[Convoy]:
     nothing more that its depot still stocks, is returned as it was.
     """
     s = scenario
-    stock_left = {n.id: dict(n.stock) for n in s.depots}
-    need_left = {x.id: dict(x.need) for x in s.sites}
-    for convoy in convoys:
-        for stop in convoy.stops:
-            for c, u in stop.unload.items():
-                stock_left.setdefault(convoy.depot, {})[c] = stock_left.get(convoy.depot, {}).get(c, 0.0) - u
-                need_left.setdefault(stop.site, {})[c] = need_left.get(stop.site, {}).get(c, 0.0) - u
+    stock_left, need_left = _left(s, convoys)
     severity = {x.id: x.severity for x in s.sites}
     order = sorted(range(len(convoys)), key=lambda i: (-max((severity.get(st.site, 0) for st in convoys[i].stops),
                                                             default=0), convoys[i].depart_h, convoys[i].id))
@@ -85,3 +81,67 @@ def _fill(s: Scenario, convoy: Convoy, stock_left: dict[str, dict[str, float]],
     if new_stops == list(convoy.stops):
         return convoy
     return convoy.model_copy(update={"stops": tuple(new_stops)})
+
+
+def add_idle_trucks(scenario: Scenario, network: RoadNetwork, convoys: Sequence[Convoy]) -> list[Convoy]:
+    """``convoys`` with trucks that stand idle during their trips added, where their sites still
+    need what their depot still holds beyond their spare room; :func:`top_up` then loads them.
+
+    Why: an escorted convoy is limited by its escort, not its trucks; more trucks on the same path
+    at the same times cost no escort hour. Only trucks of the convoy's organization and depot, of
+    its kind (military or civilian) and no heavier than its heaviest are added, so its roads,
+    risk and consent checks (FORMAT.md §3.2, §3.6) are those it already passed; the calendar of
+    every fleet type keeps §3.5's vehicle counts.
+    """
+    s = scenario
+    calendar = Calendar(s, network, convoys)
+    stock_left, need_left = _left(s, convoys)
+    severity = {x.id: x.severity for x in s.sites}
+    order = sorted(range(len(convoys)), key=lambda i: (-max((severity.get(st.site, 0) for st in convoys[i].stops),
+                                                            default=0), convoys[i].depart_h, convoys[i].id))
+    out = list(convoys)
+    for i in order:
+        convoy = convoys[i]
+        types = {f: s.fleet_by_id[f] for f in convoy.vehicles}
+        heaviest = max(f.capacity_t for f in types.values())
+        military = any(f.military for f in types.values())
+        stock = stock_left.get(convoy.depot, {})
+        want = {}
+        for stop in convoy.stops:
+            for c, u in need_left.get(stop.site, {}).items():
+                want[c] = want.get(c, 0.0) + u
+        want = {c: min(u, stock.get(c, 0.0)) for c, u in want.items() if u > 1e-9}
+        room_t = sum(n * types[f].capacity_t for f, n in convoy.vehicles.items()) - sum(s.weight_t(st.unload) for st in convoy.stops)
+        room_m3 = sum(n * types[f].capacity_m3 for f, n in convoy.vehicles.items()) - sum(s.volume_m3(st.unload) for st in convoy.stops)
+        short_t, short_m3 = s.weight_t(want) - room_t, s.volume_m3(want) - room_m3
+        if short_t <= 1e-6 and short_m3 <= 1e-6:
+            continue
+        vehicles = dict(convoy.vehicles)
+        candidates = [f for f in s.fleet if f.organization == convoy.organization and f.depot == convoy.depot
+                      and f.military == military and f.count >= 1 and 0 < f.capacity_t <= heaviest]
+        for f in sorted(candidates, key=lambda f: (-f.capacity_t, f.id)):
+            idle = calendar.idle_trucks(f, convoy.depart_h, convoy.return_h)
+            n = 0
+            while n < idle and (short_t > 1e-6 or short_m3 > 1e-6):
+                n += 1
+                short_t -= f.capacity_t
+                short_m3 -= f.capacity_m3
+            if n:
+                vehicles[f.id] = vehicles.get(f.id, 0) + n
+                calendar.fleet[f.id].append((convoy.depart_h, convoy.return_h, n))
+        if vehicles != dict(convoy.vehicles):
+            grown = convoy.model_copy(update={"vehicles": vehicles})
+            out[i] = _fill(s, grown, stock_left, need_left, severity)
+    return out
+
+
+def _left(s: Scenario, convoys: Sequence[Convoy]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Stock each depot still holds and need each site still has after ``convoys``."""
+    stock_left = {n.id: dict(n.stock) for n in s.depots}
+    need_left = {x.id: dict(x.need) for x in s.sites}
+    for convoy in convoys:
+        for stop in convoy.stops:
+            for c, u in stop.unload.items():
+                stock_left.setdefault(convoy.depot, {})[c] = stock_left.get(convoy.depot, {}).get(c, 0.0) - u
+                need_left.setdefault(stop.site, {})[c] = need_left.get(stop.site, {}).get(c, 0.0) - u
+    return stock_left, need_left

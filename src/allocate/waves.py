@@ -42,7 +42,7 @@ def _peak(intervals: Sequence[Interval], start: float, end: float) -> int:
     return peak
 
 
-class _Calendar:
+class Calendar:
     """Busy intervals of every fleet type and escort unit in the plan so far."""
 
     def __init__(self, scenario: Scenario, network: RoadNetwork, convoys: Iterable[Convoy]):
@@ -101,7 +101,7 @@ def pool_waves(
     carries (the router could not fit them); each goes with whichever organization at the depot
     that may take an escort has trucks idle, largest fleet first.
     """
-    calendar = _Calendar(scenario, network, kept)
+    calendar = Calendar(scenario, network, kept)
     loads: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
     for convoy in unescorted:
         for stop in convoy.stops:
@@ -230,7 +230,7 @@ def _earliest_wave(
     scenario: Scenario,
     network: RoadNetwork,
     access: AccessFacts,
-    calendar: _Calendar,
+    calendar: Calendar,
     depot: str,
     org: str,
     site_id: str,
@@ -318,15 +318,16 @@ def fill_idle_trucks(
     network: RoadNetwork,
     kept: Sequence[Convoy],
     loads: Mapping[tuple[str, str], Mapping[str, float]],
+    prefix: str = "F",
 ) -> list[Convoy]:
-    """Convoys without escort for ``loads`` ``{(depot, site): units}`` that no convoy carries,
+    """Convoys without escort (ids ``prefix`` + number) for ``loads`` ``{(depot, site): units}`` that no convoy carries,
     on trucks idle around ``kept``: the site's least-risk road there and back, within
     ``risk_threshold``; most severe sites first, any organization at the depot (civilian trucks).
 
     Why: the router drops loads it cannot fit truck by truck, and the escort stage frees trucks
     when it sends escorted loads together in waves; this puts the freed time to use.
     """
-    calendar = _Calendar(scenario, network, kept)
+    calendar = Calendar(scenario, network, kept)
     severity = {s.id: s.severity for s in scenario.sites}
     out: list[Convoy] = []
     for depot, site in sorted(loads, key=lambda k: (-severity.get(k[1], 0), k)):
@@ -341,7 +342,7 @@ def fill_idle_trucks(
                                        escorted=False)
                 if found is None:
                     break
-                convoy = found[0].model_copy(update={"id": f"F{len(out) + 1:04d}"})
+                convoy = found[0].model_copy(update={"id": f"{prefix}{len(out) + 1:04d}"})
                 out.append(convoy)
                 calendar.add(scenario, network, convoy)
                 for commodity, units in convoy.stops[0].unload.items():
@@ -385,3 +386,35 @@ def _trucks_for(scenario: Scenario, idle: Mapping[str, int], load: Mapping[str, 
             got_t += f.capacity_t
             got_m3 += f.capacity_m3
     return chosen
+
+
+def spare_stock_loads(scenario: Scenario, access: AccessFacts, convoys: Sequence[Convoy]) -> dict[tuple[str, str], dict[str, float]]:
+    """Stock no convoy carries, shared out to the sites still short that a depot reaches without
+    escort: ``{(depot, site): units}``, most severe sites first, never more than a depot holds or
+    a site still needs. Feed it to :func:`fill_idle_trucks`.
+
+    Why: the allocation sends some stock under escort; what the escorts could not move stays in
+    the depot while trucks stand idle and sites that need no escort are still short.
+    """
+    s = scenario
+    stock = {d.id: dict(d.stock) for d in s.depots}
+    need = {x.id: dict(x.need) for x in s.sites}
+    for convoy in convoys:
+        for stop in convoy.stops:
+            for c, u in stop.unload.items():
+                stock[convoy.depot][c] = stock[convoy.depot].get(c, 0.0) - u
+                need[stop.site][c] = need[stop.site].get(c, 0.0) - u
+    loads: dict[tuple[str, str], dict[str, float]] = {}
+    for site in sorted(s.sites, key=lambda x: (-x.severity, x.id)):
+        for depot in access.serving_depots:
+            if access.mode(depot, site.id, escorts_allowed=False) != "unescorted":
+                continue
+            take = {c: min(u, stock[depot].get(c, 0.0)) for c, u in need[site.id].items()}
+            take = {c: u for c, u in take.items() if u > 1e-9}
+            if not take:
+                continue
+            loads[(depot, site.id)] = take
+            for c, u in take.items():
+                stock[depot][c] -= u
+                need[site.id][c] -= u
+    return loads
