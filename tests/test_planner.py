@@ -163,3 +163,31 @@ def test_unmet_uses_checked_reasons_only_where_they_hold() -> None:
     assert "CLAIM" not in report.codes and "CLAIM_SERVED" not in report.codes
     for claim in result.unmet:
         assert claim.reason in CHECKED_REASONS or claim.reason in {"stock", "fleet", "escorts", "horizon", "routing"}
+
+
+def test_stock_beyond_the_allocation_never_breaks_the_zone_parity_it_kept() -> None:
+    # Z1's site is an hour away and safe, Z2's ten risky hours away with one escort unit. Parity
+    # (0.1) holds Z1 back; the spare stock must not then go to Z1 on idle trucks.
+    from allocate.check import check as check_plan
+    from allocate.planner import plan as make_plan
+    from allocate.scenario import Scenario as Scn
+
+    s = Scn.from_dict({
+        "format": "allocate.scenario/1", "name": "parity", "horizon_h": 24,
+        "commodities": [{"id": "food", "weight_t": 0.05, "volume_m3": 0.1}],
+        "parties": [{"id": "un", "kind": "un"}],
+        "zones": [{"id": "Z1"}, {"id": "Z2"}],
+        "nodes": [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 40000}},
+                  {"id": "A", "kind": "site", "lat": 0, "lon": 1, "zone": "Z1", "need": {"food": 2000}, "severity": 3},
+                  {"id": "B", "kind": "site", "lat": 1, "lon": 0, "zone": "Z2", "need": {"food": 20000}, "severity": 3}],
+        "roads": [{"a": "D", "b": "A", "km": 40, "hours": 1, "risk": 0.0},
+                  {"a": "D", "b": "B", "km": 400, "hours": 10, "risk": 0.3}],
+        "organizations": [{"id": "wfp", "escort_policy": "accept", "military_assets": "never"}],
+        "fleet": [{"id": "truck", "organization": "wfp", "depot": "D", "count": 10, "capacity_t": 10, "capacity_m3": 40}],
+        "escorts": [{"id": "E", "provider": "un", "base": "D", "count": 1, "effectiveness": 0.9}],
+        "policy": {"parity_tolerance": 0.1, "min_coverage": 0.0},
+    })
+    result = make_plan(s, time_limit=5, deterministic=True)
+    report = check_plan(s, result)
+    assert result.solver.status == "feasible" and report.ok, sorted(report.codes)
+    assert any(c.stops[0].site == "B" and c.escort == "E" for c in result.convoys)

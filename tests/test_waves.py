@@ -241,3 +241,20 @@ def test_spare_stock_goes_to_short_sites_that_need_no_escort_never_beyond_the_de
     report = check(scenario, _plan(scenario, kept + fills))
     assert report.ok, sorted(report.codes)
     assert sum(c.stops[0].unload["food"] for c in fills) == pytest.approx(500.0)
+
+
+def test_back_to_back_waves_keep_their_escort_on_an_off_grid_road_time() -> None:
+    # 1.23456789 h each way: a wave fitted right after the unit's return must not overlap it on
+    # the 1/1000 h grid the escort stage judges busy times on, or every other wave loses its unit.
+    data = _scenario(escorts=1, trucks=4).to_dict()
+    data["roads"][0]["hours"] = 1.23456789
+    data["nodes"][1]["need"] = {"food": 4200}
+    data["nodes"][0]["stock"] = {"food": 4200}
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    waves = pool_waves(scenario, network, AccessFacts(scenario, network), [], [], {("D", "S"): {"food": 4200.0}})
+    assert len(waves) == 6
+    escorted = assign_escorts(scenario, waves, network=network)
+    assert not escorted.unescorted
+    report = check(scenario, _plan(scenario, list(escorted.convoys)))
+    assert report.ok, sorted(report.codes)

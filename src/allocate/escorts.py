@@ -395,6 +395,13 @@ def _ceil_scaled(x: float) -> int:
     return int(r) if abs(v - r) <= _SNAP else math.ceil(v)
 
 
+def escort_ticks(window: tuple[float, float]) -> tuple[int, int]:
+    """A busy window on the grid :func:`assign_escorts` judges it on (1/SCALE h, start rounded
+    down, end up). Why public: a planner that fits convoys around a unit's busy time must use the
+    same grid, or a convoy placed right after another overlaps it by a tick and loses its escort."""
+    return _floor_scaled(window[0]), _ceil_scaled(window[1])
+
+
 @dataclass
 class _Pair:
     convoy: int

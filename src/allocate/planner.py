@@ -128,6 +128,10 @@ def plan(
             trace.notes.append(f"fill-in: {len(fills)} convoys on trucks left idle, for loads the router could not fit")
             convoys = convoys + fills
         spare = fill_idle_trucks(scenario, network, convoys, spare_stock_loads(scenario, access, convoys), prefix="G")
+        if spare and _breaks_more(scenario, network, convoys, convoys + spare):
+            trace.notes.append(f"fill-in: {len(spare)} convoys for stock no convoy carried left out "
+                               "(they would break a rule the plan kept, e.g. zone parity)")
+            spare = []
         if spare:
             trace.notes.append(f"fill-in: {len(spare)} convoys on trucks left idle, for stock no convoy carried "
                                "to sites still short that need no escort")
@@ -141,7 +145,7 @@ def plan(
     if top_up_loads:
         convoys = top_up(scenario, convoys)
         grown = add_idle_trucks(scenario, network, convoys)
-        if grown != convoys and _clean(scenario, network, grown):
+        if grown != convoys and not _breaks_more(scenario, network, convoys, grown):
             trace.notes.append(f"top-up: {sum(a != b for a, b in zip(grown, convoys))} convoys took trucks "
                                "idle during their trips for their sites' remaining need")
             convoys = grown
@@ -281,10 +285,14 @@ def _repair(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], tra
     return convoys
 
 
-def _clean(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy]) -> bool:
-    """Whether ``convoys`` break no rule of their own (coverage and listing of short sites apart)."""
-    codes = check(scenario, Plan.build(scenario, convoys, [], _placeholder_solver(), network)).codes
-    return not (codes - {"UNLISTED", "MIN_COVERAGE", "PARITY"})
+def _breaks_more(scenario: Scenario, network: RoadNetwork, before: list[Convoy], after: list[Convoy]) -> bool:
+    """Whether ``after`` breaks a rule that ``before`` keeps. Why: the passes that send more than
+    the allocation (spare stock, idle trucks) do not look at zones, and more aid to the zone that is
+    easy to reach can break the parity the allocation held."""
+    def codes(convoys: list[Convoy]) -> frozenset[str]:
+        return check(scenario, Plan.build(scenario, convoys, [], _placeholder_solver(), network)).codes
+
+    return bool(codes(after) - codes(before))
 
 
 def _unmet_claims(

@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
 
 from allocate.access import AccessFacts, within
-from allocate.escorts import escort_busy_window, positioning_hours
+from allocate.escorts import SCALE, escort_busy_window, escort_ticks, positioning_hours
 from allocate.network import Path, RoadNetwork, Usability
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
@@ -47,7 +47,7 @@ class Calendar:
 
     def __init__(self, scenario: Scenario, network: RoadNetwork, convoys: Iterable[Convoy]):
         self.fleet: dict[str, list[Interval]] = defaultdict(list)
-        self.escort: dict[str, list[Interval]] = defaultdict(list)
+        self.escort: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # on escort_ticks' grid
         self._legs: dict[tuple[str, str, float], list] = {}
         for convoy in convoys:
             self.add(scenario, network, convoy)
@@ -61,13 +61,20 @@ class Calendar:
         if unit is not None:
             window = escort_busy_window(scenario, network, unit, convoy)
             if window is not None:
-                self.escort[unit].append((window[0], window[1], 1))
+                self.escort[unit].append((*escort_ticks(window), 1))
 
     def idle_trucks(self, fleet: FleetType, start: float, end: float) -> int:
         return fleet.count - _peak(self.fleet[fleet.id], start, end)
 
     def escort_free(self, escort: EscortUnit, start: float, end: float) -> bool:
-        return _peak(self.escort[escort.id], start, end) < escort.count
+        """Whether a copy of the unit is free over ``[start, end)``, judged on the grid the escort
+        stage uses (:func:`allocate.escorts.escort_ticks`)."""
+        a, b = escort_ticks((start, end))
+        return _peak(self.escort[escort.id], a, b) < escort.count
+
+    def escort_release(self, escort: EscortUnit) -> list[float]:
+        """When copies of the unit come back (hours, on the escort stage's grid)."""
+        return [b / SCALE for _, b, _ in self.escort[escort.id]]
 
     def legs(self, scenario: Scenario, network: RoadNetwork, access: AccessFacts, depot: str, site: str,
              weight_t: float) -> list:
@@ -80,8 +87,10 @@ class Calendar:
     def release_times(self) -> list[float]:
         """Moments something becomes free: candidate departure times for a wave."""
         times = {0.0}
-        for intervals in list(self.fleet.values()) + list(self.escort.values()):
+        for intervals in self.fleet.values():
             times.update(b for _, b, _ in intervals)
+        for intervals in self.escort.values():
+            times.update(b / SCALE for _, b, _ in intervals)
         return sorted(times)
 
 
@@ -262,7 +271,7 @@ def _earliest_wave(
             times = starts
             if escort is not None and pos[0] > 0:
                 # a unit based away from the depot is free to leave it p_out after its last return
-                times = sorted(set(starts).union(b + pos[0] for _, b, _ in calendar.escort[escort.id]))
+                times = sorted(set(starts).union(b + pos[0] for b in calendar.escort_release(escort)))
             for t in times:
                 depart, arrive = _timing(t, out, site)
                 if arrive is None:
