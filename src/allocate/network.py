@@ -169,6 +169,11 @@ class RoadNetwork:
         return self._trees[key]
 
     @cached_property
+    def node_ids(self) -> tuple[str, ...]:
+        """Row of the distance matrices → node id (the inverse of :attr:`index`)."""
+        return tuple(n.id for n in self.scenario.nodes)
+
+    @cached_property
     def index(self) -> dict[str, int]:
         """Node id → row of the distance matrices."""
         return {n.id: i for i, n in enumerate(self.scenario.nodes)}
@@ -256,12 +261,11 @@ class RoadNetwork:
         dist, pred = dijkstra(blend, directed=True, indices=i, return_predecessors=True)
         if not np.isfinite(dist[j]):
             return None
-        ids = [n.id for n in self.scenario.nodes]
         nodes = [target]
         k = j
         while k != i:
             k = int(pred[k])
-            nodes.append(ids[k])
+            nodes.append(self.node_ids[k])
         return self.measure(nodes[::-1], escort_effectiveness)
 
     def measure(self, nodes: Sequence[str], escort_effectiveness: float = 0.0) -> Path:

@@ -24,6 +24,7 @@ from allocate.waves import Calendar
 __all__ = ["top_up", "add_idle_trucks"]
 
 _MARGIN = 1e-6  # tonnes and m3 kept free of each convoy's capacity, clear of the checker's tolerance
+_WORTH_A_TRUCK = 0.01  # t or m3 still to carry below which no truck is added
 
 
 def top_up(scenario: Scenario, convoys: Sequence[Convoy]) -> list[Convoy]:
@@ -106,15 +107,15 @@ def add_idle_trucks(scenario: Scenario, network: RoadNetwork, convoys: Sequence[
         heaviest = max(f.capacity_t for f in types.values())
         military = any(f.military for f in types.values())
         stock = stock_left.get(convoy.depot, {})
-        want = {}
-        for stop in convoy.stops:
-            for c, u in need_left.get(stop.site, {}).items():
+        want: dict[str, float] = {}
+        for site in {stop.site for stop in convoy.stops}:
+            for c, u in need_left.get(site, {}).items():
                 want[c] = want.get(c, 0.0) + u
         want = {c: min(u, stock.get(c, 0.0)) for c, u in want.items() if u > 1e-9}
         room_t = sum(n * types[f].capacity_t for f, n in convoy.vehicles.items()) - sum(s.weight_t(st.unload) for st in convoy.stops)
         room_m3 = sum(n * types[f].capacity_m3 for f, n in convoy.vehicles.items()) - sum(s.volume_m3(st.unload) for st in convoy.stops)
         short_t, short_m3 = s.weight_t(want) - room_t, s.volume_m3(want) - room_m3
-        if short_t <= 1e-6 and short_m3 <= 1e-6:
+        if short_t <= _WORTH_A_TRUCK and short_m3 <= _WORTH_A_TRUCK:
             continue
         vehicles = dict(convoy.vehicles)
         candidates = [f for f in s.fleet if f.organization == convoy.organization and f.depot == convoy.depot
@@ -122,7 +123,7 @@ def add_idle_trucks(scenario: Scenario, network: RoadNetwork, convoys: Sequence[
         for f in sorted(candidates, key=lambda f: (-f.capacity_t, f.id)):
             idle = calendar.idle_trucks(f, convoy.depart_h, convoy.return_h)
             n = 0
-            while n < idle and (short_t > 1e-6 or short_m3 > 1e-6):
+            while n < idle and (short_t > _WORTH_A_TRUCK or short_m3 > _WORTH_A_TRUCK):
                 n += 1
                 short_t -= f.capacity_t
                 short_m3 -= f.capacity_m3

@@ -224,6 +224,8 @@ def _fastest_within(network: RoadNetwork, depot: str, site: str, roads: Usabilit
             best = min(best, pair, key=lambda p: p[0].hours + p[1].hours)
             break
         lo, hi = hi, hi * 8
+    else:
+        return best  # only (nearly) the safest paths meet the cap
     for _ in range(6):
         mid = (lo + hi) / 2
         pair = legs(mid)
@@ -415,9 +417,9 @@ def spare_stock_loads(scenario: Scenario, access: AccessFacts, convoys: Sequence
                 need[stop.site][c] = need[stop.site].get(c, 0.0) - u
     loads: dict[tuple[str, str], dict[str, float]] = {}
     for site in sorted(s.sites, key=lambda x: (-x.severity, x.id)):
-        for depot in access.serving_depots:
-            if access.mode(depot, site.id, escorts_allowed=False) != "unescorted":
-                continue
+        depots = [d for d in access.serving_depots if access.mode(d, site.id, escorts_allowed=False) == "unescorted"]
+        # nearest depot first: its trucks come back soonest for the next load
+        for depot in sorted(depots, key=lambda d: (access.pair(d, site.id, escorts_allowed=False).hours, d)):
             take = {c: min(u, stock[depot].get(c, 0.0)) for c, u in need[site.id].items()}
             take = {c: u for c, u in take.items() if u > 1e-9}
             if not take:
