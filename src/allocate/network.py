@@ -107,7 +107,7 @@ class RoadNetwork:
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
         self._graphs: dict[Usability, nx.DiGraph] = {}
-        self._trees: dict[tuple, tuple[dict[str, float], dict[str, list[str]]]] = {}
+        self._trees: dict[tuple, np.ndarray] = {}  # predecessor rows of least_path
         self._matrices: dict[tuple, csr_matrix] = {}
         self._rows: dict[tuple, np.ndarray] = {}
 
@@ -151,22 +151,33 @@ class RoadNetwork:
         return self._graphs[usability]
 
     # ----- least paths -------------------------------------------------------------------
-    def _edge_weight(self, weight: Weight, escort_effectiveness: float):
-        if weight == "risk":
-            return lambda u, v, d: risk_weight(d["risk"], escort_effectiveness)
-        return weight
+    def _predecessors(self, node: str, weight: Weight, usability: Usability, escort_effectiveness: float) -> np.ndarray | None:
+        """scipy's shortest-path predecessors from ``node`` (cached per source, weight and rule).
 
-    def _tree(
-        self, node: str, weight: Weight, usability: Usability, escort_effectiveness: float, reverse: bool
-    ) -> tuple[dict[str, float], dict[str, list[str]]]:
-        key = (node, weight, usability, escort_effectiveness if weight == "risk" else 0.0, reverse)
+        Why not networkx: a tree that keeps every path costs tens of ms per source on a few
+        thousand nodes, and the planner asks for paths from thousands of sites.
+        """
+        eff = escort_effectiveness if weight == "risk" else 0.0
+        key = (node, weight, usability, eff)
         if key not in self._trees:
-            g = self.graph(usability)
-            if reverse:
-                g = g.reverse(copy=False)
-            dist, paths = nx.single_source_dijkstra(g, node, weight=self._edge_weight(weight, escort_effectiveness))
-            self._trees[key] = (dist, paths)
+            i = self.index.get(node)
+            if i is None:
+                return None
+            _, pred = dijkstra(self._matrix(weight, usability, eff, False), directed=True, indices=i,
+                               return_predecessors=True)
+            self._trees[key] = pred
         return self._trees[key]
+
+    def _walk_back(self, pred: np.ndarray, source: int, target: int) -> list[str] | None:
+        """The node ids from ``source`` to ``target`` along a predecessor row (None: unreachable)."""
+        if target != source and pred[target] < 0:
+            return None
+        nodes = [self.node_ids[target]]
+        k = target
+        while k != source:
+            k = int(pred[k])
+            nodes.append(self.node_ids[k])
+        return nodes[::-1]
 
     @cached_property
     def node_ids(self) -> tuple[str, ...]:
@@ -230,11 +241,12 @@ class RoadNetwork:
         escort_effectiveness: float = 0.0,
     ) -> Path | None:
         """The least path by ``weight``, with its km, hours and risk weight; None if unreachable."""
-        _, paths = self._tree(source, weight, usability, escort_effectiveness, reverse=False)
-        nodes = paths.get(target)
-        if nodes is None:
+        pred = self._predecessors(source, weight, usability, escort_effectiveness)
+        j = self.index.get(target)
+        if pred is None or j is None:
             return None
-        return self.measure(nodes, escort_effectiveness)
+        nodes = self._walk_back(pred, self.index[source], j)
+        return None if nodes is None else self.measure(nodes, escort_effectiveness)
 
     def least_blend_path(
         self,
@@ -258,15 +270,9 @@ class RoadNetwork:
         blend = hours.copy()
         # a tiny floor keeps zero-weight roads as edges for csgraph
         blend.data = np.maximum(hours.data + risk_hours * risk.data, 1e-12)
-        dist, pred = dijkstra(blend, directed=True, indices=i, return_predecessors=True)
-        if not np.isfinite(dist[j]):
-            return None
-        nodes = [target]
-        k = j
-        while k != i:
-            k = int(pred[k])
-            nodes.append(self.node_ids[k])
-        return self.measure(nodes[::-1], escort_effectiveness)
+        _, pred = dijkstra(blend, directed=True, indices=i, return_predecessors=True)
+        nodes = self._walk_back(pred, i, j)
+        return None if nodes is None else self.measure(nodes, escort_effectiveness)
 
     def measure(self, nodes: Sequence[str], escort_effectiveness: float = 0.0) -> Path:
         """Totals of a node sequence over the roads joining it (missing roads count as zero)."""
