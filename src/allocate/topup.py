@@ -36,8 +36,7 @@ def top_up(scenario: Scenario, convoys: Sequence[Convoy]) -> list[Convoy]:
     s = scenario
     stock_left, need_left = _left(s, convoys)
     severity = {x.id: x.severity for x in s.sites}
-    order = sorted(range(len(convoys)), key=lambda i: (-max((severity.get(st.site, 0) for st in convoys[i].stops),
-                                                            default=0), convoys[i].depart_h, convoys[i].id))
+    order = _most_severe_first(convoys, severity)
     out = list(convoys)
     for i in order:
         out[i] = _fill(s, convoys[i], stock_left, need_left, severity)
@@ -98,8 +97,7 @@ def add_idle_trucks(scenario: Scenario, network: RoadNetwork, convoys: Sequence[
     calendar = Calendar(s, network, convoys)
     stock_left, need_left = _left(s, convoys)
     severity = {x.id: x.severity for x in s.sites}
-    order = sorted(range(len(convoys)), key=lambda i: (-max((severity.get(st.site, 0) for st in convoys[i].stops),
-                                                            default=0), convoys[i].depart_h, convoys[i].id))
+    order = _most_severe_first(convoys, severity)
     out = list(convoys)
     for i in order:
         convoy = convoys[i]
@@ -134,6 +132,13 @@ def add_idle_trucks(scenario: Scenario, network: RoadNetwork, convoys: Sequence[
             grown = convoy.model_copy(update={"vehicles": vehicles})
             out[i] = _fill(s, grown, stock_left, need_left, severity)
     return out
+
+
+def _most_severe_first(convoys: Sequence[Convoy], severity: dict[str, int]) -> list[int]:
+    """Indices of ``convoys``, those serving the most severe sites first (then earliest, by id):
+    scarce stock goes where the allocation would have sent it."""
+    return sorted(range(len(convoys)), key=lambda i: (-max((severity.get(st.site, 0) for st in convoys[i].stops),
+                                                           default=0), convoys[i].depart_h, convoys[i].id))
 
 
 def _left(s: Scenario, convoys: Sequence[Convoy]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
