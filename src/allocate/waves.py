@@ -4,11 +4,14 @@ Escort units are the scarcest resource of a conflict response, and an escort pro
 convoy, not a truck. The router plans trucks one by one, so deliveries that need an escort arrive
 at the escort stage as many small convoys, more than the units can protect. This repair takes the
 loads of the convoys that got no escort and sends them the way the field does: a *wave* is a
-group of trucks of one organization that leaves a depot together, drives the safest road the
-escort may take to one site, unloads and returns. Each wave is placed in time where the trucks
-are idle in the plan so far and an admissible escort unit is free, positioning included, so it
-never double-books a vehicle or a unit; the escort itself is then chosen by
-:func:`allocate.escorts.assign_escorts`, which checks every rule again.
+group of trucks of one organization that leaves a depot together, drives the quickest road the
+escort keeps within ``max_risk`` to one site, unloads and returns. Loads moving the most
+severity-weighted tonnes per escort hour go first. Each wave is placed in time where the trucks
+are idle in the plan so far and an admissible escort unit is free, positioning included, and
+books that unit (on the escort stage's time grid), so it never double-books a vehicle or a unit;
+the escort itself is then chosen by :func:`allocate.escorts.assign_escorts`, which checks every
+rule again. The same calendar sends loads that need no escort on trucks left idle
+(:func:`fill_idle_trucks`, :func:`spare_stock_loads`).
 """
 
 from __future__ import annotations
