@@ -19,7 +19,7 @@ from typing import Sequence
 from allocate.network import RoadNetwork
 from allocate.plan import Convoy, Stop
 from allocate.scenario import Scenario
-from allocate.waves import Calendar
+from allocate.waves import Calendar, stock_and_need_left
 
 __all__ = ["top_up", "add_idle_trucks"]
 
@@ -34,7 +34,7 @@ def top_up(scenario: Scenario, convoys: Sequence[Convoy]) -> list[Convoy]:
     nothing more that its depot still stocks, is returned as it was.
     """
     s = scenario
-    stock_left, need_left = _left(s, convoys)
+    stock_left, need_left = stock_and_need_left(s, convoys)
     severity = {x.id: x.severity for x in s.sites}
     order = _most_severe_first(convoys, severity)
     out = list(convoys)
@@ -95,7 +95,7 @@ def add_idle_trucks(scenario: Scenario, network: RoadNetwork, convoys: Sequence[
     """
     s = scenario
     calendar = Calendar(s, network, convoys)
-    stock_left, need_left = _left(s, convoys)
+    stock_left, need_left = stock_and_need_left(s, convoys)
     severity = {x.id: x.severity for x in s.sites}
     order = _most_severe_first(convoys, severity)
     out = list(convoys)
@@ -139,15 +139,3 @@ def _most_severe_first(convoys: Sequence[Convoy], severity: dict[str, int]) -> l
     scarce stock goes where the allocation would have sent it."""
     return sorted(range(len(convoys)), key=lambda i: (-max((severity.get(st.site, 0) for st in convoys[i].stops),
                                                            default=0), convoys[i].depart_h, convoys[i].id))
-
-
-def _left(s: Scenario, convoys: Sequence[Convoy]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """Stock each depot still holds and need each site still has after ``convoys``."""
-    stock_left = {n.id: dict(n.stock) for n in s.depots}
-    need_left = {x.id: dict(x.need) for x in s.sites}
-    for convoy in convoys:
-        for stop in convoy.stops:
-            for c, u in stop.unload.items():
-                stock_left.setdefault(convoy.depot, {})[c] = stock_left.get(convoy.depot, {}).get(c, 0.0) - u
-                need_left.setdefault(stop.site, {})[c] = need_left.get(stop.site, {}).get(c, 0.0) - u
-    return stock_left, need_left

@@ -411,13 +411,7 @@ def spare_stock_loads(scenario: Scenario, access: AccessFacts, convoys: Sequence
     the depot while trucks stand idle and sites that need no escort are still short.
     """
     s = scenario
-    stock = {d.id: dict(d.stock) for d in s.depots}
-    need = {x.id: dict(x.need) for x in s.sites}
-    for convoy in convoys:
-        for stop in convoy.stops:
-            for c, u in stop.unload.items():
-                stock[convoy.depot][c] = stock[convoy.depot].get(c, 0.0) - u
-                need[stop.site][c] = need[stop.site].get(c, 0.0) - u
+    stock, need = stock_and_need_left(s, convoys)
     loads: dict[tuple[str, str], dict[str, float]] = {}
     for site in sorted(s.sites, key=lambda x: (-x.severity, x.id)):
         depots = [d for d in access.serving_depots if access.mode(d, site.id, escorts_allowed=False) == "unescorted"]
@@ -432,3 +426,15 @@ def spare_stock_loads(scenario: Scenario, access: AccessFacts, convoys: Sequence
                 stock[depot][c] -= u
                 need[site.id][c] -= u
     return loads
+
+
+def stock_and_need_left(s: Scenario, convoys: Sequence[Convoy]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Stock each depot still holds and need each site still has after ``convoys``."""
+    stock_left = {n.id: dict(n.stock) for n in s.depots}
+    need_left = {x.id: dict(x.need) for x in s.sites}
+    for convoy in convoys:
+        for stop in convoy.stops:
+            for c, u in stop.unload.items():
+                stock_left.setdefault(convoy.depot, {})[c] = stock_left.get(convoy.depot, {}).get(c, 0.0) - u
+                need_left.setdefault(stop.site, {})[c] = need_left.get(stop.site, {}).get(c, 0.0) - u
+    return stock_left, need_left
