@@ -97,6 +97,30 @@ class Calendar:
         return sorted(times)
 
 
+ANY_ORGANIZATION = "*"  # a load the router did not carry: any organization that may take an escort
+
+
+def pooled_loads(
+    unescorted: Sequence[Convoy],
+    unrouted: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
+) -> dict[tuple[str, str, str], dict[str, float]]:
+    """What waves are to carry, ``{(depot, organization, site): units}``: the loads of the
+    ``unescorted`` convoys pooled per organization, and ``unrouted`` loads ``{(depot, site): units}``
+    under :data:`ANY_ORGANIZATION`."""
+    loads: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+    for convoy in unescorted:
+        for stop in convoy.stops:
+            into = loads[(convoy.depot, convoy.organization, stop.site)]
+            for commodity, units in stop.unload.items():
+                into[commodity] = into.get(commodity, 0.0) + units
+    for (depot, site), units in (unrouted or {}).items():
+        into = loads[(depot, ANY_ORGANIZATION, site)]
+        for commodity, u in units.items():
+            if u > 1e-9:
+                into[commodity] = into.get(commodity, 0.0) + u
+    return dict(loads)
+
+
 def pool_waves(
     scenario: Scenario,
     network: RoadNetwork,
@@ -107,26 +131,28 @@ def pool_waves(
 ) -> list[Convoy]:
     """Waves carrying what the ``unescorted`` convoys were to deliver, fitted around ``kept``.
 
-    Loads are pooled per (depot, organization, site) and sent most severe site first; a wave
-    takes every idle truck of the organization's civilian types there, up to what is left.
-    ``unrouted``: further loads ``{(depot, site): units}`` that need an escort and that no convoy
-    carries (the router could not fit them); each goes with whichever organization at the depot
-    that may take an escort has trucks idle, largest fleet first.
+    Loads are pooled per (depot, organization, site) (:func:`pooled_loads`) and sent most
+    severity-weighted tonnes per escort hour first; a wave takes every idle truck of the
+    organization's civilian types there, up to what is left. ``unrouted``: further loads
+    ``{(depot, site): units}`` that need an escort and that no convoy carries (the router could not
+    fit them); each goes with whichever organization at the depot that may take an escort has
+    trucks idle, largest fleet first.
     """
+    return [wave for wave, _ in place_waves(scenario, network, access, kept, pooled_loads(unescorted, unrouted))]
+
+
+def place_waves(
+    scenario: Scenario,
+    network: RoadNetwork,
+    access: AccessFacts,
+    kept: Sequence[Convoy],
+    loads: Mapping[tuple[str, str, str], Mapping[str, float]],
+) -> list[tuple[Convoy, str | None]]:
+    """:func:`pool_waves` on pooled ``loads``: each wave with the escort unit it was fitted around."""
     calendar = Calendar(scenario, network, kept)
-    loads: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
-    for convoy in unescorted:
-        for stop in convoy.stops:
-            into = loads[(convoy.depot, convoy.organization, stop.site)]
-            for commodity, units in stop.unload.items():
-                into[commodity] = into.get(commodity, 0.0) + units
-    any_org = "*"  # an unrouted load: any organization that may take an escort
-    for (depot, site), units in (unrouted or {}).items():
-        into = loads[(depot, any_org, site)]
-        for commodity, u in units.items():
-            if u > 1e-9:
-                into[commodity] = into.get(commodity, 0.0) + u
+    loads = {k: dict(v) for k, v in loads.items()}
     severity = {s.id: s.severity for s in scenario.sites}
+    any_org = ANY_ORGANIZATION
 
     def worth(key: tuple[str, str, str]) -> float:
         """Severity-weighted tonnes one wave carries per hour of its escort unit, at best."""
@@ -141,7 +167,7 @@ def pool_waves(
 
     # escort hours are what runs short: loads that move the most severity-weighted tonnes per
     # escort hour go first (a site's small share of a long trip, last)
-    waves: list[Convoy] = []
+    waves: list[tuple[Convoy, str | None]] = []
     keys = [k for k in loads if k[2] in severity]
     value = {k: worth(k) for k in keys}
     for depot, org, site in sorted(keys, key=lambda k: (-value[k], -severity[k[2]], k[1] == any_org, k)):
@@ -154,7 +180,7 @@ def pool_waves(
                 if found is None:
                     break
                 wave, unit = found
-                waves.append(wave)
+                waves.append(found)
                 calendar.add(scenario, network, wave, escort=unit)
                 for commodity, units in wave.stops[0].unload.items():
                     left[commodity] -= units
