@@ -25,12 +25,13 @@ from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim,
 from allocate.routing import route
 from allocate.scenario import Scenario
 from allocate.topup import add_idle_trucks, top_up
-from allocate.waves import fill_idle_trucks, pool_waves, spare_stock_loads
+from allocate.wave_schedule import schedule_waves
+from allocate.waves import fill_idle_trucks, place_waves, pool_waves, pooled_loads, spare_stock_loads
 
 Progress = Callable[[str], None]
 
 # Share of the overall time limit each stage may use; what a stage leaves is passed on.
-_BUDGET = {"distribute": 0.25, "route": 0.55}
+_BUDGET = {"distribute": 0.25, "route": 0.55, "waves": 0.6}
 
 # Codes whose subject is a convoy the repair can simply drop.
 _REMOVABLE_CODES = frozenset(
@@ -120,7 +121,7 @@ def plan(
     say("escorts")
     t0 = time.monotonic()
     convoys, short = _escort_stage(scenario, network, access, list(routed.convoys), remaining, seed, waves, trace,
-                                   allocation)
+                                   allocation, deterministic)
     trace.blame((s.site for c in short for s in c.stops), "escorts")
     if waves:
         fills = fill_idle_trucks(scenario, network, convoys, _undelivered(allocation, convoys, escorted=False))
@@ -172,13 +173,16 @@ def _escort_stage(
     waves: bool,
     trace: _Trace,
     allocation=None,
+    deterministic: bool = False,
 ) -> tuple[list[Convoy], list[Convoy]]:
     """Escorts for the routed convoys: ``(kept, left without escort)``.
 
-    Two ways are tried and the one delivering more severity-weighted tonnes is kept: (a) escort
+    Three ways are tried and the one delivering most severity-weighted tonnes is kept: (a) escort
     the router's convoys as they are, then pool what found no escort into waves; (b) keep the
     router's safe convoys and send every load that needs an escort in waves (several trucks
-    under one unit), which wins when escort units, not trucks, are the bottleneck.
+    under one unit) placed one by one, which wins when escort units, not trucks, are the
+    bottleneck; (c) the same waves scheduled together on CP-SAT from (b) as a start
+    (wave_schedule.py), which packs escort hours tighter.
     """
     kept, short = _escort(scenario, network, routed, remaining(0.5), seed, trace)
     if not waves:
@@ -190,13 +194,25 @@ def _escort_stage(
     if not needy:
         return kept, short
     safe = [c for c in routed if not needs_escort(scenario, network, c)]
-    all_waves = pool_waves(scenario, network, access, safe, needy, _undelivered(allocation, routed, escorted=True))
-    kept_b, _ = _escort(scenario, network, safe + all_waves, remaining(0.5), seed, _Trace())
-    if _weighted_tonnes(scenario, kept_b) > _weighted_tonnes(scenario, kept) * (1 + 1e-9):
-        trace.notes.append(f"escorts: every escorted load sent in {len(all_waves)} waves (more severity-weighted tonnes than truck-by-truck convoys)")
-        return kept_b, needy
-    trace.notes.append(f"escorts: router's convoys kept, {len(pooled)} waves for loads left without escort")
-    return kept, short
+    loads = pooled_loads(needy, _undelivered(allocation, routed, escorted=True))
+    greedy = place_waves(scenario, network, access, safe, loads)
+    kept_b, _ = _escort(scenario, network, safe + [w for w, _ in greedy], remaining(0.5), seed, _Trace())
+    scheduled = schedule_waves(scenario, network, access, safe, loads, time_limit=remaining(_BUDGET["waves"]),
+                               seed=seed, hint=greedy, deterministic=deterministic)
+    kept_c = _escort(scenario, network, safe + [w for w, _ in scheduled], remaining(0.5), seed, _Trace())[0] \
+        if scheduled else []
+    best = kept
+    for candidate in (kept_b, kept_c):
+        if _weighted_tonnes(scenario, candidate) > _weighted_tonnes(scenario, best) * (1 + 1e-9):
+            best = candidate
+    if best is kept:
+        trace.notes.append(f"escorts: router's convoys kept, {len(pooled)} waves for loads left without escort")
+        return kept, short
+    how = "scheduled together on CP-SAT" if best is kept_c else "placed one by one"
+    waves_sent = len(best) - len(safe)
+    trace.notes.append(f"escorts: every escorted load sent in {waves_sent} waves, {how} "
+                       "(more severity-weighted tonnes than truck-by-truck convoys)")
+    return best, needy
 
 
 def _undelivered(allocation, convoys: Sequence[Convoy], escorted: bool) -> dict[tuple[str, str], dict[str, float]]:
