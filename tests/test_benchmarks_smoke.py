@@ -12,6 +12,7 @@ sys.path.insert(0, str(BENCH))
 
 import bench_crises  # noqa: E402
 import bench_scaling  # noqa: E402
+import bench_waves  # noqa: E402
 
 
 def test_bench_crises_core_on_tiny() -> None:
@@ -44,3 +45,12 @@ def test_bench_scaling_core_on_30_generated_sites() -> None:
     assert set(fits) == set(bench_scaling.STAGES)
     assert all(fit is not None for fit in fits.values())
     assert "exponent b" in bench_scaling.markdown_tables(rows, fits)
+
+
+def test_bench_waves_on_tiny_schedules_at_least_what_the_greedy_does() -> None:
+    """run on models/tiny.json: CP-SAT waves never below the greedy start, both within what the
+    allocation moves under escort."""
+    row = bench_waves.run("tiny", time_limit=2.0, seed=0, deterministic=True)
+    assert 0 < row["greedy"] <= row["cpsat"] + 1e-9
+    assert row["cpsat"] <= row["escorted_share"] + 1e-9
+    assert row["ratio"] >= 1.0 - 1e-9

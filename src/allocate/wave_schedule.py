@@ -41,6 +41,7 @@ from allocate.waves import ANY_ORGANIZATION, Calendar, _escort_organizations, _t
 
 KG_PER_T = 1000
 SEARCH_WORKERS = 2
+DETERMINISTIC_WORK = 10.0  # CP-SAT deterministic seconds under deterministic=True (haiti_like: 11.6 s wall)
 MAX_SLOTS_PER_LOAD = 24  # possible waves per load across its options; more only slows the search
 
 
@@ -86,7 +87,8 @@ def schedule_waves(
     ``hint``: waves found another way (:func:`allocate.waves.pool_waves`), as a start; the result
     moves at least as many severity-weighted tonnes as the start CP-SAT accepts from them. Empty
     when nothing fits or CP-SAT finds no solution in time. ``deterministic``: bound the search by
-    work (``time_limit`` deterministic seconds) as well, so a seed gives the same waves on any run.
+    work (:data:`DETERMINISTIC_WORK`) as well, so a seed gives the same waves on every run, as
+    long as ``time_limit`` does not cut the search first.
     """
     started = time.perf_counter()
     calendar = Calendar(scenario, network, kept)
@@ -113,7 +115,7 @@ def schedule_waves(
     solver.parameters.max_time_in_seconds = left
     if deterministic:
         solver.parameters.interleave_search = True
-        solver.parameters.max_deterministic_time = time_limit
+        solver.parameters.max_deterministic_time = DETERMINISTIC_WORK
     code = solver.solve(model)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return []
