@@ -258,3 +258,19 @@ def test_back_to_back_waves_keep_their_escort_on_an_off_grid_road_time() -> None
     assert not escorted.unescorted
     report = check(scenario, _plan(scenario, list(escorted.convoys)))
     assert report.ok, sorted(report.codes)
+
+
+def test_trucks_back_to_back_up_to_float_noise_are_not_double_booked() -> None:
+    # 0.9430000000000001 and 0.943 are one moment: both trucks come back as the next trip leaves.
+    # Counted as an overlap, the calendar saw 4 of 2 trucks busy, -2 idle, and a wave with a
+    # negative load crashed the planner.
+    from allocate.waves import Calendar
+
+    scenario = _scenario(trucks=2)
+    calendar = Calendar(scenario, RoadNetwork(scenario), [])
+    calendar.fleet["truck"] += [(0.0, 0.9430000000000001, 2), (0.943, 1.886, 2)]
+    truck = scenario.fleet_by_id["truck"]
+    assert calendar.idle_trucks(truck, 0.5, 1.5) == 0
+    assert calendar.idle_trucks(truck, 1.886, 3.0) == 2
+    calendar.fleet["truck"].append((0.5, 1.0, 1))  # a real overlap still counts, and idle stays >= 0
+    assert calendar.idle_trucks(truck, 0.0, 2.0) == 0

@@ -37,7 +37,9 @@ def _peak(intervals: Sequence[Interval], start: float, end: float) -> int:
         if a < end - 1e-9 and b > start + 1e-9:
             events.append((max(a, start), n))
             events.append((min(b, end), -n))
-    events.sort(key=lambda e: (e[0], e[1]))
+    # a return and a departure at the same moment up to float noise (0.9430000000000001 and
+    # 0.943) are back to back, not overlapping: compare times to a nanosecond-of-an-hour grid
+    events.sort(key=lambda e: (round(e[0], 9), e[1]))
     busy = peak = 0
     for _, delta in events:
         busy += delta
@@ -67,7 +69,7 @@ class Calendar:
                 self.escort[unit].append((*escort_ticks(window), 1))
 
     def idle_trucks(self, fleet: FleetType, start: float, end: float) -> int:
-        return fleet.count - _peak(self.fleet[fleet.id], start, end)
+        return max(0, fleet.count - _peak(self.fleet[fleet.id], start, end))
 
     def escort_free(self, escort: EscortUnit, start: float, end: float) -> bool:
         """Whether a copy of the unit is free over ``[start, end)``, judged on the grid the escort
