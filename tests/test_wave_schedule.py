@@ -9,7 +9,7 @@ from allocate.access import AccessFacts
 from allocate.check import check
 from allocate.escorts import assign_escorts, escort_busy_window
 from allocate.network import RoadNetwork
-from allocate.plan import Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
+from allocate.plan import Convoy, Plan, SolverInfo, Stop, UnmetClaim, site_coverage
 from allocate.scenario import Scenario
 from allocate.wave_schedule import schedule_waves
 from allocate.waves import ANY_ORGANIZATION, place_waves
@@ -129,3 +129,133 @@ def test_deterministic_search_gives_the_same_waves_twice() -> None:
             for _ in range(2)]
     assert [w.model_dump() for w, _ in runs[0]] == [w.model_dump() for w, _ in runs[1]]
     assert runs[0], "both sites fit"
+
+
+def _one_depot(*, sites: list[dict], roads: list[dict], fleet: list[dict], escorts: list[dict],
+               horizon: float = 24, commodity: dict | None = None) -> Scenario:
+    """Depot D with plenty of stock; the given sites, roads, wfp fleet and UN escort units."""
+    commodity = commodity or {"id": "food", "weight_t": 0.05, "volume_m3": 0.1}
+    return Scenario.from_dict({
+        "format": "allocate.scenario/1", "name": "wave-schedule-edge", "horizon_h": horizon,
+        "commodities": [commodity], "parties": [{"id": "un", "kind": "un"}], "zones": [],
+        "nodes": [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {commodity["id"]: 20000}}, *sites],
+        "roads": roads,
+        "organizations": [{"id": "wfp", "escort_policy": "accept", "military_assets": "never"}],
+        "fleet": [{"organization": "wfp", "depot": "D", **f} for f in fleet],
+        "escorts": [{"provider": "un", "effectiveness": 0.9, **e} for e in escorts],
+    })
+
+
+def _around(scenario: Scenario, loads: dict, kept: list[Convoy] = ()) -> tuple[list[Convoy], list[Convoy]]:
+    """Greedy and scheduled waves for ``loads`` around ``kept``; the scheduled ones, with the
+    kept convoys, must make a plan the checker passes."""
+    network = RoadNetwork(scenario)
+    access = AccessFacts(scenario, network)
+    greedy = place_waves(scenario, network, access, list(kept), loads)
+    scheduled = schedule_waves(scenario, network, access, list(kept), loads, time_limit=5.0, seed=0, hint=greedy)
+    waves = [w for w, _ in scheduled]
+    report = check(scenario, _escorted_plan(scenario, network, list(kept) + waves))
+    assert report.ok, sorted(report.codes)
+    return [w for w, _ in greedy], waves
+
+
+SITE_A = {"id": "A", "kind": "site", "lat": 0, "lon": 1, "need": {"food": 800}, "severity": 4}
+SITE_B = {"id": "B", "kind": "site", "lat": 1, "lon": 0, "need": {"food": 600}, "severity": 1}
+TRUCK = {"id": "truck", "capacity_t": 10, "capacity_m3": 40}
+
+
+def _to_b(depart: float, back: float, trucks: int) -> Convoy:
+    """A kept, unescorted convoy to the safe site B and back."""
+    return Convoy(id=f"K{depart}", organization="wfp", depot="D", vehicles={"truck": trucks}, path=["D", "B", "D"],
+                  depart_h=depart, stops=(Stop(site="B", arrive_h=(depart + back) / 2, unload={"food": 100}),),
+                  return_h=back, escort=None)
+
+
+def test_kept_convoys_back_to_back_at_an_off_grid_moment_leave_room_for_a_wave() -> None:
+    # The only truck does D-B-D from 0 to 1.0005 h and again to 2.001 h. Each convoy rounded
+    # outwards to ticks would hold tick 1000 twice: one truck, two convoys, no schedule at all.
+    scenario = _one_depot(sites=[{**SITE_A, "need": {"food": 200}}, SITE_B], fleet=[{**TRUCK, "count": 1}],
+                          escorts=[{"id": "E", "base": "D", "count": 1}],
+                          roads=[{"a": "D", "b": "A", "km": 40, "hours": 1, "risk": 0.15},
+                                 {"a": "D", "b": "B", "km": 20, "hours": 0.50025, "risk": 0.0}])
+    kept = [_to_b(0.0, 1.0005, 1), _to_b(1.0005, 2.001, 1)]
+    greedy, scheduled = _around(scenario, {("D", ANY_ORGANIZATION, "A"): {"food": 200.0}}, kept)
+    assert _weighted_t(scenario, scheduled) == pytest.approx(4 * 10)
+    assert all(w.depart_h >= 2.001 - 1e-9 for w in scheduled)
+
+
+def test_trucks_kept_busy_all_day_mean_more_smaller_waves() -> None:
+    # Three of four trucks are out all day: each wave carries one truck's 10 t, so the 40 t
+    # load needs four waves, not the one a whole free fleet would need.
+    scenario = _one_depot(sites=[SITE_A, SITE_B], fleet=[{**TRUCK, "count": 4}],
+                          escorts=[{"id": "E", "base": "D", "count": 1}],
+                          roads=[{"a": "D", "b": "A", "km": 40, "hours": 1, "risk": 0.15},
+                                 {"a": "D", "b": "B", "km": 40, "hours": 1, "risk": 0.0}])
+    greedy, scheduled = _around(scenario, {("D", ANY_ORGANIZATION, "A"): {"food": 800.0}}, [_to_b(0.0, 24.0, 3)])
+    assert len(scheduled) == 4
+    assert _weighted_t(scenario, scheduled) == pytest.approx(4 * 40)
+
+
+def test_a_truck_class_that_misses_the_window_leaves_its_slots_to_one_that_makes_it() -> None:
+    # The heavy truck must go round a 5 t bridge (10 h) and cannot arrive by 5 h; the light
+    # one crosses in 1 h. The heavy class ranks first per escort hour but gets no slots.
+    scenario = _one_depot(
+        sites=[{"id": "A", "kind": "site", "lat": 0, "lon": 1, "need": {"food": 10000}, "severity": 4, "window": [0, 5]},
+               {"id": "X", "kind": "junction", "lat": 1, "lon": 1}],
+        roads=[{"a": "D", "b": "A", "km": 40, "hours": 1, "risk": 0.15, "max_weight_t": 5},
+               {"a": "D", "b": "X", "km": 400, "hours": 5, "risk": 0.05},
+               {"a": "X", "b": "A", "km": 400, "hours": 5, "risk": 0.05}],
+        fleet=[{"id": "heavy", "count": 1, "capacity_t": 20, "capacity_m3": 80},
+               {"id": "light", "count": 1, "capacity_t": 1, "capacity_m3": 4}],
+        escorts=[{"id": "E", "base": "D", "count": 24}])
+    greedy, scheduled = _around(scenario, {("D", ANY_ORGANIZATION, "A"): {"food": 10000.0}})
+    assert _weighted_t(scenario, greedy) == pytest.approx(4 * 3), "three light trips by 5 h"
+    assert _weighted_t(scenario, scheduled) == pytest.approx(4 * 3)
+
+
+def test_a_unit_positioning_before_dawn_and_after_dusk_still_gets_every_departure() -> None:
+    # The unit is based 5 h from the depot; a trip takes 1 h, so it is busy 11 h per wave.
+    # Its positioning may fall outside the horizon (FORMAT.md §3.5): departures at 0, 11 and
+    # 22 h all fit in 24 h, three waves, not floor(24 / 11) = 2.
+    scenario = _one_depot(
+        sites=[{**SITE_A, "need": {"food": 600}}, {"id": "P", "kind": "junction", "lat": 1, "lon": 1}],
+        roads=[{"a": "D", "b": "A", "km": 20, "hours": 0.5, "risk": 0.15},
+               {"a": "D", "b": "P", "km": 200, "hours": 5, "risk": 0.0}],
+        fleet=[{**TRUCK, "count": 1}], escorts=[{"id": "E", "base": "P", "count": 1}])
+    greedy, scheduled = _around(scenario, {("D", ANY_ORGANIZATION, "A"): {"food": 600.0}})
+    assert len(scheduled) == 3
+    assert _weighted_t(scenario, scheduled) == pytest.approx(4 * 30)
+
+
+def test_a_load_whose_tonnes_are_float_noise_below_a_kilogram_goes_whole() -> None:
+    # 3 units of 0.7 t are 2.0999999999999996 t: floored to whole kilograms without care, the
+    # wave would carry 2,099 kg and leave the site a kilogram short.
+    scenario = _one_depot(sites=[{**SITE_A, "need": {"kit": 3}}], fleet=[{**TRUCK, "count": 1}],
+                          escorts=[{"id": "E", "base": "D", "count": 1}],
+                          roads=[{"a": "D", "b": "A", "km": 40, "hours": 1, "risk": 0.15}],
+                          commodity={"id": "kit", "weight_t": 0.7, "volume_m3": 1.0})
+    greedy, scheduled = _around(scenario, {("D", ANY_ORGANIZATION, "A"): {"kit": 3.0}})
+    assert sum(stop.unload["kit"] for w in scheduled for stop in w.stops) == pytest.approx(3.0, abs=1e-9)
+
+
+def test_trucks_busy_per_tick_is_the_most_busy_at_any_moment_of_the_tick() -> None:
+    from allocate.wave_schedule import _busy_per_tick
+
+    # three convoys back to back inside tick 1000 never hold more than the one truck
+    assert _busy_per_tick([(0.0, 1.0002, 1), (1.0002, 1.0004, 1), (1.0004, 2.0, 1)]) == [(0, 2000, 1)]
+    # a real overlap is kept, on every tick it touches
+    assert _busy_per_tick([(0.0, 1.5, 1), (1.0, 2.0, 1)]) == [(0, 1000, 1), (1000, 1500, 2), (1500, 2000, 1)]
+    assert _busy_per_tick([(0.0, 1.0, 2), (2.0, 3.0, 1)]) == [(0, 1000, 2), (2000, 3000, 1)]
+
+
+def test_a_wave_carries_up_to_its_trucks_total_weight_and_volume_not_each_trucks_own() -> None:
+    # Food at 0.5 t/m3 on a 10 t / 12 m3 truck and a 3.3 t / 7.7 m3 one: 13.3 t and 19.7 m3
+    # together hold 9.85 t (FORMAT.md LOAD_*); each truck's own lesser limit would add to 9.3 t.
+    scenario = _one_depot(sites=[{**SITE_A, "need": {"food": 1000}}], horizon=3,
+                          fleet=[{"id": "big", "count": 1, "capacity_t": 10, "capacity_m3": 12},
+                                 {"id": "small", "count": 1, "capacity_t": 3.3, "capacity_m3": 7.7}],
+                          escorts=[{"id": "E", "base": "D", "count": 1}],
+                          roads=[{"a": "D", "b": "A", "km": 40, "hours": 1, "risk": 0.15}])
+    greedy, scheduled = _around(scenario, {("D", ANY_ORGANIZATION, "A"): {"food": 1000.0}})
+    assert len(scheduled) == 1
+    assert scenario.weight_t(scheduled[0].stops[0].unload) == pytest.approx(9.85, abs=1e-3)

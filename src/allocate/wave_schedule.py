@@ -24,6 +24,7 @@ as feasible. The escort is still named by ``assign_escorts``, which checks every
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections import defaultdict
@@ -99,11 +100,12 @@ def schedule_waves(
     options = _options(scenario, network, access, calendar, loads)
     if not options:
         return []
-    slots = _slots(scenario, model, options, loads)
+    hinted = _hinted_waves(scenario, options, hint)
+    slots = _slots(scenario, model, calendar, options, loads, hinted)
     _capacities(scenario, network, model, calendar, slots)
     model.maximize(sum(severity[s.option.key[2]] * s.kg for s in slots) * 100
                    - sum(sum(s.trucks.values()) for s in slots))
-    _add_hints(scenario, model, slots, hint)
+    _add_hints(scenario, model, slots, hinted)
     left = time_limit - (time.perf_counter() - started)
     if left <= 0.05:
         return []
@@ -150,14 +152,17 @@ def _ticks_down(hours: float) -> int:
     return math.floor(hours * SCALE + 1e-6)
 
 
-def _slots(scenario: Scenario, model: cp_model.CpModel, options: list[_Option],
-           loads: Mapping[tuple[str, str, str], Mapping[str, float]]) -> list[_Slot]:
-    """Possible waves per option (as many as the load could fill, within the unit's hours), their
-    timing limits, what each carries, and no more than each load in all."""
+def _slots(scenario: Scenario, model: cp_model.CpModel, calendar: Calendar, options: list[_Option],
+           loads: Mapping[tuple[str, str, str], Mapping[str, float]],
+           hinted: Mapping[int, list[Convoy]]) -> list[_Slot]:
+    """Possible waves per option (as many as the load could fill with the trucks ever idle at
+    once, within the unit's hours, and never fewer than the start gave it), their timing limits,
+    what each carries, and no more than each load in all."""
     slots: list[_Slot] = []
     by_key: dict[tuple[str, str, str], list[_Option]] = defaultdict(list)
     for option in options:
         by_key[option.key].append(option)
+    most_idle = {f.id: _most_idle(calendar, f, scenario.horizon_h) for f in scenario.fleet}
     for key, key_options in by_key.items():
         load = loads[key]
         load_t = scenario.weight_t(load)
@@ -166,21 +171,20 @@ def _slots(scenario: Scenario, model: cp_model.CpModel, options: list[_Option],
         node = scenario.node_by_id[key[2]]
         wanted = {}
         for option in key_options:
-            per_truck = {f.id: min(f.capacity_t, f.capacity_m3 * density) for f in option.types}
-            fleet_t = sum(f.count * per_truck[f.id] for f in option.types)
+            fleet_t = _carries_t(option.types, {f.id: f.count for f in option.types}, density)
+            idle_t = _carries_t(option.types, most_idle, density)
             busy = option.trip_h + sum(option.positioning)
-            by_load = math.ceil(load_t / max(fleet_t, 1e-9) - 1e-9)
-            by_unit = option.escort.count * max(1, math.floor(scenario.horizon_h / max(busy, 1e-9)))
-            wanted[id(option)] = (min(by_load, by_unit), busy, per_truck)
+            by_load = math.ceil(load_t / idle_t - 1e-9) if idle_t > 1e-9 else 0
+            # departures every `busy` hours from 0 while the trip still ends inside the horizon:
+            # the unit's positioning may fall before 0 and after the horizon (FORMAT.md §3.5)
+            by_unit = option.escort.count * (math.floor((scenario.horizon_h - option.trip_h) / max(busy, 1e-9) + 1e-9) + 1)
+            wanted[id(option)] = (min(by_load, by_unit), busy, fleet_t)
         # the options that keep the unit busy least per tonne get their slots first
-        ranked = sorted(key_options, key=lambda o: wanted[id(o)][1] / max(1e-9, sum(
-            f.count * wanted[id(o)][2][f.id] for f in o.types)))
+        ranked = sorted(key_options, key=lambda o: wanted[id(o)][1] / max(1e-9, wanted[id(o)][2]))
         budget = MAX_SLOTS_PER_LOAD
         key_kg = []
         for option in ranked:
-            n, _, per_truck = wanted[id(option)]
-            n = min(n, budget)
-            budget -= n
+            n, _, fleet_t = wanted[id(option)]
             lo = 0
             hi = _ticks_down(scenario.horizon_h - option.trip_h)
             if node.window is not None:
@@ -188,14 +192,16 @@ def _slots(scenario: Scenario, model: cp_model.CpModel, options: list[_Option],
                 hi = min(hi, _ticks_down(node.window[1] - option.out.hours))
             if hi < lo:
                 continue
+            n = max(min(n, budget), len(hinted.get(id(option), ())))
+            budget = max(0, budget - n)
             previous: _Slot | None = None
             for i in range(n):
                 name = f"{option.key}_{option.organization}_{option.escort.id}_{len(option.types)}_{i}"
                 present = model.new_bool_var(f"x{name}")
                 start = model.new_int_var(lo, hi, f"s{name}")
                 trucks = {f.id: model.new_int_var(0, f.count, f"n{name}_{f.id}") for f in option.types}
-                cap_kg = sum(f.count * per_truck[f.id] for f in option.types) * KG_PER_T
-                kg = model.new_int_var(0, math.floor(min(cap_kg, load_t * KG_PER_T)), f"kg{name}")
+                cap_kg = fleet_t * KG_PER_T
+                kg = model.new_int_var(0, _kg_down(min(cap_kg, load_t * KG_PER_T)), f"kg{name}")
                 # the convoy's load within its trucks' total weight and volume (FORMAT.md LOAD_*)
                 model.add(kg <= sum(math.floor(f.capacity_t * KG_PER_T) * trucks[f.id] for f in option.types))
                 if density < math.inf:
@@ -214,7 +220,7 @@ def _slots(scenario: Scenario, model: cp_model.CpModel, options: list[_Option],
                 key_kg.append(kg)
                 previous = slot
         if key_kg:
-            model.add(sum(key_kg) <= math.floor(load_t * KG_PER_T))
+            model.add(sum(key_kg) <= _kg_down(load_t * KG_PER_T))
     return slots
 
 
@@ -240,40 +246,110 @@ def _capacities(scenario: Scenario, network: RoadNetwork, model: cp_model.CpMode
         both = used + fixed
         model.add_cumulative([i for i, _ in both], [d for _, d in both], scenario.escort_by_id[unit_id].count)
     for fleet_id, used in fleet_use.items():
-        fixed = []
-        for i, (a, b, n) in enumerate(calendar.fleet[fleet_id]):
-            lo, hi = _ticks_down(a), _ticks_up(b)
-            fixed.append((model.new_fixed_size_interval_var(lo, max(hi - lo, 0), f"fu_{fleet_id}_{i}"), n))
+        count = scenario.fleet_by_id[fleet_id].count
+        fixed = [(model.new_fixed_size_interval_var(lo, hi - lo, f"fu_{fleet_id}_{i}"), min(n, count))
+                 for i, (lo, hi, n) in enumerate(_busy_per_tick(calendar.fleet[fleet_id]))]
         both = used + fixed
-        model.add_cumulative([i for i, _ in both], [d for _, d in both], scenario.fleet_by_id[fleet_id].count)
+        model.add_cumulative([i for i, _ in both], [d for _, d in both], count)
 
 
-def _add_hints(scenario: Scenario, model: cp_model.CpModel, slots: list[_Slot],
-               hint: Sequence[tuple[Convoy, str | None]]) -> dict[int, Convoy]:
-    """Start from waves found another way: ``{slot: wave}``. Each wave goes to the option with its
-    load, organization and unit and the lightest class that holds its trucks; an option's waves
-    take its slots in time order (slots are ordered so)."""
-    options: dict[tuple, list[_Option]] = defaultdict(list)
-    for slot in slots:
-        o = slot.option
-        if not options[(o.key[0], o.organization, o.key[2], o.escort.id)] or \
-                options[(o.key[0], o.organization, o.key[2], o.escort.id)][-1] is not o:
-            options[(o.key[0], o.organization, o.key[2], o.escort.id)].append(o)
-    waves_of: dict[int, list[Convoy]] = defaultdict(list)
-    chosen: dict[int, _Option] = {}
+def _busy_per_tick(intervals: Sequence[tuple[float, float, int]]) -> list[tuple[int, int, int]]:
+    """Trucks the kept convoys hold, per tick: the most busy at any moment inside it, as runs
+    ``(first tick, end tick, trucks)``. Why not each convoy rounded outwards on its own: two
+    convoys back to back at an off-grid moment (return 1.0005 h = next departure) would both
+    hold tick 1000, and with one truck the model would have no solution at all. A wave starts
+    on a tick and holds every tick its trip touches, so it meets a kept convoy in real time
+    only if it meets it here."""
+    change: dict[float, int] = defaultdict(int)
+    for a, b, n in intervals:
+        change[round(a * SCALE, 6)] += n
+        change[round(b * SCALE, 6)] -= n
+    moments = sorted(change)
+    spans: list[tuple[int, int, int]] = []  # each real stretch of constant use, on the ticks it touches
+    busy = 0
+    for x, next_x in zip(moments, moments[1:]):
+        busy += change[x]
+        if busy > 0:
+            spans.append((math.floor(x + 1e-6), math.ceil(next_x - 1e-6), busy))
+    runs: list[tuple[int, int, int]] = []
+    bounds = sorted({t for lo, hi, _ in spans for t in (lo, hi)})
+    active: list[tuple[int, int]] = []  # (-trucks, end tick): the most trucks on top
+    i = 0
+    for t, next_t in zip(bounds, bounds[1:]):
+        while i < len(spans) and spans[i][0] <= t:
+            heapq.heappush(active, (-spans[i][2], spans[i][1]))
+            i += 1
+        while active and active[0][1] <= t:
+            heapq.heappop(active)
+        if not active:
+            continue
+        trucks = -active[0][0]
+        if runs and runs[-1][1] == t and runs[-1][2] == trucks:
+            runs[-1] = (runs[-1][0], next_t, trucks)
+        else:
+            runs.append((t, next_t, trucks))
+    return runs
+
+
+def _most_idle(calendar: Calendar, fleet: FleetType, horizon_h: float) -> int:
+    """Most trucks of a type idle at once at any moment of the horizon."""
+    change: dict[float, int] = defaultdict(int)
+    for a, b, n in calendar.fleet[fleet.id]:
+        change[round(max(a, 0.0), 9)] += n
+        change[round(b, 9)] -= n
+    busy = 0
+    least = 0 if 0.0 not in change else None
+    for moment in sorted(change):
+        busy += change[moment]
+        if moment < horizon_h and (least is None or busy < least):
+            least = busy
+    return max(0, fleet.count - (least or 0))
+
+
+def _carries_t(types: Sequence[FleetType], trucks: Mapping[str, int], density: float) -> float:
+    """Tonnes ``trucks`` of ``types`` carry of a load ``density`` t/m³: a convoy's weight and
+    volume limits are its trucks' totals (FORMAT.md LOAD_*), not each truck's own."""
+    weight = sum(trucks.get(f.id, 0) * f.capacity_t for f in types)
+    volume = sum(trucks.get(f.id, 0) * f.capacity_m3 for f in types)
+    return min(weight, volume * density)
+
+
+def _kg_down(kg: float) -> int:
+    """Whole kilograms, down, but 9999.9999999 is 10 000: float noise must not cost a kilogram."""
+    return math.floor(kg + 1e-6)
+
+
+def _hinted_waves(scenario: Scenario, options: list[_Option],
+                  hint: Sequence[tuple[Convoy, str | None]]) -> dict[int, list[Convoy]]:
+    """Waves found another way, per option (``{id(option): waves}`` in time order): each goes to
+    the option with its load, organization and unit and the lightest class that holds its trucks."""
+    by_route: dict[tuple, list[_Option]] = defaultdict(list)
+    for o in options:
+        by_route[(o.key[0], o.organization, o.key[2], o.escort.id)].append(o)
+    hinted: dict[int, list[Convoy]] = defaultdict(list)
     for wave, unit in hint:
         if unit is None or len(wave.stops) != 1:
             continue
         heaviest = max(scenario.fleet_by_id[f].capacity_t for f in wave.vehicles)
-        fits = [o for o in options.get((wave.depot, wave.organization, wave.stops[0].site, unit), ())
+        fits = [o for o in by_route.get((wave.depot, wave.organization, wave.stops[0].site, unit), ())
                 if set(wave.vehicles) <= {f.id for f in o.types} and max(f.capacity_t for f in o.types) >= heaviest - 1e-9]
         if fits:
-            option = min(fits, key=lambda o: (len(o.types), o.trip_h))
-            chosen[id(option)] = option
-            waves_of[id(option)].append(wave)
+            hinted[id(min(fits, key=lambda o: (len(o.types), o.trip_h)))].append(wave)
+    return {k: sorted(v, key=lambda w: (w.depart_h, w.id)) for k, v in hinted.items()}
+
+
+def _add_hints(scenario: Scenario, model: cp_model.CpModel, slots: list[_Slot],
+               hinted: Mapping[int, list[Convoy]]) -> None:
+    """Start from the hinted waves: an option's waves take its slots in time order (slots are
+    ordered so); every other slot starts unused."""
     placed: dict[int, Convoy] = {}
-    for key, option in chosen.items():
-        for n, wave in zip(option.slots, sorted(waves_of[key], key=lambda w: (w.depart_h, w.id))):
+    seen: set[int] = set()
+    for slot in slots:
+        option = slot.option
+        if id(option) in seen:
+            continue
+        seen.add(id(option))
+        for n, wave in zip(option.slots, hinted.get(id(option), ())):
             placed[n] = wave
     for n, slot in enumerate(slots):
         wave = placed.get(n)
@@ -283,8 +359,7 @@ def _add_hints(scenario: Scenario, model: cp_model.CpModel, slots: list[_Slot],
         model.add_hint(slot.start, round(wave.depart_h * SCALE))
         for fleet_id, var in slot.trucks.items():
             model.add_hint(var, wave.vehicles.get(fleet_id, 0))
-        model.add_hint(slot.kg, math.floor(scenario.weight_t(wave.stops[0].unload) * KG_PER_T))
-    return placed
+        model.add_hint(slot.kg, _kg_down(scenario.weight_t(wave.stops[0].unload) * KG_PER_T))
 
 
 def _waves(scenario: Scenario, solver: cp_model.CpSolver, slots: list[_Slot],
@@ -293,15 +368,12 @@ def _waves(scenario: Scenario, solver: cp_model.CpSolver, slots: list[_Slot],
     of its load, on the fewest of its trucks that hold it."""
     out: list[tuple[Convoy, str]] = []
     used = [s for s in slots if solver.boolean_value(s.present) and solver.value(s.kg) > 0]
-    for slot in sorted(used, key=lambda s: (solver.value(s.start), s.option.key, s.option.escort.id)):
+    used.sort(key=lambda s: (solver.value(s.start), s.option.key, s.option.escort.id))
+    shares = _shares(scenario, solver, used, loads)
+    for slot, share in zip(used, shares):
         option = slot.option
         load = loads[option.key]
         trucks = {f: solver.value(v) for f, v in slot.trucks.items() if solver.value(v) > 0}
-        # the model rounds a truck's volume up by under a kilogram's worth: the trucks' real
-        # capacity has the last word
-        share = min(1.0, solver.value(slot.kg) / KG_PER_T / scenario.weight_t(load),
-                    _capacity(scenario, trucks, "capacity_t") / scenario.weight_t(load),
-                    _capacity(scenario, trucks, "capacity_m3") / max(scenario.volume_m3(load), 1e-12))
         unload = {c: u * share for c, u in load.items()}
         site = scenario.node_by_id[option.key[2]]
         depart = solver.value(slot.start) / SCALE
@@ -321,6 +393,30 @@ def _waves(scenario: Scenario, solver: cp_model.CpSolver, slots: list[_Slot],
         )
         out.append((convoy, option.escort.id))
     return out
+
+
+def _shares(scenario: Scenario, solver: cp_model.CpSolver, used: list[_Slot],
+            loads: Mapping[tuple[str, str, str], Mapping[str, float]]) -> list[float]:
+    """What share of its load each used slot carries: its whole kilograms, within its trucks'
+    real capacity (the model rounds a truck's volume up by under a kilogram's worth), then the
+    fractions of a kilogram the model could not see, up to each wave's trucks."""
+    shares: list[float] = []
+    room: list[float] = []
+    left: dict[tuple[str, str, str], float] = defaultdict(lambda: 1.0)
+    for slot in used:
+        load = loads[slot.option.key]
+        trucks = {f: solver.value(v) for f, v in slot.trucks.items()}
+        full = min(1.0, _capacity(scenario, trucks, "capacity_t") / scenario.weight_t(load),
+                   _capacity(scenario, trucks, "capacity_m3") / max(scenario.volume_m3(load), 1e-12))
+        share = min(full, solver.value(slot.kg) / KG_PER_T / scenario.weight_t(load))
+        shares.append(share)
+        room.append(full - share)
+        left[slot.option.key] -= share
+    for n, slot in enumerate(used):
+        more = max(0.0, min(room[n], left[slot.option.key]))
+        shares[n] += more
+        left[slot.option.key] -= more
+    return shares
 
 
 def _capacity(scenario: Scenario, trucks: Mapping[str, int], attribute: str) -> float:
