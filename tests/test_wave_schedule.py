@@ -132,7 +132,7 @@ def test_deterministic_search_gives_the_same_waves_twice() -> None:
 
 
 def _one_depot(*, sites: list[dict], roads: list[dict], fleet: list[dict], escorts: list[dict],
-               horizon: float = 24, commodity: dict | None = None) -> Scenario:
+               horizon: float = 24, commodity: dict | None = None, escort_policy: str = "accept") -> Scenario:
     """Depot D with plenty of stock; the given sites, roads, wfp fleet and UN escort units."""
     commodity = commodity or {"id": "food", "weight_t": 0.05, "volume_m3": 0.1}
     return Scenario.from_dict({
@@ -140,7 +140,7 @@ def _one_depot(*, sites: list[dict], roads: list[dict], fleet: list[dict], escor
         "commodities": [commodity], "parties": [{"id": "un", "kind": "un"}], "zones": [],
         "nodes": [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {commodity["id"]: 20000}}, *sites],
         "roads": roads,
-        "organizations": [{"id": "wfp", "escort_policy": "accept", "military_assets": "never"}],
+        "organizations": [{"id": "wfp", "escort_policy": escort_policy, "military_assets": "never"}],
         "fleet": [{"organization": "wfp", "depot": "D", **f} for f in fleet],
         "escorts": [{"provider": "un", "effectiveness": 0.9, **e} for e in escorts],
     })
@@ -259,3 +259,27 @@ def test_a_wave_carries_up_to_its_trucks_total_weight_and_volume_not_each_trucks
     greedy, scheduled = _around(scenario, {("D", ANY_ORGANIZATION, "A"): {"food": 1000.0}})
     assert len(scheduled) == 1
     assert scenario.weight_t(scheduled[0].stops[0].unload) == pytest.approx(9.85, abs=1e-3)
+
+
+def test_last_resort_waves_carry_a_truck_with_no_safe_road_or_do_not_go() -> None:
+    # wfp takes escorts only as a last resort. A safe 3 h detour via X carries trucks up to
+    # 5 t. A wave with the 10 t truck has no safe path (FORMAT.md §3.6 judges the roads all its
+    # trucks may use), so it may be escorted with light trucks riding along; light trucks on
+    # their own must go unescorted by the detour, never in a wave.
+    def scenario(heavy: int):
+        return _one_depot(
+            escort_policy="last_resort",
+            sites=[{**SITE_A, "need": {"food": 400}}, {"id": "X", "kind": "junction", "lat": 1, "lon": 1}],
+            roads=[{"a": "D", "b": "A", "km": 40, "hours": 1, "risk": 0.15},
+                   {"a": "D", "b": "X", "km": 60, "hours": 1.5, "risk": 0.0, "max_weight_t": 5},
+                   {"a": "X", "b": "A", "km": 60, "hours": 1.5, "risk": 0.0}],
+            fleet=[{"id": "heavy", "count": heavy, "capacity_t": 10, "capacity_m3": 40},
+                   {"id": "light", "count": 2, "capacity_t": 5, "capacity_m3": 20}],
+            escorts=[{"id": "E", "base": "D", "count": 1}], horizon=4)
+    loads = {("D", ANY_ORGANIZATION, "A"): {"food": 400.0}}
+    with_heavy = scenario(heavy=1)
+    greedy, scheduled = _around(with_heavy, loads)
+    for waves in (greedy, scheduled):
+        assert waves and all(w.vehicles.get("heavy") for w in waves), [w.vehicles for w in waves]
+    assert _weighted_t(with_heavy, scheduled) == pytest.approx(4 * 20)
+    assert _around(scenario(heavy=0), loads) == ([], [])

@@ -38,7 +38,8 @@ from allocate.escorts import SCALE, escort_ticks
 from allocate.network import Path, RoadNetwork
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
-from allocate.waves import ANY_ORGANIZATION, Calendar, _escort_organizations, _trucks_for, _wave_types
+from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort_organizations, _trucks_for,
+                            _wave_types)
 
 KG_PER_T = 1000
 SEARCH_WORKERS = 2
@@ -58,6 +59,7 @@ class _Option:
     out: Path
     back: Path
     trip_h: float
+    floor_t: float  # a wave carries a truck at least this heavy (last_resort: _escort_floor_t)
     slots: list[int] = field(default_factory=list)
 
 
@@ -134,13 +136,14 @@ def _options(scenario: Scenario, network: RoadNetwork, access: AccessFacts, cale
         orgs = _escort_organizations(scenario, depot) if org == ANY_ORGANIZATION else [org]
         for org_id in orgs:
             types = _wave_types(scenario, depot, org_id)
-            for weight_t in sorted({f.capacity_t for f in types}):
+            floor_t = _escort_floor_t(scenario, network, depot, org_id, site, types)
+            for weight_t in sorted({f.capacity_t for f in types if f.capacity_t >= floor_t}):
                 usable = [f for f in types if f.capacity_t <= weight_t]
                 for escort, pos, out, back in calendar.legs(scenario, network, access, depot, site, weight_t):
                     trip = out.hours + node.service_h + back.hours
                     if trip > scenario.horizon_h + 1e-9:
                         continue
-                    found.append(_Option(key, org_id, usable, escort, pos, out, back, trip))
+                    found.append(_Option(key, org_id, usable, escort, pos, out, back, trip, floor_t))
     return found
 
 
@@ -211,6 +214,9 @@ def _slots(scenario: Scenario, model: cp_model.CpModel, calendar: Calendar, opti
                 for v in trucks.values():
                     model.add(v == 0).only_enforce_if(present.Not())
                 model.add(sum(trucks.values()) >= 1).only_enforce_if(present)
+                if option.floor_t > 0:
+                    model.add(sum(trucks[f.id] for f in option.types if f.capacity_t >= option.floor_t) >= 1
+                              ).only_enforce_if(present)
                 if previous is not None:  # interchangeable slots: used ones first, in time order
                     model.add_implication(present, previous.present)
                     model.add(previous.start <= start)

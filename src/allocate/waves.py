@@ -21,7 +21,7 @@ from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
 
 from allocate.access import AccessFacts, within
-from allocate.escorts import SCALE, escort_busy_window, escort_ticks, positioning_hours
+from allocate.escorts import SCALE, escort_busy_window, escort_ticks, least_unescorted_risk, positioning_hours
 from allocate.network import Path, RoadNetwork, Usability
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
@@ -205,6 +205,22 @@ def _wave_types(scenario: Scenario, depot: str, org: str) -> list[FleetType]:
     return [f for f in scenario.fleet if f.depot == depot and f.organization == org and not f.military and f.count >= 1 and f.capacity_t > 0]
 
 
+def _escort_floor_t(scenario: Scenario, network: RoadNetwork, depot: str, org: str, site: str,
+                    types: Sequence[FleetType]) -> float:
+    """The lightest truck a wave to ``site`` must carry to take an escort (inf: none may).
+
+    Under ``last_resort`` (FORMAT.md §3.6) a convoy takes an escort only where no path out and
+    back is within ``risk_threshold`` on the roads all its trucks may use; the heaviest truck
+    decides those roads, and a heavier truck never has more of them. So a wave may be escorted
+    when it carries a truck at least this heavy, lighter ones riding along."""
+    if scenario.organization_by_id[org].escort_policy != "last_resort":
+        return 0.0
+    threshold = scenario.policy.risk_threshold
+    unsafe = [f.capacity_t for f in types if not within(least_unescorted_risk(
+        network, [depot, site, depot], Usability(vehicle_weight_t=f.capacity_t)), threshold)]
+    return min(unsafe, default=math.inf)
+
+
 def _legs(scenario: Scenario, network: RoadNetwork, access: AccessFacts, depot: str, site: str, weight_t: float):
     """For each escort unit the rules admit: the fastest way out and back on the roads it may take
     that keeps the escorted risk within ``max_risk``."""
@@ -293,7 +309,8 @@ def _earliest_wave(
     # scarce resource (the escort unit's busy time, positioning included; else the trucks' trip):
     # heavy trucks barred from a bridge may take a detour three times as long as light ones
     chosen = None
-    for weight_t in sorted({f.capacity_t for f in types}, reverse=True):
+    floor_t = _escort_floor_t(scenario, network, depot, org, site_id, types) if escorted else 0.0
+    for weight_t in sorted({f.capacity_t for f in types if f.capacity_t >= floor_t}, reverse=True):
         usable = [f for f in types if f.capacity_t <= weight_t]
         if escorted:
             options = calendar.legs(scenario, network, access, depot, site_id, weight_t)
@@ -315,8 +332,8 @@ def _earliest_wave(
                 if escort is not None and not calendar.escort_free(escort, depart - pos[0], back_at + pos[1]):
                     continue
                 idle = {f.id: calendar.idle_trucks(f, depart, back_at) for f in usable}
-                if not any(idle.values()):
-                    continue
+                if not any(idle[f.id] for f in usable if f.capacity_t >= floor_t):
+                    continue  # the largest truck idle goes first (_trucks_for): it must be heavy enough
                 load = _fill(scenario, left, sum(f.capacity_t * idle[f.id] for f in usable), sum(f.capacity_m3 * idle[f.id] for f in usable))
                 # the unit free again soonest (its way home included), then the shortest busy
                 # time: a unit based far away pays its positioning on every convoy (FORMAT.md §3.5)
