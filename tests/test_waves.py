@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from allocate.access import AccessFacts
@@ -135,6 +137,8 @@ def test_idle_trucks_carry_safe_loads_the_router_left_without_an_escort() -> Non
     assert sum(c.stops[0].unload["food"] for c in fills) == pytest.approx(600.0)
     assert min(c.depart_h for c in fills) >= 2.0 - 1e-9
     assert check(scenario, _plan(scenario, kept + fills)).ok
+    # a deadline already past: the loads stay where they are, within the planner's time limit
+    assert fill_idle_trucks(scenario, network, kept, {("D", "S"): {"food": 600.0}}, deadline=time.monotonic()) == []
 
 
 def test_no_idle_truck_takes_a_road_above_the_risk_threshold() -> None:

@@ -126,14 +126,8 @@ def least_unescorted_risk_through_stops(scenario: Scenario, network: RoadNetwork
     figure the last-resort rule re-derives: an escort is allowed only when it exceeds
     ``risk_threshold``.
     """
-    return least_unescorted_risk(network, [convoy.depot, *(stop.site for stop in convoy.stops), convoy.depot],
-                                 _vehicle_usability(scenario, convoy))
-
-
-def least_unescorted_risk(network: RoadNetwork, points: Sequence[str], usability: Usability) -> float:
-    """Least unescorted risk of any path through ``points`` in order on the roads ``usability``
-    allows: :func:`least_unescorted_risk_through_stops` for a convoy not built yet (a planner
-    asking whether an organization under ``last_resort`` may take an escort to a site at all)."""
+    usability = _vehicle_usability(scenario, convoy)
+    points = [convoy.depot, *(stop.site for stop in convoy.stops), convoy.depot]
     total = 0.0
     for a, b in zip(points, points[1:]):
         if a == b:
