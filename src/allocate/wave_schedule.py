@@ -349,12 +349,7 @@ def _add_hints(scenario: Scenario, model: cp_model.CpModel, slots: list[_Slot],
     """Start from the hinted waves: an option's waves take its slots in time order (slots are
     ordered so); every other slot starts unused."""
     placed: dict[int, Convoy] = {}
-    seen: set[int] = set()
-    for slot in slots:
-        option = slot.option
-        if id(option) in seen:
-            continue
-        seen.add(id(option))
+    for option in {id(slot.option): slot.option for slot in slots}.values():
         for n, wave in zip(option.slots, hinted.get(id(option), ())):
             placed[n] = wave
     for n, slot in enumerate(slots):
