@@ -126,13 +126,24 @@ def least_unescorted_risk_through_stops(scenario: Scenario, network: RoadNetwork
     figure the last-resort rule re-derives: an escort is allowed only when it exceeds
     ``risk_threshold``.
     """
-    usability = _vehicle_usability(scenario, convoy)
-    points = [convoy.depot, *(stop.site for stop in convoy.stops), convoy.depot]
+    return least_unescorted_risk(network, convoy.depot, [stop.site for stop in convoy.stops],
+                                 _vehicle_usability(scenario, convoy))
+
+
+def least_unescorted_risk(network: RoadNetwork, depot: str, sites: Sequence[str], usability: Usability) -> float:
+    """:func:`least_unescorted_risk_through_stops` for stops ``sites`` of a convoy not built yet
+    (a wave planner asking whether a ``last_resort`` organization may take an escort there).
+    The way out and the way home read the depot's cached rows (from it, to it), not a search
+    from every site."""
+    points = [depot, *sites, depot]
     total = 0.0
     for a, b in zip(points, points[1:]):
         if a == b:
             continue
-        w = network.distances_from(a, "risk", usability).get(b)
+        if b == depot:
+            w = network.distances_to(depot, "risk", usability).get(a)
+        else:
+            w = network.distances_from(a, "risk", usability).get(b)
         if w is None:
             return 1.0
         total += w

@@ -22,8 +22,8 @@ from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
 
 from allocate.access import AccessFacts, within
-from allocate.escorts import SCALE, escort_busy_window, escort_ticks, positioning_hours
-from allocate.network import Path, RoadNetwork, Usability, risk_from_weight
+from allocate.escorts import SCALE, escort_busy_window, escort_ticks, least_unescorted_risk, positioning_hours
+from allocate.network import Path, RoadNetwork, Usability
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
 
@@ -219,14 +219,8 @@ def _escort_floor_t(scenario: Scenario, network: RoadNetwork, depot: str, org: s
     if scenario.organization_by_id[org].escort_policy != "last_resort":
         return 0.0
     threshold = scenario.policy.risk_threshold
-    unsafe = []
-    for weight_t in sorted({f.capacity_t for f in types}):
-        # rows from and to the depot, cached per weight: not a search from every site
-        roads = Usability(vehicle_weight_t=weight_t)
-        out = network.distances_from(depot, "risk", roads).get(site)
-        back = network.distances_to(depot, "risk", roads).get(site)
-        if out is None or back is None or not within(risk_from_weight(out + back), threshold):
-            unsafe.append(weight_t)
+    unsafe = [w for w in {f.capacity_t for f in types}
+              if not within(least_unescorted_risk(network, depot, [site], Usability(vehicle_weight_t=w)), threshold)]
     return min(unsafe, default=math.inf)
 
 
