@@ -283,3 +283,62 @@ def test_last_resort_waves_carry_a_truck_with_no_safe_road_or_do_not_go() -> Non
         assert waves and all(w.vehicles.get("heavy") for w in waves), [w.vehicles for w in waves]
     assert _weighted_t(with_heavy, scheduled) == pytest.approx(4 * 20)
     assert _around(scenario(heavy=0), loads) == ([], [])
+
+
+def _with_movable(scenario: Scenario, loads: dict, movable: list[Convoy]) -> list[tuple[Convoy, str | None]]:
+    """Waves scheduled with ``movable`` safe convoys (hinted where they are); the result must
+    make a plan the checker passes."""
+    network = RoadNetwork(scenario)
+    access = AccessFacts(scenario, network)
+    scheduled = schedule_waves(scenario, network, access, [], loads, time_limit=5.0, seed=0,
+                               hint=[(c, None) for c in movable], movable=movable)
+    report = check(scenario, _escorted_plan(scenario, network, [c for c, _ in scheduled]))
+    assert report.ok, sorted(report.codes)
+    return scheduled
+
+
+ONE_TRUCK_ROADS = [{"a": "D", "b": "A", "km": 40, "hours": 1, "risk": 0.15},
+                   {"a": "D", "b": "B", "km": 40, "hours": 1, "risk": 0.0}]
+
+
+def test_a_safe_convoy_on_the_only_truck_moves_so_a_wave_makes_its_window() -> None:
+    # The truck is out to B from 0 to 2 h; A (escorted) must be reached by 2 h. Kept fixed, the
+    # wave cannot go; movable, the B convoy leaves after the wave is back and both are served.
+    scenario = _one_depot(sites=[{**SITE_A, "need": {"food": 200}, "window": [0, 2]}, SITE_B],
+                          fleet=[{**TRUCK, "count": 1}], escorts=[{"id": "E", "base": "D", "count": 1}],
+                          roads=ONE_TRUCK_ROADS)
+    loads = {("D", ANY_ORGANIZATION, "A"): {"food": 200.0}}
+    fixed = _around(scenario, loads, [_to_b(0.0, 2.0, 1)])[1]
+    assert fixed == []
+    scheduled = _with_movable(scenario, loads, [_to_b(0.0, 2.0, 1)])
+    waves = [c for c, unit in scheduled if unit is not None]
+    moved = [c for c, unit in scheduled if unit is None]
+    assert [w.stops[0].site for w in waves] == ["A"] and scenario.weight_t(waves[0].stops[0].unload) == pytest.approx(10)
+    assert len(moved) == 1 and moved[0].id == "K0.0"
+    assert moved[0].depart_h >= waves[0].return_h - 1e-9
+    assert moved[0].stops[0].arrive_h - moved[0].depart_h == pytest.approx(1.0)  # moved whole
+
+
+def test_a_safe_convoy_pinned_by_its_window_stays_home_when_the_wave_is_worth_more() -> None:
+    # B's window admits only the arrival the convoy has (1 h), A's wave needs the truck then too:
+    # A (severity 4, 10 t) beats B (severity 1, 5 t), so the B convoy is left out, not moved.
+    scenario = _one_depot(sites=[{**SITE_A, "need": {"food": 200}, "window": [0, 2]}, {**SITE_B, "window": [1, 1]}],
+                          fleet=[{**TRUCK, "count": 1}], escorts=[{"id": "E", "base": "D", "count": 1}],
+                          roads=ONE_TRUCK_ROADS)
+    scheduled = _with_movable(scenario, {("D", ANY_ORGANIZATION, "A"): {"food": 200.0}}, [_to_b(0.0, 2.0, 1)])
+    assert [(c.stops[0].site, unit) for c, unit in scheduled] == [("A", "E")]
+
+
+def test_a_movable_convoy_on_trucks_no_wave_can_use_stays_as_it_is() -> None:
+    # The B convoy runs on the van of an organization that takes no escort: no wave can use it,
+    # so it is kept as it is, not shifted and not weighed against the waves.
+    data = _one_depot(sites=[{**SITE_A, "need": {"food": 200}}, SITE_B], fleet=[{**TRUCK, "count": 1}],
+                      escorts=[{"id": "E", "base": "D", "count": 1}], roads=ONE_TRUCK_ROADS).to_dict()
+    data["organizations"].append({"id": "ngo", "escort_policy": "never", "military_assets": "never"})
+    data["fleet"].append({"id": "van", "organization": "ngo", "depot": "D", "count": 1, "capacity_t": 5,
+                          "capacity_m3": 20})
+    scenario = Scenario.from_dict(data)
+    van_trip = _to_b(0.0, 2.0, 1).model_copy(update={"organization": "ngo", "vehicles": {"van": 1}})
+    scheduled = _with_movable(scenario, {("D", ANY_ORGANIZATION, "A"): {"food": 200.0}}, [van_trip])
+    assert [c for c, unit in scheduled if unit is None] == [van_trip]
+    assert [c.stops[0].site for c, unit in scheduled if unit is not None] == ["A"]

@@ -12,7 +12,7 @@ from allocate.escorts import assign_escorts
 from allocate.network import RoadNetwork
 from allocate.plan import Convoy, Plan, SolverInfo, Stop, UnmetClaim
 from allocate.scenario import Scenario
-from allocate.waves import pool_waves
+from allocate.waves import fit_around, pool_waves, shift_range
 
 
 def _scenario(escorts: int = 1, trucks: int = 4) -> Scenario:
@@ -278,3 +278,47 @@ def test_trucks_back_to_back_up_to_float_noise_are_not_double_booked() -> None:
     assert calendar.idle_trucks(truck, 1.886, 3.0) == 2
     calendar.fleet["truck"].append((0.5, 1.0, 1))  # a real overlap still counts, and idle stays >= 0
     assert calendar.idle_trucks(truck, 0.0, 2.0) == 0
+
+
+def _with_safe_sites() -> Scenario:
+    """:func:`_scenario` with one truck, a safe site B (no window) and a safe site C whose window
+    is [1, 3] h, each one risk-free hour from D."""
+    data = _scenario(trucks=1).to_dict()
+    data["nodes"] += [{"id": "B", "kind": "site", "lat": 1, "lon": 0, "need": {"food": 200}, "severity": 2},
+                      {"id": "C", "kind": "site", "lat": -1, "lon": 0, "need": {"food": 200}, "severity": 2,
+                       "window": [1, 3]}]
+    data["roads"] += [{"a": "D", "b": "B", "km": 40, "hours": 1, "risk": 0.0},
+                      {"a": "D", "b": "C", "km": 40, "hours": 1, "risk": 0.0}]
+    return Scenario.from_dict(data)
+
+
+def _trip(convoy_id: str, site: str, depart: float, *, wave: bool = False) -> Convoy:
+    extra = {"wave": True} if wave else {}
+    return Convoy(id=convoy_id, organization="wfp", depot="D", vehicles={"truck": 1}, path=("D", site, "D"),
+                  depart_h=depart, stops=(Stop(site=site, arrive_h=depart + 1, unload={"food": 100}),),
+                  return_h=depart + 2, escort=None, **extra)
+
+
+def test_safe_convoys_move_whole_after_a_wave_that_took_their_truck() -> None:
+    scenario = _with_safe_sites()
+    network = RoadNetwork(scenario)
+    wave = _trip("W1", "S", 0.0, wave=True)
+    fitted = fit_around(scenario, network, [(wave, "E")], [_trip("K1", "B", 0.0)])
+    assert [(c.id, c.depart_h, c.stops[0].arrive_h, c.return_h) for c in fitted] == [("K1", 2.0, 3.0, 4.0)]
+    escorted = assign_escorts(scenario, [wave], network=network).convoys
+    assert check(scenario, _plan(scenario, list(escorted) + fitted)).ok
+
+
+def test_a_safe_convoy_its_window_keeps_from_moving_past_the_wave_is_left_out() -> None:
+    # C must be reached by 3 h: after the wave (back at 4 h) it is too late, so K2 stays home.
+    scenario = _with_safe_sites()
+    wave = _trip("W1", "S", 0.0, wave=True).model_copy(update={"return_h": 4.0})
+    assert fit_around(scenario, RoadNetwork(scenario), [(wave, "E")], [_trip("K2", "C", 0.0)]) == []
+    assert shift_range(scenario, _trip("K2", "C", 0.0)) == (0.0, 2.0)
+
+
+def test_a_safe_convoy_whose_trucks_are_idle_stays_where_it_is() -> None:
+    scenario = _with_safe_sites()
+    wave = _trip("W1", "S", 0.0, wave=True)
+    k3 = _trip("K3", "B", 5.0)
+    assert fit_around(scenario, RoadNetwork(scenario), [(wave, "E")], [k3]) == [k3]

@@ -26,7 +26,7 @@ from allocate.routing import route
 from allocate.scenario import Scenario
 from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
-from allocate.waves import fill_idle_trucks, place_waves, pool_waves, pooled_loads, spare_stock_loads
+from allocate.waves import fill_idle_trucks, fit_around, place_waves, pool_waves, pooled_loads, spare_stock_loads
 
 Progress = Callable[[str], None]
 
@@ -39,6 +39,8 @@ _MIN_SCHEDULE_S = 1.0
 # Share of the time limit kept after the fill-in stages for the repair loop, the top-up, the
 # checks and building the plan (2,000 generated sites: about 1.5 s of 90).
 _TAIL = 0.04
+# Share of the time left before the fill-ins end that each escort-stage candidate's fill-in may use.
+_SCORING_SHARE = 0.2
 
 # Codes whose subject is a convoy the repair can simply drop.
 _REMOVABLE_CODES = frozenset(
@@ -128,14 +130,15 @@ def plan(
 
     say("escorts")
     t0 = time.monotonic()
-    convoys, short = _escort_stage(scenario, network, access, list(routed.convoys), remaining, seed, waves, trace,
-                                   allocation, deterministic)
+    # the fill-ins get what time is left, less a tail for repair, checks and the plan itself
+    end = started + time_limit * (1 - _TAIL)
+    convoys, short, fills = _escort_stage(scenario, network, access, list(routed.convoys), remaining, seed, waves,
+                                          trace, allocation, deterministic, end)
     trace.blame((s.site for c in short for s in c.stops), "escorts")
     if waves:
-        # the fill-ins get what time is left, less a tail for repair, checks and the plan itself
-        end = started + time_limit * (1 - _TAIL)
-        fills = fill_idle_trucks(scenario, network, convoys, _undelivered(allocation, convoys, escorted=False),
-                                 deadline=time.monotonic() + 0.6 * max(0.0, end - time.monotonic()))
+        fills += fill_idle_trucks(scenario, network, convoys + fills, _undelivered(allocation, convoys + fills, False),
+                                  deadline=time.monotonic() + 0.6 * max(0.0, end - time.monotonic()),
+                                  numbered_from=len(fills) + 1)
         if fills:
             trace.notes.append(f"fill-in: {len(fills)} convoys on trucks left idle, for loads the router could not fit")
             convoys = convoys + fills
@@ -186,50 +189,69 @@ def _escort_stage(
     trace: _Trace,
     allocation=None,
     deterministic: bool = False,
-) -> tuple[list[Convoy], list[Convoy]]:
-    """Escorts for the routed convoys: ``(kept, left without escort)``.
+    end: float | None = None,
+) -> tuple[list[Convoy], list[Convoy], list[Convoy]]:
+    """Escorts for the routed convoys: ``(kept, left without escort, fill-ins)``.
 
     Three ways are tried and the one delivering most severity-weighted tonnes is kept: (a) escort
     the router's convoys as they are, then pool what found no escort into waves; (b) keep the
     router's safe convoys and send every load that needs an escort in waves (several trucks
     under one unit) placed one by one, which wins when escort units, not trucks, are the
-    bottleneck; (c) the same waves scheduled together on CP-SAT from (b) as a start
-    (wave_schedule.py), which packs escort hours tighter.
+    bottleneck; (c) the waves scheduled together on CP-SAT (wave_schedule.py), which packs escort
+    hours tighter, with the safe convoys free to move in time or stay home so that a wave gets
+    the trucks a scarce unit can lead. CP-SAT starts from the waves placed first on idle trucks
+    and the safe convoys fitted around them (waves.fit_around), and that start is (c) when
+    CP-SAT has no time or finds nothing. What a safe convoy left home carried goes to the
+    fill-in stage after this one. Fill-ins (unescorted loads no convoy carries, on idle trucks)
+    are made for each way, and count in the comparison; each gets a share of the time to ``end``
+    (``time.monotonic()``) and the planner's fill-in goes on where the winner's stopped.
     """
     kept, short = _escort(scenario, network, routed, remaining(0.5), seed, trace)
     if not waves:
-        return kept, short
+        return kept, short, []
+    end = time.monotonic() + remaining(1.0) if end is None else end
     greedy_started = time.monotonic()
     pooled = pool_waves(scenario, network, access, kept, short)
     if pooled:
         kept, _ = _escort(scenario, network, kept + pooled, remaining(0.5), seed, trace)
     needy = [c for c in routed if needs_escort(scenario, network, c)]
     if not needy:
-        return kept, short
+        return kept, short, []
     safe = [c for c in routed if not needs_escort(scenario, network, c)]
     loads = pooled_loads(needy, _undelivered(allocation, routed, escorted=True))
     greedy = place_waves(scenario, network, access, safe, loads)
     kept_b, _ = _escort(scenario, network, safe + [w for w, _ in greedy], remaining(0.5), seed, _Trace())
+    # (d) waves first on idle trucks, the safe convoys moved around them or left to the fill-ins
+    first = place_waves(scenario, network, access, [], loads)
+    waves_first = first + [(c, None) for c in fit_around(scenario, network, first, safe)]
     # The fill-in stages after this one walk the same calendar as the greedy waves did: keep
     # them their time out of the scheduler's share, or the plan overruns its time limit.
     reserve = _FILL_IN_RESERVE * (time.monotonic() - greedy_started)
     budget = min(remaining(_BUDGET["waves"]), remaining(1.0) - reserve)
-    scheduled = schedule_waves(scenario, network, access, safe, loads, time_limit=budget, seed=seed, hint=greedy,
-                               deterministic=deterministic) if budget >= _MIN_SCHEDULE_S else []
-    kept_c = _escort(scenario, network, safe + [w for w, _ in scheduled], remaining(0.5), seed, _Trace())[0] \
-        if scheduled else []
-    best = kept
-    for candidate in (kept_b, kept_c):
-        if _weighted_tonnes(scenario, candidate) > _weighted_tonnes(scenario, best) * (1 + 1e-9):
-            best = candidate
+    # (c) CP-SAT from (d): the safe convoys may move (or stay home) to free trucks for full waves
+    scheduled = schedule_waves(scenario, network, access, [], loads, time_limit=budget, seed=seed, hint=waves_first,
+                               deterministic=deterministic, movable=safe) if budget >= _MIN_SCHEDULE_S else []
+    kept_c = _escort(scenario, network, [c for c, _ in scheduled or waves_first], remaining(0.5), seed,
+                     _Trace())[0]
+    # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often
+    # sent again on trucks idle later, and that is where (c) gains
+    best, best_fills, best_value = kept, [], -1.0
+    for candidate in (kept, kept_b, kept_c):
+        fills = fill_idle_trucks(scenario, network, candidate, _undelivered(allocation, candidate, escorted=False),
+                                 deadline=time.monotonic() + _SCORING_SHARE * max(0.0, end - time.monotonic()))
+        value = _weighted_tonnes(scenario, candidate + fills)
+        if value > best_value * (1 + 1e-9):
+            best, best_fills, best_value = candidate, fills, value
     if best is kept:
         trace.notes.append(f"escorts: router's convoys kept, {len(pooled)} waves for loads left without escort")
-        return kept, short
-    how = "scheduled together on CP-SAT" if best is kept_c else "placed one by one"
-    waves_sent = len(best) - len(safe)
+        return kept, short, best_fills
+    how = "placed one by one"
+    if best is kept_c:
+        how = "scheduled together on CP-SAT" if scheduled else "placed one by one before the safe convoys"
+    waves_sent = sum(1 for c in best if (c.model_extra or {}).get("wave"))
     trace.notes.append(f"escorts: every escorted load sent in {waves_sent} waves, {how} "
-                       "(more severity-weighted tonnes than truck-by-truck convoys)")
-    return best, needy
+                       "(more severity-weighted tonnes, with the fill-ins, than truck-by-truck convoys)")
+    return best, needy, best_fills
 
 
 def _undelivered(allocation, convoys: Sequence[Convoy], escorted: bool) -> dict[tuple[str, str], dict[str, float]]:

@@ -15,7 +15,11 @@ from the greedy waves:
   way back (FORMAT.md §3.5): one cumulative per unit, ``count`` copies;
 - trucks are busy from departure to return: one cumulative per fleet type, around the convoys the
   plan already keeps;
-- a load's waves carry no more than the load; the value is severity × tonnes.
+- a load's waves carry no more than the load; the value is severity × tonnes;
+- convoys that need no escort and share trucks with the waves (``movable``) may move in time,
+  whole, within their sites' windows and the horizon, or stay home: a full wave under a scarce
+  unit is often worth more than the trucks' earlier safe trip, which the fill-in stages can send
+  again later (planner.py).
 
 Times are on the escort stage's grid (1/SCALE h, :func:`allocate.escorts.escort_ticks`), every
 busy interval widened by a tick, so :func:`allocate.escorts.assign_escorts` sees the same schedule
@@ -39,7 +43,7 @@ from allocate.network import Path, RoadNetwork
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
 from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort_organizations, _trucks_for,
-                            _wave_types)
+                            _wave_types, shift_range, shifted)
 
 KG_PER_T = 1000
 SEARCH_WORKERS = 2
@@ -64,6 +68,18 @@ class _Option:
 
 
 @dataclass
+class _Movable:
+    """A convoy without escort the schedule may shift by ``shift`` ticks or leave out."""
+
+    convoy: Convoy
+    present: cp_model.IntVar
+    shift: cp_model.IntVar
+    first_tick: int  # the convoy's busy time unshifted, on the grid, rounded outwards
+    ticks: int
+    value: int  # severity × kilograms it delivers
+
+
+@dataclass
 class _Slot:
     option: _Option
     present: cp_model.IntVar
@@ -83,9 +99,15 @@ def schedule_waves(
     seed: int = 0,
     hint: Sequence[tuple[Convoy, str | None]] = (),
     deterministic: bool = False,
-) -> list[tuple[Convoy, str]]:
+    movable: Sequence[Convoy] = (),
+) -> list[tuple[Convoy, str | None]]:
     """Waves for ``loads`` ``{(depot, organization or ANY_ORGANIZATION, site): units}`` fitted
     around ``kept``: ``[(wave, escort unit it was fitted around)]``, at most ``time_limit`` seconds.
+
+    ``movable``: convoys without escort the waves may move in time or leave out; those kept come
+    back in the result with the unit ``None``, shifted where the schedule moved them. The hint
+    keeps a movable convoy where it has it (same id, unit ``None``) and leaves the others out. A
+    movable convoy using none of the waves' truck types stays as it is.
 
     ``hint``: waves found another way (:func:`allocate.waves.pool_waves`), as a start; the result
     moves at least as many severity-weighted tonnes as the start CP-SAT accepts from them. Empty
@@ -102,12 +124,19 @@ def schedule_waves(
     options = _options(scenario, network, access, calendar, loads)
     if not options:
         return []
+    wave_types = {f.id for o in options for f in o.types}
+    still = [c for c in movable if not set(c.vehicles) & wave_types]
+    for convoy in still:
+        calendar.add(scenario, network, convoy)
+    moving = _movables(scenario, model, [c for c in movable if set(c.vehicles) & wave_types], severity)
     hinted = _hinted_waves(scenario, options, hint)
     slots = _slots(scenario, model, calendar, options, loads, hinted)
-    _capacities(scenario, network, model, calendar, slots)
+    _capacities(scenario, network, model, calendar, slots, moving)
     model.maximize(sum(severity[s.option.key[2]] * s.kg for s in slots) * 100
+                   + sum(m.value * m.present for m in moving) * 100
                    - sum(sum(s.trucks.values()) for s in slots))
     _add_hints(scenario, model, slots, hinted)
+    _hint_movables(model, moving, hint)
     left = time_limit - (time.perf_counter() - started)
     if left <= 0.05:
         return []
@@ -123,7 +152,42 @@ def schedule_waves(
     code = solver.solve(model)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return []
-    return _waves(scenario, solver, slots, loads)
+    return _waves(scenario, solver, slots, loads) + [(c, None) for c in still] + _moved(solver, moving)
+
+
+def _movables(scenario: Scenario, model: cp_model.CpModel, convoys: Sequence[Convoy],
+              severity: Mapping[str, int]) -> list[_Movable]:
+    """A presence and a shift per convoy: whole ticks, so every arrival stays inside its site's
+    window, the departure at or after 0 and the return inside the horizon (FORMAT.md §3 time)."""
+    out: list[_Movable] = []
+    for n, convoy in enumerate(convoys):
+        early, late = shift_range(scenario, convoy)
+        lo, hi = min(0, _ticks_up(early)), max(0, _ticks_down(late))
+        first = math.floor(convoy.depart_h * SCALE + 1e-6)
+        ticks = max(1, math.ceil(convoy.return_h * SCALE - 1e-6) - first)
+        value = sum(severity.get(s.site, 0) * _kg_down(scenario.weight_t(s.unload) * KG_PER_T) for s in convoy.stops)
+        out.append(_Movable(convoy, model.new_bool_var(f"m{n}"), model.new_int_var(lo, hi, f"d{n}"), first, ticks,
+                            value))
+    return out
+
+
+def _hint_movables(model: cp_model.CpModel, moving: Sequence[_Movable],
+                   hint: Sequence[tuple[Convoy, str | None]]) -> None:
+    at = {c.id: c.depart_h for c, unit in hint if unit is None}
+    for m in moving:
+        depart = at.get(m.convoy.id)
+        model.add_hint(m.present, depart is not None)
+        model.add_hint(m.shift, 0 if depart is None else round((depart - m.convoy.depart_h) * SCALE))
+
+
+def _moved(solver: cp_model.CpSolver, moving: Sequence[_Movable]) -> list[tuple[Convoy, None]]:
+    """The movable convoys the schedule kept, at their new times."""
+    out: list[tuple[Convoy, None]] = []
+    for m in moving:
+        if not solver.boolean_value(m.present):
+            continue
+        out.append((shifted(m.convoy, solver.value(m.shift) / SCALE), None))
+    return out
 
 
 def _options(scenario: Scenario, network: RoadNetwork, access: AccessFacts, calendar: Calendar,
@@ -231,10 +295,14 @@ def _slots(scenario: Scenario, model: cp_model.CpModel, calendar: Calendar, opti
 
 
 def _capacities(scenario: Scenario, network: RoadNetwork, model: cp_model.CpModel, calendar: Calendar,
-                slots: list[_Slot]) -> None:
+                slots: list[_Slot], moving: Sequence[_Movable] = ()) -> None:
     """One cumulative per escort unit and per fleet type, around what the calendar already holds."""
     escort_use: dict[str, list] = defaultdict(list)
     fleet_use: dict[str, list] = defaultdict(list)
+    for n, m in enumerate(moving):
+        interval = model.new_optional_fixed_size_interval_var(m.shift + m.first_tick, m.ticks, m.present, f"mt{n}")
+        for fleet_id, count in m.convoy.vehicles.items():
+            fleet_use[fleet_id].append((interval, count))
     for n, slot in enumerate(slots):
         option = slot.option
         trip = _ticks_up(option.trip_h)

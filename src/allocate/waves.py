@@ -382,12 +382,14 @@ def fill_idle_trucks(
     loads: Mapping[tuple[str, str], Mapping[str, float]],
     prefix: str = "F",
     deadline: float | None = None,
+    numbered_from: int = 1,
 ) -> list[Convoy]:
     """Convoys without escort (ids ``prefix`` + number) for ``loads`` ``{(depot, site): units}`` that no convoy carries,
     on trucks idle around ``kept``: the site's least-risk road there and back, within
     ``risk_threshold``; most severe sites first, any organization at the depot (civilian trucks).
     ``deadline`` (``time.monotonic()``): the loads not reached by then stay where they are, so
-    a planner keeps its time limit (2,000 sites: 23 s of fill-in).
+    a planner keeps its time limit (2,000 sites: 23 s of fill-in); a later call with the convoys
+    made so far goes on from there (``numbered_from`` keeps its ids apart).
 
     Why: the router drops loads it cannot fit truck by truck, and the escort stage frees trucks
     when it sends escorted loads together in waves; this puts the freed time to use.
@@ -409,12 +411,73 @@ def fill_idle_trucks(
                                        escorted=False)
                 if found is None:
                     break
-                convoy = found[0].model_copy(update={"id": f"{prefix}{len(out) + 1:04d}"})
+                convoy = found[0].model_copy(update={"id": f"{prefix}{len(out) + numbered_from:04d}"})
                 out.append(convoy)
                 calendar.add(scenario, network, convoy)
                 for commodity, units in convoy.stops[0].unload.items():
                     left[commodity] -= units
     return out
+
+
+def shift_range(scenario: Scenario, convoy: Convoy) -> tuple[float, float]:
+    """How far ``convoy`` may move whole, in hours (earliest ≤ 0 ≤ latest): its departure stays at
+    or after 0, its return inside the horizon, every arrival inside its site's window."""
+    early, late = -convoy.depart_h, scenario.horizon_h - convoy.return_h
+    for stop in convoy.stops:
+        window = scenario.node_by_id[stop.site].window
+        if window is not None:
+            early = max(early, window[0] - stop.arrive_h)
+            late = min(late, window[1] - stop.arrive_h)
+    return min(0.0, early), max(0.0, late)
+
+
+def shifted(convoy: Convoy, hours: float) -> Convoy:
+    """``convoy`` moved whole by ``hours``: same path, stops, loads and vehicles."""
+    if not hours:
+        return convoy
+    return convoy.model_copy(update={
+        "depart_h": convoy.depart_h + hours, "return_h": convoy.return_h + hours,
+        "stops": tuple(s.model_copy(update={"arrive_h": s.arrive_h + hours}) for s in convoy.stops)})
+
+
+def fit_around(
+    scenario: Scenario,
+    network: RoadNetwork,
+    placed: Sequence[tuple[Convoy, str | None]],
+    convoys: Sequence[Convoy],
+) -> list[Convoy]:
+    """``convoys`` that need no escort, fitted around the ``placed`` waves: each where it is if its
+    trucks are idle then, else moved whole to the earliest departure at which they are (within
+    :func:`shift_range`); the most severity-weighted tonnes per truck hour first, and the ones
+    that fit nowhere left out (the fill-in stages send their loads on whatever trucks stay idle).
+
+    Why: waves placed first take the trucks a scarce escort unit can lead; the safe convoys,
+    which need no unit, are the ones that can wait.
+    """
+    calendar = Calendar(scenario, network, [])
+    for wave, unit in placed:
+        calendar.add(scenario, network, wave, escort=unit)
+    severity = {s.id: s.severity for s in scenario.sites}
+
+    def density(c: Convoy) -> float:
+        value = sum(severity.get(s.site, 0) * scenario.weight_t(s.unload) for s in c.stops)
+        return value / max(1e-9, sum(c.vehicles.values()) * (c.return_h - c.depart_h))
+
+    def idle(c: Convoy, shift: float) -> bool:
+        return all(calendar.idle_trucks(scenario.fleet_by_id[f], c.depart_h + shift, c.return_h + shift) >= n
+                   for f, n in c.vehicles.items())
+
+    fitted: list[Convoy] = []
+    for convoy in sorted(convoys, key=lambda c: (-density(c), c.id)):
+        early, late = shift_range(scenario, convoy)
+        moves = [0.0] + sorted(t - convoy.depart_h for t in calendar.release_times()
+                               if early - 1e-9 <= t - convoy.depart_h <= late + 1e-9)
+        shift = next((m for m in moves if idle(convoy, m)), None)
+        if shift is not None:
+            moved = shifted(convoy, shift)
+            fitted.append(moved)
+            calendar.add(scenario, network, moved)
+    return fitted
 
 
 def _timing(depart: float, out: Path, site) -> tuple[float, float | None]:
