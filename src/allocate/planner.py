@@ -26,6 +26,7 @@ from allocate.routing import route
 from allocate.scenario import Scenario
 from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
+from allocate.wave_stops import extend_waves, remaining_loads
 from allocate.waves import fill_idle_trucks, fit_around, place_waves, pool_waves, pooled_loads, spare_stock_loads
 
 Progress = Callable[[str], None]
@@ -219,8 +220,9 @@ def _escort_stage(
         return kept, short, []
     safe = [c for c in routed if not needs_escort(scenario, network, c)]
     loads = pooled_loads(needy, _undelivered(allocation, routed, escorted=True))
-    greedy = place_waves(scenario, network, access, safe, loads)
-    kept_b, _ = _escort(scenario, network, safe + [w for w, _ in greedy], remaining(0.5), seed, _Trace())
+    greedy = _more_stops(scenario, network, access, place_waves(scenario, network, access, safe, loads), loads,
+                         [(c, None) for c in safe])
+    kept_b, _ = _escort(scenario, network, [c for c, _ in greedy], remaining(0.5), seed, _Trace())
     # (d) waves first on idle trucks, the safe convoys moved around them or left to the fill-ins
     first = place_waves(scenario, network, access, [], loads)
     waves_first = first + [(c, None) for c in fit_around(scenario, network, first, safe)]
@@ -231,8 +233,9 @@ def _escort_stage(
     # (c) CP-SAT from (d): the safe convoys may move (or stay home) to free trucks for full waves
     scheduled = schedule_waves(scenario, network, access, [], loads, time_limit=budget, seed=seed, hint=waves_first,
                                deterministic=deterministic, movable=safe) if budget >= _MIN_SCHEDULE_S else []
-    kept_c = _escort(scenario, network, [c for c, _ in scheduled or waves_first], remaining(0.5), seed,
-                     _Trace())[0]
+    kept_c = _escort(scenario, network, [c for c, _ in _more_stops(scenario, network, access,
+                                                                   scheduled or waves_first, loads)],
+                     remaining(0.5), seed, _Trace())[0]
     # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often
     # sent again on trucks idle later, and that is where (c) gains
     best, best_fills, best_value = kept, [], -1.0
@@ -252,6 +255,15 @@ def _escort_stage(
     trace.notes.append(f"escorts: every escorted load sent in {waves_sent} waves, {how} "
                        "(more severity-weighted tonnes, with the fill-ins, than truck-by-truck convoys)")
     return best, needy, best_fills
+
+
+def _more_stops(scenario: Scenario, network: RoadNetwork, access: AccessFacts,
+                placed: list[tuple[Convoy, str | None]], loads, others: list[tuple[Convoy, None]] = ()
+                ) -> list[tuple[Convoy, str | None]]:
+    """``placed`` and ``others`` with waves given further stops for the escorted loads they leave
+    (wave_stops.py): room in a wave's trucks carries a nearby site's load under the same unit."""
+    both = list(placed) + list(others)
+    return extend_waves(scenario, network, access, both, remaining_loads(loads, both))
 
 
 def _undelivered(allocation, convoys: Sequence[Convoy], escorted: bool) -> dict[tuple[str, str], dict[str, float]]:

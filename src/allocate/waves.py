@@ -71,6 +71,16 @@ class Calendar:
             if window is not None:
                 self.escort[unit].append((*escort_ticks(window), 1))
 
+    def remove(self, scenario: Scenario, network: RoadNetwork, convoy: Convoy, escort: str | None = None) -> None:
+        """Undo :meth:`add` of the same convoy (and unit), so it can be booked again changed."""
+        for fleet_id, n in convoy.vehicles.items():
+            self.fleet[fleet_id].remove((convoy.depart_h, convoy.return_h, n))
+        unit = convoy.escort or escort
+        if unit is not None:
+            window = escort_busy_window(scenario, network, unit, convoy)
+            if window is not None:
+                self.escort[unit].remove((*escort_ticks(window), 1))
+
     def idle_trucks(self, fleet: FleetType, start: float, end: float) -> int:
         return max(0, fleet.count - _peak(self.fleet[fleet.id], start, end))
 
