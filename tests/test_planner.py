@@ -10,8 +10,9 @@ import pytest
 
 from allocate.check import check
 from allocate.generate import generate
-from allocate.plan import CHECKED_REASONS, Plan, site_coverage
-from allocate.planner import plan
+from allocate.network import RoadNetwork
+from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, Stop, site_coverage
+from allocate.planner import _repair, _Trace, plan
 from allocate.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,3 +192,49 @@ def test_stock_beyond_the_allocation_never_breaks_the_zone_parity_it_kept() -> N
     report = check_plan(s, result)
     assert result.solver.status == "feasible" and report.ok, sorted(report.codes)
     assert any(c.stops[0].site == "B" and c.escort == "E" for c in result.convoys)
+
+
+def _army_depot() -> Scenario:
+    """Depot D with one civilian and one military 10 t army truck; site S an hour away on a safe road."""
+    return Scenario.from_dict({
+        "format": "allocate.scenario/1", "name": "military-swap", "horizon_h": 24,
+        "commodities": [{"id": "food", "weight_t": 0.05, "volume_m3": 0.1}],
+        "parties": [{"id": "gov", "kind": "state"}], "zones": [],
+        "nodes": [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 2000}},
+                  {"id": "S", "kind": "site", "lat": 0, "lon": 1, "need": {"food": 1000}, "severity": 3}],
+        "roads": [{"a": "D", "b": "S", "km": 40, "hours": 1, "risk": 0.0}],
+        "organizations": [{"id": "army", "escort_policy": "accept", "military_assets": "last_resort"}],
+        "fleet": [{"id": "civ", "organization": "army", "depot": "D", "count": 1, "capacity_t": 10, "capacity_m3": 40},
+                  {"id": "mil", "organization": "army", "depot": "D", "count": 1, "capacity_t": 10, "capacity_m3": 40,
+                   "military": True}],
+        "escorts": [],
+    })
+
+
+def _trip(convoy_id: str, vehicles: dict, depart: float) -> Convoy:
+    return Convoy(id=convoy_id, organization="army", depot="D", vehicles=vehicles, path=("D", "S", "D"),
+                  depart_h=depart, stops=(Stop(site="S", arrive_h=depart + 1, unload={"food": 100}),),
+                  return_h=depart + 2, escort=None)
+
+
+def test_a_military_convoy_while_a_civilian_truck_is_idle_moves_onto_it() -> None:
+    scenario = _army_depot()
+    network = RoadNetwork(scenario)
+    before = [_trip("M", {"mil": 1}, 0.0)]
+    report = check(scenario, Plan.build(scenario, before, [], _solver_info(), network))
+    assert "MILITARY_LAST_RESORT" in report.codes
+    after = _repair(scenario, network, before, _Trace())
+    assert [(c.id, dict(c.vehicles)) for c in after] == [("M", {"civ": 1})]
+    assert check(scenario, Plan.build(scenario, after, [], _solver_info(), network)).codes <= {"UNLISTED"}
+
+
+def test_a_military_convoy_whose_civilian_truck_is_busy_later_in_the_trip_is_dropped() -> None:
+    scenario = _army_depot()
+    network = RoadNetwork(scenario)
+    civ_later = _trip("C", {"civ": 1}, 1.0)  # idle at 0 h when M leaves, busy from 1 h
+    after = _repair(scenario, network, [_trip("M", {"mil": 1}, 0.0), civ_later], _Trace())
+    assert [c.id for c in after] == ["C"]
+
+
+def _solver_info() -> SolverInfo:
+    return SolverInfo(status="feasible", objective=None, bound=None, seconds=None, seed=None, version="test")

@@ -113,3 +113,12 @@ def test_convoys_without_escort_and_full_waves_are_left_as_they_are() -> None:
 def test_what_is_left_counts_only_what_waves_carry() -> None:
     placed = [(_wave_to_a(units=60), "E"), (_wave_to_a(units=40).model_copy(update={"id": "K"}), None)]
     assert remaining_loads(LOADS, placed) == {("D", "A"): {"food": 40.0}, ("D", "C"): {"food": 400.0}}
+
+
+def test_a_wave_full_by_volume_takes_no_further_stop() -> None:
+    # 0.4 m3 a unit: 100 units fill the one truck's 40 m3 with 5 t still free by weight
+    data = _scenario(trucks=1).to_dict()
+    data["commodities"] = [{"id": "food", "weight_t": 0.05, "volume_m3": 0.4}]
+    scenario = Scenario.from_dict(data)
+    full = _wave_to_a(units=100)
+    assert _extend(scenario, [(full, "E")]) == [(full, "E")]

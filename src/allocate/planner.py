@@ -20,14 +20,15 @@ from allocate.access import AccessFacts, within
 from allocate.check import check
 from allocate.distribute import distribute
 from allocate.escorts import assign_escorts, needs_escort
-from allocate.network import RoadNetwork
+from allocate.network import RoadNetwork, weight_fits
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
 from allocate.routing import route
 from allocate.scenario import Scenario
 from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
-from allocate.waves import fill_idle_trucks, fit_around, place_waves, pool_waves, pooled_loads, spare_stock_loads
+from allocate.waves import (Calendar, fill_idle_trucks, fit_around, place_waves, pool_waves, pooled_loads,
+                            spare_stock_loads, trucks_for)
 
 Progress = Callable[[str], None]
 
@@ -343,6 +344,12 @@ def _repair(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], tra
                     offenders.add(max(users, key=lambda c: (c.depart_h, c.id)).id)
         if not offenders:
             return convoys
+        swapped = _civilian_swaps(scenario, network, convoys, offenders, report)
+        if swapped:
+            trace.notes.append("repair: " + ", ".join(sorted(swapped)) + " moved from military vehicles to civilian "
+                               "ones idle by then (MILITARY_LAST_RESORT)")
+            convoys = [swapped.get(c.id, c) for c in convoys]
+            offenders -= set(swapped)
         for convoy_id in sorted(offenders):
             convoy = by_id[convoy_id]
             reason = "escorts" if convoy.escort is not None else "fleet"
@@ -350,6 +357,40 @@ def _repair(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], tra
             trace.notes.append(f"repair: dropped convoy {convoy_id} ({', '.join(sorted({v.code for v in report.violations if v.subject == convoy_id}) or ['busy time'])})")
         convoys = [c for c in convoys if c.id not in offenders]
     return convoys
+
+
+def _civilian_swaps(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], offenders: set[str],
+                    report) -> dict[str, Convoy]:
+    """Military convoys flagged MILITARY_LAST_RESORT on civilian vehicles of their organization
+    instead, where enough are idle for the whole trip, hold the load and may take its roads.
+
+    Why: the router sends military vehicles only while civilian ones are all busy; the escort
+    stage moves and drops civilian trips afterwards, so some are idle again by departure. The
+    checker runs again on the result, so a swap that breaks another rule is dropped then.
+    """
+    flagged = {v.subject for v in report.violations if v.code == "MILITARY_LAST_RESORT"} & offenders
+    by_id = {c.id: c for c in convoys}
+    swaps: dict[str, Convoy] = {}
+    calendar = Calendar(scenario, network, convoys)
+    for convoy_id in sorted(flagged):
+        convoy = by_id[convoy_id]
+        if {v.code for v in report.violations if v.subject == convoy_id} != {"MILITARY_LAST_RESORT"}:
+            continue
+        roads = [network.road(a, b) for a, b in zip(convoy.path, convoy.path[1:])]
+        limit = min((r.max_weight_t for r in roads if r is not None and r.max_weight_t is not None), default=None)
+        types = [f for f in scenario.fleet if f.depot == convoy.depot and f.organization == convoy.organization
+                 and not f.military and (limit is None or weight_fits(f.capacity_t, limit))]
+        idle = {f.id: calendar.idle_trucks(f, convoy.depart_h, convoy.return_h) for f in types}
+        trucks = trucks_for(scenario, idle, convoy.unloaded())
+        held_t = sum(n * scenario.fleet_by_id[f].capacity_t for f, n in trucks.items())
+        held_m3 = sum(n * scenario.fleet_by_id[f].capacity_m3 for f, n in trucks.items())
+        load = convoy.unloaded()
+        if not trucks or held_t < scenario.weight_t(load) - 1e-9 or held_m3 < scenario.volume_m3(load) - 1e-9:
+            continue
+        calendar.remove(scenario, network, convoy)
+        swaps[convoy_id] = convoy.model_copy(update={"vehicles": trucks})
+        calendar.add(scenario, network, swaps[convoy_id])
+    return swaps
 
 
 def _breaks_more(scenario: Scenario, network: RoadNetwork, before: list[Convoy], after: list[Convoy]) -> bool:

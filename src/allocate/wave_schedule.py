@@ -42,7 +42,7 @@ from allocate.escorts import SCALE, escort_ticks
 from allocate.network import Path, RoadNetwork
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
-from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort_organizations, _trucks_for,
+from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort_organizations, trucks_for,
                             _wave_types, shift_range, shifted)
 
 KG_PER_T = 1000
@@ -447,7 +447,7 @@ def _waves(scenario: Scenario, solver: cp_model.CpSolver, slots: list[_Slot],
         site = scenario.node_by_id[option.key[2]]
         depart = solver.value(slot.start) / SCALE
         arrive = depart + option.out.hours
-        trucks = _trucks_for(scenario, trucks, unload)
+        trucks = trucks_for(scenario, trucks, unload)
         convoy = Convoy(
             id=f"W{len(out) + 1:04d}",
             organization=option.organization,

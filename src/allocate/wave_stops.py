@@ -21,7 +21,7 @@ from allocate.escorts import positioning_hours
 from allocate.network import Path, RoadNetwork, Usability
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, Scenario
-from allocate.waves import Calendar, _fill, _trucks_for, _wave_types
+from allocate.waves import Calendar, _fill, _wave_types, trucks_for
 
 MAX_STOPS = 3  # stops per wave; more makes long trips that hold trucks and a unit all day
 NEAREST_SITES = 8  # candidate next stops tried per wave, nearest first
@@ -140,11 +140,14 @@ def _next_stop(
             continue
         cap_t = sum(n * f.capacity_t for f in joiners for n in [idle[f.id]])
         cap_m3 = sum(n * f.capacity_m3 for f in joiners for n in [idle[f.id]])
-        unload = _fill(scenario, left[(depot, site)], cap_t - load_t, cap_m3 - load_m3)
+        room_t, room_m3 = cap_t - load_t, cap_m3 - load_m3
+        if room_t <= 1e-9 or room_m3 <= 1e-9:
+            continue  # full by weight or by volume, up to float noise
+        unload = _fill(scenario, left[(depot, site)], room_t, room_m3)
         if not unload:
             continue
         # the wave's own trucks first, then the fewest idle ones, largest first, for the rest
-        extra = _trucks_for(scenario, {f: idle[f] - wave.vehicles.get(f, 0) for f in idle},
+        extra = trucks_for(scenario, {f: idle[f] - wave.vehicles.get(f, 0) for f in idle},
                             _over(scenario, wave, unload))
         rate = severity[site] * scenario.weight_t(unload) / max(1e-9, back_at - wave.return_h)
         if best is None or rate > best[0]:

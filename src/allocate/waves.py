@@ -346,7 +346,7 @@ def _earliest_wave(
                     continue
                 idle = {f.id: calendar.idle_trucks(f, depart, back_at) for f in usable}
                 if not any(idle[f.id] for f in usable if f.capacity_t >= floor_t):
-                    continue  # the largest truck idle goes first (_trucks_for): it must be heavy enough
+                    continue  # the largest truck idle goes first (trucks_for): it must be heavy enough
                 load = _fill(scenario, left, sum(f.capacity_t * idle[f.id] for f in usable), sum(f.capacity_m3 * idle[f.id] for f in usable))
                 # the unit free again soonest (its way home included), then the shortest busy
                 # time: a unit based far away pays its positioning on every convoy (FORMAT.md §3.5)
@@ -366,7 +366,7 @@ def _earliest_wave(
             id=f"W{index + 1:04d}",
             organization=org,
             depot=depot,
-            vehicles=_trucks_for(scenario, idle, load),
+            vehicles=trucks_for(scenario, idle, load),
             path=out.nodes + back.nodes[1:],
             depart_h=depart,
             stops=(Stop(site=site_id, arrive_h=arrive, unload=load),),
@@ -506,13 +506,13 @@ def _fill(scenario: Scenario, left: Mapping[str, float], capacity_t: float, capa
     """As much of what is left as fits, the same share of every commodity."""
     want_t = sum(u * scenario.commodity_by_id[c].weight_t for c, u in left.items() if u > 1e-9)
     want_m3 = sum(u * scenario.commodity_by_id[c].volume_m3 for c, u in left.items() if u > 1e-9)
-    if want_t <= 0 or capacity_t <= 0:
+    if want_t <= 0 or capacity_t <= 0 or (want_m3 > 0 and capacity_m3 <= 0):
         return {}
     share = min(1.0, capacity_t / want_t, capacity_m3 / want_m3 if want_m3 > 0 else 1.0)
     return {c: (u * share if share < 1 else u) for c, u in left.items() if u > 1e-9}
 
 
-def _trucks_for(scenario: Scenario, idle: Mapping[str, int], load: Mapping[str, float]) -> dict[str, int]:
+def trucks_for(scenario: Scenario, idle: Mapping[str, int], load: Mapping[str, float]) -> dict[str, int]:
     """The fewest idle trucks, largest first, that carry ``load`` by weight and by volume."""
     need_t, need_m3 = scenario.weight_t(load), scenario.volume_m3(load)
     chosen: dict[str, int] = {}
