@@ -12,7 +12,7 @@ from allocate.escorts import assign_escorts
 from allocate.network import RoadNetwork
 from allocate.plan import Convoy, Plan, SolverInfo, Stop, UnmetClaim
 from allocate.scenario import Scenario
-from allocate.waves import fit_around, pool_waves, shift_range
+from allocate.waves import fit_around, place_waves, pool_waves, shift_range
 
 
 def _scenario(escorts: int = 1, trucks: int = 4) -> Scenario:
@@ -322,3 +322,19 @@ def test_a_safe_convoy_whose_trucks_are_idle_stays_where_it_is() -> None:
     wave = _trip("W1", "S", 0.0, wave=True)
     k3 = _trip("K3", "B", 5.0)
     assert fit_around(scenario, RoadNetwork(scenario), [(wave, "E")], [k3]) == [k3]
+
+
+def test_a_wave_waits_for_a_near_unit_rather_than_take_one_a_day_away() -> None:
+    # E (at the depot) is out until 20 h; F, based ten hours away, is free now but would be busy
+    # 22 h for a 2 h trip. The wave waits for E: F's hours are worth more to loads only it reaches.
+    data = _scenario(trucks=4).to_dict()
+    data["nodes"].append({"id": "X", "kind": "junction", "lat": 2, "lon": 0})
+    data["roads"].append({"a": "D", "b": "X", "km": 400, "hours": 10, "risk": 0.0})
+    data["escorts"].append({"id": "F", "provider": "un", "base": "X", "count": 1, "effectiveness": 0.9})
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    busy_e = Convoy(id="K", organization="wfp", depot="D", vehicles={"truck": 1}, path=("D", "S", "D"), depart_h=0.0,
+                    stops=(Stop(site="S", arrive_h=1.0, unload={"food": 10}),), return_h=20.0, escort="E")
+    [(wave, unit)] = place_waves(scenario, network, AccessFacts(scenario, network), [busy_e],
+                                 {("D", "wfp", "S"): {"food": 100.0}})
+    assert unit == "E" and wave.depart_h >= 20.0 - 1e-9
