@@ -228,11 +228,28 @@ def test_a_military_convoy_while_a_civilian_truck_is_idle_moves_onto_it() -> Non
     assert check(scenario, Plan.build(scenario, after, [], _solver_info(), network)).codes <= {"UNLISTED"}
 
 
-def test_a_military_convoy_whose_civilian_truck_is_busy_later_in_the_trip_is_dropped() -> None:
+def test_a_military_convoy_leaves_when_the_civilian_truck_busy_later_has_left() -> None:
+    # the civilian truck is idle at 0 h when M leaves but out from 1 h: it cannot take M's load,
+    # so M leaves at 1 h instead, when every civilian truck is busy
     scenario = _army_depot()
     network = RoadNetwork(scenario)
-    civ_later = _trip("C", {"civ": 1}, 1.0)  # idle at 0 h when M leaves, busy from 1 h
+    civ_later = _trip("C", {"civ": 1}, 1.0)
     after = _repair(scenario, network, [_trip("M", {"mil": 1}, 0.0), civ_later], _Trace())
+    assert [(c.id, c.depart_h, c.stops[0].arrive_h, c.return_h) for c in after] == [("M", 1.0, 2.0, 3.0), ("C", 1.0, 2.0, 3.0)]
+    assert check(scenario, Plan.build(scenario, after, [], _solver_info(), network)).codes <= {"UNLISTED"}
+
+
+def test_a_military_convoy_with_no_civilian_truck_and_no_later_departure_is_dropped() -> None:
+    # S's window pins M's arrival to 1 h; the civilian truck is busy only from 1 h: neither fix holds
+    data = _army_depot().to_dict()
+    data["nodes"][1]["window"] = [1, 1]
+    data["nodes"].append({"id": "T", "kind": "site", "lat": 1, "lon": 0, "need": {"food": 1000}, "severity": 3})
+    data["roads"].append({"a": "D", "b": "T", "km": 40, "hours": 1, "risk": 0.0})
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    to_t = _trip("C", {"civ": 1}, 1.0).model_copy(update={
+        "path": ("D", "T", "D"), "stops": (Stop(site="T", arrive_h=2.0, unload={"food": 100}),)})
+    after = _repair(scenario, network, [_trip("M", {"mil": 1}, 0.0), to_t], _Trace())
     assert [c.id for c in after] == ["C"]
 
 

@@ -19,7 +19,7 @@ from allocate import __version__
 from allocate.access import AccessFacts, within
 from allocate.check import check
 from allocate.distribute import distribute
-from allocate.escorts import assign_escorts, needs_escort
+from allocate.escorts import assign_escorts, escort_busy_window, needs_escort
 from allocate.network import RoadNetwork, weight_fits
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
 from allocate.routing import route
@@ -28,7 +28,7 @@ from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
 from allocate.waves import (Calendar, fill_idle_trucks, fit_around, place_waves, pool_waves, pooled_loads,
-                            spare_stock_loads, trucks_for)
+                            shift_range, shifted, spare_stock_loads, trucks_for)
 
 Progress = Callable[[str], None]
 
@@ -344,10 +344,10 @@ def _repair(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], tra
                     offenders.add(max(users, key=lambda c: (c.depart_h, c.id)).id)
         if not offenders:
             return convoys
-        swapped = _civilian_swaps(scenario, network, convoys, offenders, report)
+        swapped = _military_fixes(scenario, network, convoys, offenders, report)
         if swapped:
-            trace.notes.append("repair: " + ", ".join(sorted(swapped)) + " moved from military vehicles to civilian "
-                               "ones idle by then (MILITARY_LAST_RESORT)")
+            trace.notes.append("repair: " + ", ".join(sorted(swapped)) + " moved onto civilian vehicles idle by "
+                               "then, or to a departure when all are busy (MILITARY_LAST_RESORT)")
             convoys = [swapped.get(c.id, c) for c in convoys]
             offenders -= set(swapped)
         for convoy_id in sorted(offenders):
@@ -359,38 +359,74 @@ def _repair(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], tra
     return convoys
 
 
-def _civilian_swaps(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], offenders: set[str],
+def _military_fixes(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], offenders: set[str],
                     report) -> dict[str, Convoy]:
-    """Military convoys flagged MILITARY_LAST_RESORT on civilian vehicles of their organization
-    instead, where enough are idle for the whole trip, hold the load and may take its roads.
+    """Military convoys flagged MILITARY_LAST_RESORT, kept another way: on civilian vehicles of
+    their organization where enough are idle for the whole trip, hold the load and may take its
+    roads; else moved whole (within :func:`waves.shift_range`) to a departure at which every
+    civilian vehicle there is busy and their own vehicles (and escort unit) are free.
 
     Why: the router sends military vehicles only while civilian ones are all busy; the escort
     stage moves and drops civilian trips afterwards, so some are idle again by departure. The
-    checker runs again on the result, so a swap that breaks another rule is dropped then.
+    checker runs again on the result, so a fix that breaks another rule is dropped then.
     """
     flagged = {v.subject for v in report.violations if v.code == "MILITARY_LAST_RESORT"} & offenders
     by_id = {c.id: c for c in convoys}
-    swaps: dict[str, Convoy] = {}
+    fixes: dict[str, Convoy] = {}
     calendar = Calendar(scenario, network, convoys)
     for convoy_id in sorted(flagged):
         convoy = by_id[convoy_id]
         if {v.code for v in report.violations if v.subject == convoy_id} != {"MILITARY_LAST_RESORT"}:
             continue
-        roads = [network.road(a, b) for a, b in zip(convoy.path, convoy.path[1:])]
-        limit = min((r.max_weight_t for r in roads if r is not None and r.max_weight_t is not None), default=None)
-        types = [f for f in scenario.fleet if f.depot == convoy.depot and f.organization == convoy.organization
-                 and not f.military and (limit is None or weight_fits(f.capacity_t, limit))]
-        idle = {f.id: calendar.idle_trucks(f, convoy.depart_h, convoy.return_h) for f in types}
-        trucks = trucks_for(scenario, idle, convoy.unloaded())
-        held_t = sum(n * scenario.fleet_by_id[f].capacity_t for f, n in trucks.items())
-        held_m3 = sum(n * scenario.fleet_by_id[f].capacity_m3 for f, n in trucks.items())
-        load = convoy.unloaded()
-        if not trucks or held_t < scenario.weight_t(load) - 1e-9 or held_m3 < scenario.volume_m3(load) - 1e-9:
-            continue
         calendar.remove(scenario, network, convoy)
-        swaps[convoy_id] = convoy.model_copy(update={"vehicles": trucks})
-        calendar.add(scenario, network, swaps[convoy_id])
-    return swaps
+        fixed = (_on_civilian_trucks(scenario, network, calendar, convoy)
+                 or _when_civilians_busy(scenario, network, calendar, convoy))
+        calendar.add(scenario, network, fixed or convoy)
+        if fixed is not None:
+            fixes[convoy_id] = fixed
+    return fixes
+
+
+def _civilian_types(scenario: Scenario, convoy: Convoy) -> list:
+    return [f for f in scenario.fleet if f.depot == convoy.depot and f.organization == convoy.organization
+            and not f.military]
+
+
+def _on_civilian_trucks(scenario: Scenario, network: RoadNetwork, calendar: Calendar, convoy: Convoy) -> Convoy | None:
+    roads = [network.road(a, b) for a, b in zip(convoy.path, convoy.path[1:])]
+    limit = min((r.max_weight_t for r in roads if r is not None and r.max_weight_t is not None), default=None)
+    types = [f for f in _civilian_types(scenario, convoy) if limit is None or weight_fits(f.capacity_t, limit)]
+    idle = {f.id: calendar.idle_trucks(f, convoy.depart_h, convoy.return_h) for f in types}
+    load = convoy.unloaded()
+    trucks = trucks_for(scenario, idle, load)
+    held_t = sum(n * scenario.fleet_by_id[f].capacity_t for f, n in trucks.items())
+    held_m3 = sum(n * scenario.fleet_by_id[f].capacity_m3 for f, n in trucks.items())
+    if not trucks or held_t < scenario.weight_t(load) - 1e-9 or held_m3 < scenario.volume_m3(load) - 1e-9:
+        return None
+    return convoy.model_copy(update={"vehicles": trucks})
+
+
+def _when_civilians_busy(scenario: Scenario, network: RoadNetwork, calendar: Calendar, convoy: Convoy) -> Convoy | None:
+    civilian = _civilian_types(scenario, convoy)
+    early, late = shift_range(scenario, convoy)
+    starts = sorted({a for f in civilian for a, _, _ in calendar.fleet[f.id]
+                     if early - 1e-9 <= a - convoy.depart_h <= late + 1e-9})
+    for start in starts:
+        move = start - convoy.depart_h
+        # busy at the instant as the checker counts it: started by then (within its tolerance), not ended
+        if any(sum(n for a, b, n in calendar.fleet[f.id] if a <= start + 1e-6 * max(1.0, start) and b > start)
+               < f.count for f in civilian):
+            continue
+        end = convoy.return_h + move
+        if any(calendar.idle_trucks(scenario.fleet_by_id[f], start, end) < n for f, n in convoy.vehicles.items()):
+            continue
+        moved = shifted(convoy, move)
+        if convoy.escort is not None:
+            window = escort_busy_window(scenario, network, convoy.escort, moved)
+            if window is None or not calendar.escort_free(scenario.escort_by_id[convoy.escort], *window):
+                continue
+        return moved
+    return None
 
 
 def _breaks_more(scenario: Scenario, network: RoadNetwork, before: list[Convoy], after: list[Convoy]) -> bool:
