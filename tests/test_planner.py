@@ -255,3 +255,16 @@ def test_a_military_convoy_with_no_civilian_truck_and_no_later_departure_is_drop
 
 def _solver_info() -> SolverInfo:
     return SolverInfo(status="feasible", objective=None, bound=None, seconds=None, seed=None, version="test")
+
+
+def test_a_military_fix_that_does_not_hold_is_followed_by_a_drop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a "fix" that changes nothing: flagged again, the convoy must be dropped, not fixed forever
+    import allocate.planner as planner
+
+    monkeypatch.setattr(planner, "_military_fixes",
+                        lambda scenario, network, convoys, offenders, report: {c.id: c for c in convoys
+                                                                               if c.id in offenders})
+    scenario = _army_depot()
+    network = RoadNetwork(scenario)
+    after = _repair(scenario, network, [_trip("M", {"mil": 1}, 0.0)], _Trace())
+    assert after == []

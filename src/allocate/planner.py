@@ -324,9 +324,12 @@ def _repair(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], tra
     """Drop whatever the independent checker would flag, one offender at a time, until clean.
 
     A convoy-level breach drops that convoy; a busy-time breach on a fleet type or escort unit
-    drops the last convoy to depart on it. Each drop is recorded against the sites it served.
+    drops the last convoy to depart on it. Each drop is recorded against the sites it served. A
+    military convoy flagged MILITARY_LAST_RESORT is first given one fix (:func:`_military_fixes`);
+    flagged again, it is dropped, so every round fixes or drops a convoy and the loop ends clean.
     """
-    for _ in range(len(convoys) + 1):
+    fixed_once: set[str] = set()
+    for _ in range(2 * len(convoys) + 1):
         candidate = Plan.build(scenario, convoys, [], _placeholder_solver(), network)
         report = check(scenario, candidate)
         by_id = {c.id: c for c in convoys}
@@ -344,7 +347,8 @@ def _repair(scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], tra
                     offenders.add(max(users, key=lambda c: (c.depart_h, c.id)).id)
         if not offenders:
             return convoys
-        swapped = _military_fixes(scenario, network, convoys, offenders, report)
+        swapped = _military_fixes(scenario, network, convoys, offenders - fixed_once, report)
+        fixed_once |= set(swapped)
         if swapped:
             trace.notes.append("repair: " + ", ".join(sorted(swapped)) + " moved onto civilian vehicles idle by "
                                "then, or to a departure when all are busy (MILITARY_LAST_RESORT)")
