@@ -7,12 +7,13 @@ import pytest
 
 from allocate.access import AccessFacts
 from allocate.check import check
-from allocate.escorts import assign_escorts, escort_busy_window
+from allocate.escorts import escort_busy_window
 from allocate.network import RoadNetwork
-from allocate.plan import Convoy, Plan, SolverInfo, Stop, UnmetClaim, site_coverage
+from allocate.plan import Convoy, Stop
 from allocate.scenario import Scenario
 from allocate.wave_schedule import schedule_waves
 from allocate.waves import ANY_ORGANIZATION, place_waves
+from wave_helpers import escorted_plan
 
 
 def _scenario(*, escorts: int = 1, trucks: int = 2, window_b: list[float] | None = None, horizon: float = 24) -> Scenario:
@@ -53,17 +54,6 @@ def _weighted_t(scenario: Scenario, convoys: list[Convoy]) -> float:
     return sum(severity[stop.site] * scenario.weight_t(stop.unload) for c in convoys for stop in c.stops)
 
 
-def _escorted_plan(scenario: Scenario, network: RoadNetwork, waves: list[Convoy]) -> Plan:
-    """The waves escorted by :func:`assign_escorts` (every one must find its unit) as a plan."""
-    assignment = assign_escorts(scenario, waves, network=network)
-    assert not assignment.unescorted, [u.reason for u in assignment.unescorted]
-    convoys = list(assignment.convoys)
-    short = [UnmetClaim(site=s, reason="escorts") for s, c in site_coverage(scenario, convoys).items()
-             if c.delivered_t < c.need_t - 1e-9]
-    solver = SolverInfo(status="feasible", objective=None, bound=None, seconds=None, seed=None, version="test")
-    return Plan.build(scenario, convoys, short, solver)
-
-
 def _both(scenario: Scenario, seconds: float = 5.0) -> tuple[list, list]:
     network = RoadNetwork(scenario)
     access = AccessFacts(scenario, network)
@@ -84,7 +74,7 @@ def test_an_early_wave_that_blocks_a_window_is_moved_and_both_sites_are_served()
     assert _weighted_t(scenario, waves) == pytest.approx(4 * 10 + 3 * 10)
     wave_b = next(w for w in waves if w.stops[0].site == "B")
     assert wave_b.stops[0].arrive_h <= 1.5 + 1e-9
-    report = check(scenario, _escorted_plan(scenario, RoadNetwork(scenario), waves))
+    report = check(scenario, escorted_plan(scenario, RoadNetwork(scenario), waves))
     assert report.ok, sorted(report.codes)
 
 
@@ -97,7 +87,7 @@ def test_one_unit_never_escorts_two_waves_at_once() -> None:
     assert len(scheduled) == 2
     windows = sorted(escort_busy_window(scenario, network, unit, wave) for wave, unit in scheduled)
     assert windows[0][1] <= windows[1][0] + 1e-9, windows
-    assert check(scenario, _escorted_plan(scenario, network, [w for w, _ in scheduled])).ok
+    assert check(scenario, escorted_plan(scenario, network, [w for w, _ in scheduled])).ok
 
 
 def test_two_units_let_both_waves_leave_at_once() -> None:
@@ -154,7 +144,7 @@ def _around(scenario: Scenario, loads: dict, kept: list[Convoy] = ()) -> tuple[l
     greedy = place_waves(scenario, network, access, list(kept), loads)
     scheduled = schedule_waves(scenario, network, access, list(kept), loads, time_limit=5.0, seed=0, hint=greedy)
     waves = [w for w, _ in scheduled]
-    report = check(scenario, _escorted_plan(scenario, network, list(kept) + waves))
+    report = check(scenario, escorted_plan(scenario, network, list(kept) + waves))
     assert report.ok, sorted(report.codes)
     return [w for w, _ in greedy], waves
 
@@ -292,7 +282,7 @@ def _with_movable(scenario: Scenario, loads: dict, movable: list[Convoy]) -> lis
     access = AccessFacts(scenario, network)
     scheduled = schedule_waves(scenario, network, access, [], loads, time_limit=5.0, seed=0,
                                hint=[(c, None) for c in movable], movable=movable)
-    report = check(scenario, _escorted_plan(scenario, network, [c for c, _ in scheduled]))
+    report = check(scenario, escorted_plan(scenario, network, [c for c, _ in scheduled]))
     assert report.ok, sorted(report.codes)
     return scheduled
 

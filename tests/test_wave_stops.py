@@ -7,11 +7,11 @@ import pytest
 
 from allocate.access import AccessFacts
 from allocate.check import check
-from allocate.escorts import assign_escorts
 from allocate.network import RoadNetwork
-from allocate.plan import Convoy, Plan, SolverInfo, Stop, UnmetClaim, site_coverage
+from allocate.plan import Convoy, Plan, Stop
 from allocate.scenario import Scenario
 from allocate.wave_stops import extend_waves, remaining_loads
+from wave_helpers import escorted_plan
 
 
 def _scenario(*, trucks: int = 2, c_road_risk: float = 0.15, c_window: list[float] | None = None,
@@ -53,14 +53,7 @@ def _extend(scenario: Scenario, placed: list[tuple[Convoy, str | None]]) -> list
 
 
 def _checked(scenario: Scenario, convoys: list[Convoy]) -> Plan:
-    network = RoadNetwork(scenario)
-    assignment = assign_escorts(scenario, convoys, network=network)
-    assert not assignment.unescorted, [u.reason for u in assignment.unescorted]
-    kept = list(assignment.convoys)
-    short = [UnmetClaim(site=s, reason="escorts") for s, c in site_coverage(scenario, kept).items()
-             if c.delivered_t < c.need_t - 1e-9]
-    solver = SolverInfo(status="feasible", objective=None, bound=None, seconds=None, seed=None, version="test")
-    plan = Plan.build(scenario, kept, short, solver)
+    plan = escorted_plan(scenario, RoadNetwork(scenario), convoys)
     report = check(scenario, plan)
     assert report.ok, sorted(report.codes)
     return plan

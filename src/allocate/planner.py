@@ -23,7 +23,7 @@ from allocate.escorts import assign_escorts, escort_busy_window, needs_escort
 from allocate.network import RoadNetwork, weight_fits
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
 from allocate.routing import route
-from allocate.scenario import Scenario
+from allocate.scenario import FleetType, Scenario
 from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
@@ -391,7 +391,8 @@ def _military_fixes(scenario: Scenario, network: RoadNetwork, convoys: list[Conv
     return fixes
 
 
-def _civilian_types(scenario: Scenario, convoy: Convoy) -> list:
+def _civilian_types(scenario: Scenario, convoy: Convoy) -> list[FleetType]:
+    """The civilian fleet types of the convoy's organization at its depot."""
     return [f for f in scenario.fleet if f.depot == convoy.depot and f.organization == convoy.organization
             and not f.military]
 

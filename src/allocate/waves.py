@@ -68,23 +68,23 @@ class Calendar:
     def add(self, scenario: Scenario, network: RoadNetwork, convoy: Convoy, escort: str | None = None) -> None:
         """Book ``convoy``'s trucks, and its escort unit (or ``escort``, the unit a wave was fitted
         around before :func:`allocate.escorts.assign_escorts` names one)."""
-        for fleet_id, n in convoy.vehicles.items():
-            self.fleet[fleet_id].append((convoy.depart_h, convoy.return_h, n))
-        unit = convoy.escort or escort
-        if unit is not None:
-            window = escort_busy_window(scenario, network, unit, convoy)
-            if window is not None:
-                self.escort[unit].append((*escort_ticks(window), 1))
+        for booked, interval in self._bookings(scenario, network, convoy, escort):
+            booked.append(interval)
 
     def remove(self, scenario: Scenario, network: RoadNetwork, convoy: Convoy, escort: str | None = None) -> None:
         """Undo :meth:`add` of the same convoy (and unit), so it can be booked again changed."""
-        for fleet_id, n in convoy.vehicles.items():
-            self.fleet[fleet_id].remove((convoy.depart_h, convoy.return_h, n))
+        for booked, interval in self._bookings(scenario, network, convoy, escort):
+            booked.remove(interval)
+
+    def _bookings(self, scenario: Scenario, network: RoadNetwork, convoy: Convoy, escort: str | None) -> list:
+        """``(where, interval)`` for each booking ``convoy`` makes: trucks per fleet type, the unit."""
+        out: list = [(self.fleet[f], (convoy.depart_h, convoy.return_h, n)) for f, n in convoy.vehicles.items()]
         unit = convoy.escort or escort
         if unit is not None:
             window = escort_busy_window(scenario, network, unit, convoy)
             if window is not None:
-                self.escort[unit].remove((*escort_ticks(window), 1))
+                out.append((self.escort[unit], (*escort_ticks(window), 1)))
+        return out
 
     def idle_trucks(self, fleet: FleetType, start: float, end: float) -> int:
         return max(0, fleet.count - _peak(self.fleet[fleet.id], start, end))
