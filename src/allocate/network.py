@@ -62,6 +62,11 @@ def weight_fits(vehicle_t: float, max_weight_t: float) -> bool:
     return vehicle_t <= max_weight_t + 1e-6 * max(1.0, abs(max_weight_t))
 
 
+def risk_weight_cap(risk_cap: float) -> float:
+    """The path risk weight a risk cap allows (risk ``1 - e^-w``; ``inf`` for a cap of 1)."""
+    return -math.log1p(-risk_cap) if risk_cap < 1 else math.inf
+
+
 def risk_weight(risk: float, escort_effectiveness: float = 0.0) -> float:
     """Additive weight of one traversal: ``-ln(1 - r·m)``."""
     return -math.log1p(-risk * (1.0 - escort_effectiveness))

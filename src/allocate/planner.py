@@ -28,7 +28,7 @@ from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
 from allocate.waves import (Calendar, fill_idle_trucks, fit_around, place_waves, pool_waves, pooled_loads,
-                            shift_range, shifted, spare_stock_loads, trucks_for)
+                            shift_range, shifted, spare_stock_loads, trucks_capacity, trucks_for)
 
 Progress = Callable[[str], None]
 
@@ -404,8 +404,8 @@ def _on_civilian_trucks(scenario: Scenario, network: RoadNetwork, calendar: Cale
     idle = {f.id: calendar.idle_trucks(f, convoy.depart_h, convoy.return_h) for f in types}
     load = convoy.unloaded()
     trucks = trucks_for(scenario, idle, load)
-    held_t = sum(n * scenario.fleet_by_id[f].capacity_t for f, n in trucks.items())
-    held_m3 = sum(n * scenario.fleet_by_id[f].capacity_m3 for f, n in trucks.items())
+    held_t = trucks_capacity(scenario, trucks, "capacity_t")
+    held_m3 = trucks_capacity(scenario, trucks, "capacity_m3")
     if not trucks or held_t < scenario.weight_t(load) - 1e-9 or held_m3 < scenario.volume_m3(load) - 1e-9:
         return None
     return convoy.model_copy(update={"vehicles": trucks})

@@ -42,8 +42,8 @@ from allocate.escorts import SCALE, escort_ticks
 from allocate.network import Path, RoadNetwork
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
-from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort_organizations, trucks_for,
-                            _wave_types, shift_range, shifted)
+from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort_organizations, _wave_types,
+                            shift_range, shifted, trucks_capacity, trucks_for)
 
 KG_PER_T = 1000
 SEARCH_WORKERS = 2
@@ -475,8 +475,8 @@ def _shares(scenario: Scenario, solver: cp_model.CpSolver, used: list[_Slot],
     for slot in used:
         load = loads[slot.option.key]
         trucks = {f: solver.value(v) for f, v in slot.trucks.items()}
-        full = min(1.0, _capacity(scenario, trucks, "capacity_t") / scenario.weight_t(load),
-                   _capacity(scenario, trucks, "capacity_m3") / max(scenario.volume_m3(load), 1e-12))
+        full = min(1.0, trucks_capacity(scenario, trucks, "capacity_t") / scenario.weight_t(load),
+                   trucks_capacity(scenario, trucks, "capacity_m3") / max(scenario.volume_m3(load), 1e-12))
         share = min(full, solver.value(slot.kg) / KG_PER_T / scenario.weight_t(load))
         shares.append(share)
         room.append(full - share)
@@ -486,7 +486,3 @@ def _shares(scenario: Scenario, solver: cp_model.CpSolver, used: list[_Slot],
         shares[n] += more
         left[slot.option.key] -= more
     return shares
-
-
-def _capacity(scenario: Scenario, trucks: Mapping[str, int], attribute: str) -> float:
-    return sum(n * getattr(scenario.fleet_by_id[f], attribute) for f, n in trucks.items())

@@ -12,16 +12,15 @@ afterwards by :func:`allocate.escorts.assign_escorts`, which checks every rule a
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Mapping, Sequence
 
 from allocate.access import AccessFacts, within
 from allocate.escorts import positioning_hours
-from allocate.network import Path, RoadNetwork, Usability
+from allocate.network import Path, RoadNetwork, Usability, risk_weight_cap
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, Scenario
-from allocate.waves import Calendar, _fill, _wave_types, trucks_for
+from allocate.waves import Calendar, _fill, _wave_types, trucks_capacity, trucks_for
 
 MAX_STOPS = 3  # stops per wave; more makes long trips that hold trucks and a unit all day
 NEAREST_SITES = 8  # candidate next stops tried per wave, nearest first
@@ -103,7 +102,7 @@ def _next_stop(
     heaviest = max(scenario.fleet_by_id[f].capacity_t for f in wave.vehicles)
     roads = access.escort_usability(escort, heaviest)
     eff = escort.effectiveness
-    limit = -math.log1p(-scenario.policy.max_risk) if scenario.policy.max_risk < 1 else math.inf
+    limit = risk_weight_cap(scenario.policy.max_risk)
     # the walk up to the last stop stays; the way home from it is replaced
     cut = len(wave.path) - 1 - wave.path[::-1].index(last.site)
     before = network.measure(wave.path[: cut + 1], eff)
@@ -167,8 +166,8 @@ def _next_stop(
 def _over(scenario: Scenario, wave: Convoy, unload: Mapping[str, float]) -> dict[str, float]:
     """What of the wave's load with ``unload`` added its own trucks cannot hold, as a load of the
     same mix: zero when they hold it all."""
-    have_t = sum(n * scenario.fleet_by_id[f].capacity_t for f, n in wave.vehicles.items())
-    have_m3 = sum(n * scenario.fleet_by_id[f].capacity_m3 for f, n in wave.vehicles.items())
+    have_t = trucks_capacity(scenario, wave.vehicles, "capacity_t")
+    have_m3 = trucks_capacity(scenario, wave.vehicles, "capacity_m3")
     total = dict(unload)
     for stop in wave.stops:
         for c, u in stop.unload.items():

@@ -23,7 +23,7 @@ from typing import Iterable, Mapping, Sequence
 
 from allocate.access import AccessFacts, within
 from allocate.escorts import SCALE, escort_busy_window, escort_ticks, least_unescorted_risk, positioning_hours
-from allocate.network import Path, RoadNetwork, Usability
+from allocate.network import Path, RoadNetwork, Usability, risk_weight_cap
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
 
@@ -262,7 +262,7 @@ def _fastest_within(network: RoadNetwork, depot: str, site: str, roads: Usabilit
     paths if they qualify, else a blend of hours and risk weight tightened until it does (at worst
     the least-risk paths). Why not always the safest: in a city it can take a day where the
     quickest takes hours, and the truck and escort time it costs is what runs short."""
-    limit = -math.log1p(-cap) if cap < 1 else math.inf
+    limit = risk_weight_cap(cap)
 
     def legs(weight) -> tuple[Path, Path] | None:
         if weight in ("hours", "risk"):
@@ -518,6 +518,11 @@ def _fill(scenario: Scenario, left: Mapping[str, float], capacity_t: float, capa
         return {}
     share = min(1.0, capacity_t / want_t, capacity_m3 / want_m3 if want_m3 > 0 else 1.0)
     return {c: (u * share if share < 1 else u) for c, u in left.items() if u > 1e-9}
+
+
+def trucks_capacity(scenario: Scenario, trucks: Mapping[str, int], attribute: str) -> float:
+    """What ``trucks`` ``{fleet type: count}`` hold together: ``attribute`` is ``capacity_t`` or ``capacity_m3``."""
+    return sum(n * getattr(scenario.fleet_by_id[f], attribute) for f, n in trucks.items())
 
 
 def trucks_for(scenario: Scenario, idle: Mapping[str, int], load: Mapping[str, float]) -> dict[str, int]:
