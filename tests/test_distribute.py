@@ -346,6 +346,21 @@ def test_pooled_transport_is_exact_for_one_vehicle_type():
     assert b.tiers[0] == pytest.approx(125 / 180, rel=REL)
 
 
+def test_pooled_transport_keeps_a_site_to_the_trucks_that_can_reach_it():
+    # The transport-bound case plus an idle 20 t truck whose weight a bridge (max 10 t) on every
+    # road bars. One pool per depot would lend its 200 t-h to the light truck's sites (60 t);
+    # the fleet-subset rows keep them to the light truck's 100 t-h: 50 t, as in the trips model.
+    data = cases.transport_bound()
+    data["fleet"].append({"id": "heavy", "organization": "ngo", "depot": "D", "count": 1, "capacity_t": 20.0,
+                          "capacity_m3": 100.0, "cost_per_km": 1.0})
+    for road in data["roads"]:
+        road["max_weight_t"] = 10.0
+    pooled = distribute(cases.validated(data), gap=0, transport="pooled")
+    trips = distribute(cases.validated(data), gap=0, transport="trips")
+    assert pooled.tiers[0] == pytest.approx(170 / 180, rel=REL)
+    assert trips.tiers[0] == pytest.approx(pooled.tiers[0], rel=REL)
+
+
 def test_fractional_escort_trips_are_noted():
     # The escort-time case with fractional escort trips. The escort-hour row alone would allow
     # 1.5 trips (6 t); the long-trip rows hold the unit to the one 4 h trip its 6 h budget

@@ -560,6 +560,53 @@ def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, 
     row_keys[name] = tuple(keys)
 
 
+def _fleet_sets(f: DistributionFacts) -> list[frozenset[int]]:
+    """(G,) the fleet types that may serve each group (FORMAT.md roads, weights, consent)."""
+    sets: list[set[int]] = [set() for _ in range(len(f.g_site))]
+    for fleet, group in zip(f.fg_fleet.tolist(), f.fg_group.tolist()):
+        sets[group].add(fleet)
+    return [frozenset(s) for s in sets]
+
+
+def _add_fleet_subset_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts, xg: np.ndarray,
+                           xcols: np.ndarray, wx: np.ndarray, vx: np.ndarray) -> None:
+    """Pooled transport, per depot and per set S of its fleet types that is exactly the set some
+    group may use: the tonne-hours (and m3-hours) of the groups only S may serve fit S's own pool.
+
+    Why: one pool per depot lets a heavy truck's hours carry a load only a light truck can take
+    (a bridge, a weight limit); on a 1,000-site crisis the allocation sent a depot's light trucks
+    2.8 times the loads they could carry and routing left the rest. Valid for every plan: a trip
+    of h hours carrying w tonnes to a site counts w × (that site's least round trip) ≤ w × h, and
+    a truck of S carries at most its capacity for at most count × horizon hours.
+    """
+    sets = _fleet_sets(f)
+    full = [frozenset(np.flatnonzero(f.fleet_depot == d).tolist()) for d in range(len(f.depots))]
+    owners: dict[tuple[int, frozenset[int]], int] = {}
+    for g in np.unique(xg).tolist():
+        d = int(f.g_depot[g])
+        if sets[g] and sets[g] != full[d]:
+            owners.setdefault((d, sets[g]), len(owners))
+    if not owners:
+        return
+    member_x, member_owner = [], []
+    by_depot: dict[int, list[tuple[frozenset[int], int]]] = {}
+    for (d, subset), o in owners.items():
+        by_depot.setdefault(d, []).append((subset, o))
+    for j, g in enumerate(xg.tolist()):
+        for subset, o in by_depot.get(int(f.g_depot[g]), ()):
+            if sets[g] <= subset:
+                member_x.append(j)
+                member_owner.append(o)
+    mx, mo = np.asarray(member_x, np.int64), np.asarray(member_owner, np.int64)
+    keys = tuple(f"{f.depots[d]},{'+'.join(f.fleets[i] for i in sorted(subset))}" for d, subset in owners)
+    hours = f.g_hours[xg[mx]]
+    for name, per_x, cap in (("fleet_subset_t_h", wx, f.fleet_cap_t), ("fleet_subset_m3_h", vx, f.fleet_cap_m3)):
+        slot = np.array([sum(f.fleet_count[i] * cap[i] for i in subset) for _, subset in owners], float)
+        b.add_rows(name, len(owners), mo, xcols[mx], per_x[mx] * hours, -INF, slot * f.horizon_h)
+        row_keys[name] = keys
+        _add_long_trip_rows(b, row_keys, f"long_{name}", keys, mo, xcols[mx], per_x[mx], hours, f.horizon_h, slot)
+
+
 def build_distribution_model(
     facts: DistributionFacts,
     objectives: Sequence[str | Mapping[str, float]] = TIERS,
@@ -640,6 +687,7 @@ def build_distribution_model(
                                 f.horizon_h, slot)
             _add_long_trip_rows(b, row_keys, f"escorted_long_{name}", f.depots, f.g_depot[xg[escorted_x]],
                                 xcols[escorted_x], per_x[escorted_x], gx[escorted_x], f.horizon_h, esc_slot)
+        _add_fleet_subset_rows(b, row_keys, f, xg, xcols, wx, vx)
     else:
         for name, per_x, per_k in (("weight", wx, f.fleet_cap_t[f.fg_fleet]), ("volume", vx, f.fleet_cap_m3[f.fg_fleet])):
             b.add_rows(name, G, np.concatenate([xg, f.fg_group]), np.concatenate([xcols, kcols]),
