@@ -19,7 +19,8 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   escort accompanies a whole convoy, never a fraction of one), for the ``escort_choices`` nearest
   admissible units.
 - Large crises: beyond :data:`TRIPS_LIMIT` (fleet type, pair) columns the fleet of a depot is one
-  pool (tonne-hours and m3-hours rows per depot, all and escorted-only) with no ``k``; beyond
+  pool (tonne-hours and m3-hours rows per depot, all and escorted-only, and per set of its fleet
+  types that is exactly the set some group may use) with no ``k``; beyond
   :data:`INTEGER_ESCORT_LIMIT` (escort, pair) columns ``z`` is fractional. Both are said in
   :attr:`Allocation.notes`. Both relax the model (its bound stays a bound of the finer model);
   ``escort_choices`` restricts it (None: every admissible unit).
