@@ -359,6 +359,11 @@ def test_pooled_transport_keeps_a_site_to_the_trucks_that_can_reach_it():
     trips = distribute(cases.validated(data), gap=0, transport="trips")
     assert pooled.tiers[0] == pytest.approx(170 / 180, rel=REL)
     assert trips.tiers[0] == pytest.approx(pooled.tiers[0], rel=REL)
+    # likewise in m3-hours: bulky food (2 m3 a unit) in the light truck's 10 m3 fits 25 units
+    data["commodities"][0]["volume_m3"] = 2.0
+    data["fleet"][0]["capacity_m3"] = 10.0
+    bulky = distribute(cases.validated(data), gap=0, transport="pooled")
+    assert bulky.tiers[0] == pytest.approx(125 / 180, rel=REL)
 
 
 def test_fractional_escort_trips_are_noted():
