@@ -407,6 +407,24 @@ def test_chunks_let_every_vehicle_type_fill_most_of_its_capacity() -> None:
     assert _chunk_counts(s, {"food": 10.0}, types)[2] == 1  # fits any truck whole
 
 
+def test_chunks_the_smallest_truck_carries_fill_the_big_trucks_too() -> None:
+    # 68.3 t over 20, 12, 10, 8 and 6 t trucks. Chunks sized for the 6 t truck (12 of 5.7 t) fill
+    # the 20 t trucks, which carry most of the fleet's tonnage, to 17.1 t and the 10 t one to 5.7 t;
+    # a few more chunks (14 of 4.9 t) fill them to 19.5 and 9.8 t, and still fit the 6 t truck.
+    from allocate.routing import _chunk_counts
+
+    s = load_scenario(TINY)
+    base = s.fleet_by_id["wfp_heavy_D1"]
+    types = [base.model_copy(update={"id": f"t{cap:g}", "capacity_t": cap, "capacity_m3": 1e6, "count": n})
+             for cap, n in ((20.0, 10), (12.0, 4), (10.0, 3), (8.0, 9), (6.0, 11))]
+    units = {"food": 68.3 / 0.05}
+    _, least, _ = _chunk_counts(s, units, types)
+    chunk_t = 68.3 / least
+    assert chunk_t <= 6.0
+    carried = {f.capacity_t: int(f.capacity_t / chunk_t + 1e-9) * chunk_t for f in types}
+    assert carried[20.0] >= 19.0 and carried[10.0] >= 9.0
+
+
 def test_escort_credit_routes_sites_only_an_escort_makes_safe_enough() -> None:
     # round trip 1 - 0.85^2 = 0.28 > max_risk unescorted; with the 0.6 escort: 0.13 <= 0.2
     data = base(

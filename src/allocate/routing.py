@@ -422,7 +422,8 @@ def _cap_weight(scenario: Scenario, escortable: bool, facts: AccessFacts | None 
 def _chunk_counts(scenario: Scenario, units: dict[str, float], types: list[FleetType]) -> tuple[int, int, int] | None:
     """``(coarse, least, fine)`` numbers of equal chunks to split a delivery into.
 
-    ``coarse`` fits the largest allowed vehicle, ``least`` the smallest one; ``fine`` (≥ least) is chosen
+    ``coarse`` fits the largest allowed vehicle, ``least`` the smallest one (the count of that size
+    or a little finer that fills the fleet's tonnage best); ``fine`` (≥ least) is chosen
     so that every vehicle type fills most of its capacity with whole chunks (20 t and 12 t
     trucks with 12 t chunks would leave the big one 40 % empty; 4 t chunks fill both).
     None when no allowed vehicle can carry any part (volume without volume capacity).
@@ -431,22 +432,36 @@ def _chunk_counts(scenario: Scenario, units: dict[str, float], types: list[Fleet
     weight = s.weight_t(units)
     volume = s.volume_m3(units)
     share = []  # the largest share of the delivery each type can carry at once
+    tonnes = []  # what each type's vehicles carry together, to weigh its fill
     for f in types:
         if volume > 0 and f.capacity_m3 <= 0:
             continue
         by_v = f.capacity_m3 / volume if volume > 0 else math.inf
         share.append(min(f.capacity_t / weight, by_v))
+        tonnes.append(f.count * f.capacity_t)
     if not share:
         return None
     coarse = max(1, math.ceil(1 / max(share) - 1e-9))
     if min(share) >= 1:
         return coarse, 1, 1
-    least = max(1, math.ceil(1 / min(share) - 1e-9))
+
+    def fill(x: float, k: int) -> float:
+        return 1.0 if x >= 1 else math.floor(x * k + 1e-9) / (x * k)
 
     def filled(k: int) -> float:
-        return sum(1.0 if x >= 1 else math.floor(x * k + 1e-9) / (x * k) for x in share) / len(share)
+        return sum(fill(x, k) for x in share) / len(share)
 
-    candidates = range(least, max(least, min(4 * least, coarse + MAX_CHUNKS)) + 1)
+    def filled_by_tonnes(k: int) -> float:
+        return sum(t * fill(x, k) for x, t in zip(share, tonnes)) / max(sum(tonnes), 1e-12)
+
+    # chunks the smallest type can carry, and among the few counts just above, the one that fills
+    # the fleet's tonnage best: 68 t over 20, 12, 10, 8 and 6 t trucks in 12 chunks of 5.7 t fill
+    # a 20 t truck to 17 t and a 10 t one to 5.7 t; 14 chunks of 4.9 t fill them to 19.5 and 9.8 t
+    smallest = max(1, math.ceil(1 / min(share) - 1e-9))
+    least = max(range(smallest, smallest + max(1, smallest // 4) + 1),
+                key=lambda k: (round(filled_by_tonnes(k), 9), -k))
+
+    candidates = range(smallest, max(smallest, min(4 * smallest, coarse + MAX_CHUNKS)) + 1)
     fine = next((k for k in candidates if filled(k) >= 0.9), max(candidates, key=lambda k: (filled(k), -k)))
     return coarse, least, max(fine, least)
 
