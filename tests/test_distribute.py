@@ -366,6 +366,40 @@ def test_pooled_transport_keeps_a_site_to_the_trucks_that_can_reach_it():
     assert bulky.tiers[0] == pytest.approx(125 / 180, rel=REL)
 
 
+def test_fleet_subset_pools_keep_a_mixed_escorted_convoy():
+    # A (10 t, 1 m3) may reach S only on the risky direct road, under escort; B (1 t, 10 m3) also
+    # on a safe road over a 5 t bridge. One escorted convoy of both carries 10 t and 10 m3: it
+    # passes the checker with full coverage. Pools per mode ({A} escorted, {B} unescorted) would
+    # cap the bound at 0.2 (1 m3 of A, 1 t of B); the pools per site hold both types.
+    from allocate.check import check
+    from allocate.plan import Plan
+
+    data = cases.base(horizon=10.0)
+    data["nodes"][0]["stock"] = {"food": 20.0}
+    data["nodes"].append({"id": "J", "kind": "junction", "lat": 0.0, "lon": 0.05, "zone": "Z1"})
+    cases.add_site(data, "S", 10.0, 5, hours=4.5, risk=0.1)
+    data["roads"] += [{"a": "D", "b": "J", "km": 5.0, "hours": 2.25, "risk": 0.0, "max_weight_t": 5.0},
+                      {"a": "J", "b": "S", "km": 5.0, "hours": 2.25, "risk": 0.0, "max_weight_t": 5.0}]
+    data["organizations"][0]["escort_policy"] = "accept"
+    data["fleet"] = [{"id": "A", "organization": "ngo", "depot": "D", "count": 1, "capacity_t": 10.0, "capacity_m3": 1.0},
+                     {"id": "B", "organization": "ngo", "depot": "D", "count": 1, "capacity_t": 1.0, "capacity_m3": 10.0}]
+    data["escorts"] = [{"id": "E", "provider": "un", "base": "D", "count": 1, "effectiveness": 0.5}]
+    scenario = cases.validated(data)
+    data_plan = {
+        "format": "allocate.plan/1", "scenario": {"name": "hand"}, "unmet": [], "metrics": {},
+        "convoys": [{"id": "c1", "organization": "ngo", "depot": "D", "vehicles": {"A": 1, "B": 1},
+                     "path": ["D", "S", "D"], "depart_h": 0.0, "return_h": 9.0, "escort": "E",
+                     "stops": [{"site": "S", "arrive_h": 4.5, "unload": {"food": 10.0}}]}],
+        "solver": {"status": "feasible", "objective": None, "bound": None, "seconds": 0.0, "seed": 0, "version": "x"},
+    }
+    data_plan["metrics"] = dict(check(scenario, Plan.from_dict(data_plan)).metrics)  # the plan states its own
+    report = check(scenario, Plan.from_dict(data_plan))
+    assert report.ok, report.codes
+    assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
+    pooled = distribute(scenario, gap=0, transport="pooled")
+    assert pooled.bound >= 1.0 - 1e-6
+
+
 def test_fractional_escort_trips_are_noted():
     # The escort-time case with fractional escort trips. The escort-hour row alone would allow
     # 1.5 trips (6 t); the long-trip rows hold the unit to the one 4 h trip its 6 h budget

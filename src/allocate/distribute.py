@@ -20,7 +20,7 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   admissible units.
 - Large crises: beyond :data:`TRIPS_LIMIT` (fleet type, pair) columns the fleet of a depot is one
   pool (tonne-hours and m3-hours rows per depot, all and escorted-only, and per set of its fleet
-  types that is exactly the set some group may use) with no ``k``; beyond
+  types that is exactly the set that may serve some site from it) with no ``k``; beyond
   :data:`INTEGER_ESCORT_LIMIT` (escort, pair) columns ``z`` is fractional. Both are said in
   :attr:`Allocation.notes`. Both relax the model (its bound stays a bound of the finer model);
   ``escort_choices`` restricts it (None: every admissible unit).
@@ -561,18 +561,26 @@ def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, 
     row_keys[name] = tuple(keys)
 
 
-def _fleet_sets(f: DistributionFacts) -> list[frozenset[int]]:
-    """(G,) the fleet types that may serve each group (FORMAT.md roads, weights, consent)."""
-    sets: list[set[int]] = [set() for _ in range(len(f.g_site))]
+def _site_fleet_sets(f: DistributionFacts) -> list[frozenset[int]]:
+    """(G,) the fleet types that may serve each group's site from its depot, in either mode.
+
+    Why both modes: an escorted convoy may mix a type with a safe road to the site and one
+    without; split per mode, neither set would hold the whole convoy, and the t and m3 rows
+    together could cut off a real plan (a 10 t / 1 m3 and a 1 t / 10 m3 truck carrying 10 t,
+    10 m3 in one convoy).
+    """
+    pair = f.g_depot * len(f.sites) + f.g_site
+    by_pair: dict[int, set[int]] = {}
     for fleet, group in zip(f.fg_fleet.tolist(), f.fg_group.tolist()):
-        sets[group].add(fleet)
-    return [frozenset(s) for s in sets]
+        by_pair.setdefault(int(pair[group]), set()).add(fleet)
+    return [frozenset(by_pair.get(int(p), ())) for p in pair.tolist()]
 
 
 def _add_fleet_subset_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts, xg: np.ndarray,
                            xcols: np.ndarray, wx: np.ndarray, vx: np.ndarray) -> None:
-    """Pooled transport, per depot and per set S of its fleet types that is exactly the set some
-    group may use: the tonne-hours (and m3-hours) of the groups only S may serve fit S's own pool.
+    """Pooled transport, per depot and per set S of its fleet types that is exactly the set that
+    may serve some site from it: the tonne-hours (and m3-hours) of the sites only S may serve fit
+    S's own pool.
 
     Why: one pool per depot lets a heavy truck's hours carry a load only a light truck can take
     (a bridge, a weight limit); on a 1,000-site crisis the allocation sent a depot's light trucks
@@ -580,7 +588,7 @@ def _add_fleet_subset_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: Distr
     of h hours carrying w tonnes to a site counts w × (that site's least round trip) ≤ w × h, and
     a truck of S carries at most its capacity for at most count × horizon hours.
     """
-    sets = _fleet_sets(f)
+    sets = _site_fleet_sets(f)
     full = [frozenset(np.flatnonzero(f.fleet_depot == d).tolist()) for d in range(len(f.depots))]
     owners: dict[tuple[int, frozenset[int]], int] = {}
     for g in np.unique(xg).tolist():
