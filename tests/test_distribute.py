@@ -458,6 +458,14 @@ def test_a_truck_fits_whole_trips_into_the_horizon(transport):
     assert units(a, "S1") == pytest.approx(2.0, rel=REL)
 
 
+@pytest.mark.parametrize("transport", ["trips", "pooled"])
+def test_whole_trips_fit_the_horizon_within_the_format_tolerance(transport):
+    # two 5.000004 h round trips end at 10.000008 h: inside a 10 h horizon by FORMAT.md's
+    # tolerance (1e-6 × 10), so the long-trip cut must allow both (10 t each), not one
+    a = distribute(cases.validated(_one_truck(10.0, 2.500002, need=20.0, capacity=10.0)), gap=0, transport=transport)
+    assert units(a, "S1") == pytest.approx(20.0, rel=REL)
+
+
 def test_a_trip_spends_the_site_service_time():
     # 4 h road round trip + 2 h unloading = 6 h: four trips in 24 h (8 without the service time)
     a = distribute(cases.validated(_one_truck(24.0, 2.0, need=10.0, service_h=2.0)), gap=0, transport="trips")

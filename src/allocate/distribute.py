@@ -532,8 +532,11 @@ def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, 
     band's sum and the cuts add up bands, so the non-zeros grow with the terms, not with bands × terms.
     """
     period = np.broadcast_to(np.asarray(period, float), per_slot.shape)
+    # FORMAT.md's tolerance at both ends (departure ≥ 0, return ≤ the period): two 5.000004 h
+    # trips fit a 10 h horizon, so they must not count as longer than half of it
+    reach = period + 2 * TOL * np.maximum(1.0, period)
     with np.errstate(divide="ignore"):
-        band = np.floor(period[owner] / np.maximum(hours, 1e-12) + 1e-9).astype(np.int64)
+        band = np.floor(reach[owner] / np.maximum(hours, 1e-12) + 1e-9).astype(np.int64)
     keep = (band >= 1) & (band <= LONG_TRIP_BANDS) & np.isfinite(hours)
     if not keep.any():
         return
