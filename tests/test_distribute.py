@@ -366,11 +366,11 @@ def test_pooled_transport_keeps_a_site_to_the_trucks_that_can_reach_it():
     assert bulky.tiers[0] == pytest.approx(125 / 180, rel=REL)
 
 
-def test_fleet_subset_pools_keep_a_mixed_escorted_convoy():
+def test_the_bound_keeps_a_mixed_escorted_convoy():
     # A (10 t, 1 m3) may reach S only on the risky direct road, under escort; B (1 t, 10 m3) also
     # on a safe road over a 5 t bridge. One escorted convoy of both carries 10 t and 10 m3: it
-    # passes the checker with full coverage. Pools per mode ({A} escorted, {B} unescorted) would
-    # cap the bound at 0.2 (1 m3 of A, 1 t of B); the pools per site hold both types.
+    # passes the checker with full coverage. Pools or trip rows per mode ({A} escorted, {B}
+    # unescorted) would cap the bound at 0.2 (1 m3 of A, 1 t of B); per site they hold both types.
     from allocate.check import check
     from allocate.plan import Plan
 
@@ -396,8 +396,8 @@ def test_fleet_subset_pools_keep_a_mixed_escorted_convoy():
     report = check(scenario, Plan.from_dict(data_plan))
     assert report.ok, report.codes
     assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
-    pooled = distribute(scenario, gap=0, transport="pooled")
-    assert pooled.bound >= 1.0 - 1e-6
+    for transport in ("pooled", "trips"):
+        assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6, transport
 
 
 def test_fractional_escort_trips_are_noted():

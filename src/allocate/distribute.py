@@ -564,6 +564,36 @@ def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, 
     row_keys[name] = tuple(keys)
 
 
+def _load_rows(f: DistributionFacts, gkeys: tuple[str, ...]):
+    """Trips model: the weight/volume rows each group's columns enter, as ``(row_of, keys)``.
+
+    An unescorted group has its own row (only its trips carry it); an escorted group's row is
+    its (depot, site) pair's, holding both modes' loads and trips. Why: an escorted convoy may mix
+    a type that has a safe road to the site with one that has not; per mode, a plan carrying
+    10 t and 10 m3 on a 10 t / 1 m3 and a 1 t / 10 m3 truck together would be cut off.
+    ``row_of(groups)`` gives ``(rows, positions)``: a position may appear twice (an unescorted
+    group of a pair that also has an escorted group enters both rows).
+    """
+    G = len(f.g_site)
+    pair = f.g_depot * len(f.sites) + f.g_site
+    escorted = f.g_mode == ESCORTED
+    own = np.full(G, -1)
+    unesc = np.flatnonzero(~escorted)
+    own[unesc] = np.arange(unesc.size)
+    esc = np.flatnonzero(escorted)
+    pair_row = dict(zip(pair[esc].tolist(), range(unesc.size, unesc.size + esc.size)))
+    shared = np.array([pair_row.get(p, -1) for p in pair.tolist()], np.int64)
+    keys = tuple(gkeys[g] for g in unesc) + tuple(gkeys[g].replace(",escorted", ",both modes") for g in esc)
+
+    def row_of(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = np.arange(groups.size)
+        first, second = own[groups], shared[groups]
+        a, b2 = first >= 0, second >= 0
+        return np.concatenate([first[a], second[b2]]), np.concatenate([pos[a], pos[b2]])
+
+    return row_of, keys
+
+
 def _site_fleet_sets(f: DistributionFacts) -> list[frozenset[int]]:
     """(G,) the fleet types that may serve each group's site from its depot, in either mode.
 
@@ -701,10 +731,15 @@ def build_distribution_model(
                                 xcols[escorted_x], per_x[escorted_x], gx[escorted_x], f.horizon_h, esc_slot)
         _add_fleet_subset_rows(b, row_keys, f, xg, xcols, wx, vx)
     else:
+        # an unescorted group's load rides on its own trips; an escorted group's on the trips of
+        # either mode to its site (an escorted convoy may take along a type with a safe road there)
+        row_of, keys = _load_rows(f, gkeys)
         for name, per_x, per_k in (("weight", wx, f.fleet_cap_t[f.fg_fleet]), ("volume", vx, f.fleet_cap_m3[f.fg_fleet])):
-            b.add_rows(name, G, np.concatenate([xg, f.fg_group]), np.concatenate([xcols, kcols]),
-                       np.concatenate([per_x, -per_k]), -INF, 0.0)
-            row_keys[name] = gkeys
+            rx, jx = row_of(xg)
+            rk, jk = row_of(f.fg_group)
+            b.add_rows(name, len(keys), np.concatenate([rx, rk]), np.concatenate([xcols[jx], kcols[jk]]),
+                       np.concatenate([per_x[jx], -per_k[jk]]), -INF, 0.0)
+            row_keys[name] = keys
         b.add_rows("fleet_hours", F, f.fg_fleet, kcols, f.fg_hours, -INF, f.fleet_count * f.horizon_h)
         row_keys["fleet_hours"] = f.fleets
         _add_long_trip_rows(b, row_keys, "long_trips", f.fleets, f.fg_fleet, kcols, np.ones(kcols.size),
