@@ -24,7 +24,9 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   :data:`INTEGER_ESCORT_LIMIT` (escort, pair) columns ``z`` is fractional. Both are said in
   :attr:`Allocation.notes`. Both relax the model (its bound stays a bound of the finer model);
   ``escort_choices`` restricts it (None: every admissible unit).
-- stock, need; weight and volume of each group within the capacity of its trips; each fleet
+- stock, need; weight and volume of each unescorted group within the capacity of its trips, of
+  each escorted group and its site's unescorted group within both groups' trips (a convoy under
+  escort may take along a type with a safe road); each fleet
   type's trips within ``count × horizon_h`` hours (a trip lasts the road round trip plus the site's
   ``service_h``), and at most ``k · count`` trips longer than ``horizon_h / (k+1)`` (whole trips
   fit a day, :func:`_add_long_trip_rows`); escorted tonnes within what the escort trips
