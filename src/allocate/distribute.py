@@ -566,6 +566,11 @@ def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, 
     row_keys[name] = tuple(keys)
 
 
+def _pair_of_group(f: DistributionFacts) -> np.ndarray:
+    """(G,) one index per (depot, site) pair: the groups of both modes to a site share it."""
+    return f.g_depot * len(f.sites) + f.g_site
+
+
 def _load_rows(f: DistributionFacts, gkeys: tuple[str, ...]):
     """Trips model: the weight/volume rows each group's columns enter, as ``(row_of, keys)``.
 
@@ -577,7 +582,7 @@ def _load_rows(f: DistributionFacts, gkeys: tuple[str, ...]):
     group of a pair that also has an escorted group enters both rows).
     """
     G = len(f.g_site)
-    pair = f.g_depot * len(f.sites) + f.g_site
+    pair = _pair_of_group(f)
     escorted = f.g_mode == ESCORTED
     own = np.full(G, -1)
     unesc = np.flatnonzero(~escorted)
@@ -604,7 +609,7 @@ def _site_fleet_sets(f: DistributionFacts) -> list[frozenset[int]]:
     together could cut off a real plan (a 10 t / 1 m3 and a 1 t / 10 m3 truck carrying 10 t,
     10 m3 in one convoy).
     """
-    pair = f.g_depot * len(f.sites) + f.g_site
+    pair = _pair_of_group(f)
     by_pair: dict[int, set[int]] = {}
     for fleet, group in zip(f.fg_fleet.tolist(), f.fg_group.tolist()):
         by_pair.setdefault(int(pair[group]), set()).add(fleet)
