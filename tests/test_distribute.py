@@ -79,7 +79,8 @@ def test_escort_only_where_no_safe_depot_can_serve():
 def test_escorted_tonnes_when_the_safe_depot_runs_short():
     # D2 holds only 5 t: 5 t go from D2 unescorted, the other 3 t from D under the UN escort
     # (one escort trip suffices: a convoy carries the 10 t truck). escorted_t = 3; exposure =
-    # 3 t × 0.0975 (escorted round trip 1 - (1 - 0.1·0.5)²) + 5 t × 0 = 0.2925.
+    # 3 t × 0.0975 (escorted round trip 1 - (1 - 0.1·0.5)²) + 5 t × 0 = 0.2925. Escort trips are
+    # fractional (a convoy may serve several sites): 3 t of the 8 t one trip can carry there.
     data = cases.escorted_and_safe()
     data["nodes"][1]["stock"] = {"food": 5.0}
     a = distribute(cases.validated(data), gap=0)
@@ -90,15 +91,17 @@ def test_escorted_tonnes_when_the_safe_depot_runs_short():
     escorted = [r for r in a.rows() if r["escorted"]]
     assert {r["depot"] for r in escorted} == {"D"}
     assert escorted[0]["escorts"] == "E_un"
-    assert a.escort_trips() == [{"escort": "E_un", "depot": "D", "site": "S3", "convoy": "ngo", "trips": 1, "busy_h": 2.0}]
+    [trip] = a.escort_trips()
+    assert trip == {"escort": "E_un", "depot": "D", "site": "S3", "convoy": "ngo", "trips": pytest.approx(3 / 8),
+                    "busy_h": 2.0}
 
 
 def test_escort_time_binds_in_whole_trips():
     # Only D serves S3 (escorted). Two 2 t trucks, horizon 4 h, 2 h round trips: the trucks could
     # carry 2 × 2 trips × 2 t = 8 t. The UN team is based at J, 1 h from D (positioning 2 h), so a
     # trip keeps it busy 4 h, within a budget of horizon + positioning = 6 h: 1.5 trips, and escort
-    # trips are whole: 1 trip. One escorted convoy is both trucks, 4 t: S3 gets 4 t (6 t if
-    # escort trips were fractional).
+    # trips are whole: the long-trip rows allow one trip longer than half of 6 h. One escorted
+    # convoy is both trucks, 4 t: S3 gets 4 t (6 t from the escort-hour row alone).
     data = cases.escorted_and_safe()
     data["horizon_h"] = 4.0
     data["nodes"] = [n for n in data["nodes"] if n["id"] != "D2"]
@@ -110,7 +113,9 @@ def test_escort_time_binds_in_whole_trips():
     data["escorts"][0]["base"] = "J"
     a = distribute(cases.validated(data), gap=0)
     assert units(a, "S3", escorted=True) == pytest.approx(4.0, rel=REL)
-    assert a.escort_trips() == [{"escort": "E_un", "depot": "D", "site": "S3", "convoy": "ngo", "trips": 1, "busy_h": 4.0}]
+    [trip] = a.escort_trips()
+    assert trip == {"escort": "E_un", "depot": "D", "site": "S3", "convoy": "ngo", "trips": pytest.approx(1.0),
+                    "busy_h": 4.0}
 
 
 def test_organization_that_refuses_escorts_leaves_risky_site_unserved():
@@ -473,25 +478,65 @@ def test_a_trip_spends_the_site_service_time():
     assert a.trips()[0]["round_trip_h"] == pytest.approx(6.0)
 
 
-def test_an_escort_trip_carries_at_most_one_site_need():
-    # S3 and S4 (risky) need 8 t each; two 10 t trucks at D; the escort unit (based an hour
-    # away) has time for one 4 h trip. An escorted wave goes to one site, so that trip carries
-    # at most 8 t. Were a trip worth the whole 20 t fleet, 0.4 of a trip to each site would
-    # carry 16 t (fractional escort trips).
+def _two_risky_sites(horizon: float, road_risk: float = 0.1) -> dict:
+    """S3 and S4 (risky, 8 t each) one hour from D; two 10 t trucks there; the escort unit is
+    based at J, an hour from D, and has time for one escorted trip."""
     data = cases.escorted_and_safe()
     data["nodes"] = [n for n in data["nodes"] if n["id"] != "D2"]
     data["roads"] = [r for r in data["roads"] if "D2" not in (r["a"], r["b"])]
+    data["roads"][0]["risk"] = road_risk
     data["fleet"] = [f for f in data["fleet"] if f["depot"] != "D2"]
     data["fleet"][0]["count"] = 2
     data["nodes"][0]["stock"] = {"food": 100.0}
-    cases.add_site(data, "S4", 8.0, 3, zone="Z2", risk=0.1)
+    cases.add_site(data, "S4", 8.0, 3, zone="Z2", risk=road_risk)
     data["nodes"].append({"id": "J", "kind": "junction", "lat": 0.5, "lon": 0.5, "zone": "Z1"})
     data["roads"].append({"a": "J", "b": "D", "km": 10.0, "hours": 1.0, "risk": 0.0})
     data["escorts"][0]["base"] = "J"
-    data["horizon_h"] = 4.0
-    a = distribute(cases.validated(data), gap=0, integer_escort_trips=False)
-    assert units(a, "S3", escorted=True) + units(a, "S4", escorted=True) == pytest.approx(8.0, rel=REL)
-    assert {t["convoy"] for t in a.escort_trips()} == {"ngo"}
+    data["horizon_h"] = horizon
+    return data
+
+
+@pytest.mark.parametrize("why", ["too_long", "too_risky"])
+def test_an_escort_trip_carries_one_site_need_when_no_tour_joins_two(why):
+    # The sites lie on either side of D. Too long: the 4 h tour D → S3 → D → S4 → D overruns the
+    # 3.5 h horizon. Too risky: at road risk 0.15 under the 0.5 escort, one site's round trip is
+    # 1 - 0.925² = 0.144 but a tour of both 1 - 0.925⁴ = 0.268, above max_risk 0.2. The unit's
+    # one trip therefore carries one site's 8 t; were it worth the 20 t fleet, 0.4 of a trip
+    # to each site would carry 16 t.
+    data = _two_risky_sites(3.5) if why == "too_long" else _two_risky_sites(4.0, road_risk=0.15)
+    for transport in ("pooled", "trips"):
+        a = distribute(cases.validated(data), gap=0, transport=transport)
+        assert units(a, "S3", escorted=True) + units(a, "S4", escorted=True) == pytest.approx(8.0, rel=REL)
+        assert {t["convoy"] for t in a.escort_trips()} == {"ngo"}
+
+
+def test_an_escort_trip_carries_every_site_one_tour_serves():
+    # A safe half-hour road joins S3 and S4: one escorted convoy of both trucks goes
+    # D → S3 → S4 → D in 2.5 h (risk 1 - 0.95² = 0.0975) and unloads 8 t at each. That plan
+    # passes the checker with full coverage, so the bound must allow the 16 t (capped at one
+    # site's need, the unit's one trip carried 8 t).
+    from allocate.check import check
+    from allocate.plan import Plan
+
+    data = _two_risky_sites(4.0)
+    data["roads"].append({"a": "S3", "b": "S4", "km": 5.0, "hours": 0.5, "risk": 0.0})
+    scenario = cases.validated(data)
+    data_plan = {
+        "format": "allocate.plan/1", "scenario": {"name": "hand"}, "unmet": [], "metrics": {},
+        "convoys": [{"id": "c1", "organization": "ngo", "depot": "D", "vehicles": {"truck": 2},
+                     "path": ["D", "S3", "S4", "D"], "depart_h": 0.0, "return_h": 2.5, "escort": "E_un",
+                     "stops": [{"site": "S3", "arrive_h": 1.0, "unload": {"food": 8.0}},
+                               {"site": "S4", "arrive_h": 1.5, "unload": {"food": 8.0}}]}],
+        "solver": {"status": "feasible", "objective": None, "bound": None, "seconds": 0.0, "seed": 0, "version": "x"},
+    }
+    data_plan["metrics"] = dict(check(scenario, Plan.from_dict(data_plan)).metrics)  # the plan states its own
+    report = check(scenario, Plan.from_dict(data_plan))
+    assert report.ok, report.codes
+    assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
+    for transport in ("pooled", "trips"):
+        a = distribute(scenario, gap=0, transport=transport)
+        assert a.bound >= 1.0 - 1e-6, transport
+        assert units(a, "S3", escorted=True) + units(a, "S4", escorted=True) == pytest.approx(16.0, rel=REL)
 
 
 def test_an_escort_unit_spills_past_the_horizon_only_by_the_positioning_it_pays():
@@ -499,7 +544,8 @@ def test_an_escort_unit_spills_past_the_horizon_only_by_the_positioning_it_pays(
     # and 7 h. From D, a 1 h round trip to S3 keeps it 3 h. Its copy may be busy from -1 h to
     # 5 h when it serves only D (6 h: two trips, 4 t), not the 11 h that D2's positioning would
     # allow (three trips, 6 t): the spill before 0 and after the horizon is positioning to and
-    # from D. (D2's own 4 h round trip to S3 plus 7 h positioning does not fit with them.)
+    # from D. The unit's budget (4 h + 7 h) leaves 5 h after those two trips: 5/11 of D2's 11 h
+    # trip (4 h round trip plus 7 h positioning), 0.9 t, as escort trips are fractional.
     data = cases.escorted_and_safe()
     data["horizon_h"] = 4.0
     data["nodes"][0]["stock"] = {"food": 100.0}
@@ -513,6 +559,8 @@ def test_an_escort_unit_spills_past_the_horizon_only_by_the_positioning_it_pays(
     data["fleet"][0]["capacity_t"] = 2.0
     data["fleet"][1]["capacity_t"] = 2.0
     a = distribute(cases.validated(data), gap=0)
-    hours = {(t["depot"]): t["trips"] for t in a.escort_trips()}
-    assert units(a, "S3", escorted=True) == pytest.approx(4.0, rel=REL)
-    assert sum(hours.values()) == 2
+    trips = {(t["depot"]): t["trips"] for t in a.escort_trips()}
+    from_d = sum(r["units"] for r in a.rows() if r["depot"] == "D" and r["escorted"])
+    assert from_d == pytest.approx(4.0, rel=REL)
+    assert trips["D"] == pytest.approx(2.0, rel=REL)
+    assert trips["D2"] == pytest.approx(5 / 11, rel=REL)

@@ -15,23 +15,24 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
 - ``x[g,c]`` units of commodity c (continuous; FORMAT.md quantities may be fractional);
   ``k[f,g]`` vehicle round trips of fleet type f (continuous: a truck's trip may serve several
   sites once routed); ``z[e,g,o]`` escort trips of escort unit e accompanying a convoy of class o
-  (one organization, military or not: a convoy never mixes them, FORMAT.md §3) (integer: an
-  escort accompanies a whole convoy, never a fraction of one), for the ``escort_choices`` nearest
-  admissible units.
+  (one organization, military or not: a convoy never mixes them, FORMAT.md §3) (continuous: one
+  escorted convoy may serve several sites, so a trip is shared among their groups), for the
+  ``escort_choices`` nearest admissible units.
 - Large crises: beyond :data:`TRIPS_LIMIT` (fleet type, pair) columns the fleet of a depot is one
   pool (tonne-hours and m3-hours rows per depot, all and escorted-only, and per set of its fleet
-  types that is exactly the set that may serve some site from it) with no ``k``; beyond
-  :data:`INTEGER_ESCORT_LIMIT` (escort, pair) columns ``z`` is fractional. Both are said in
-  :attr:`Allocation.notes`. Both relax the model (its bound stays a bound of the finer model);
-  ``escort_choices`` restricts it (None: every admissible unit).
+  types that is exactly the set that may serve some site from it) with no ``k``, said in
+  :attr:`Allocation.notes`. It relaxes the model (its bound stays a bound of the finer model);
+  ``escort_choices`` restricts it (None: every admissible unit; on the sample crises the bound
+  is the same either way).
 - stock, need; weight and volume of each unescorted group within the capacity of its trips, of
   each escorted group and its site's unescorted group within both groups' trips (a convoy under
   escort may take along a type with a safe road); each fleet
   type's trips within ``count × horizon_h`` hours (a trip lasts the road round trip plus the site's
   ``service_h``), and at most ``k · count`` trips longer than ``horizon_h / (k+1)`` (whole trips
   fit a day, :func:`_add_long_trip_rows`); escorted tonnes within what the escort trips
-  accompany (one convoy: its class's fleet at the depot, at most the site's need, since an
-  escorted wave serves one site); each escort unit's trips, positioning
+  accompany (one convoy: its class's trucks at the depot that reach the site, at most the need of
+  the escorted sites one tour could serve with it, :func:`_tour_need_t`); each escort unit's
+  trips, positioning
   from its base included, within ``count × (horizon_h + longest positioning)`` (pre-positioning
   before t = 0 and the way home after the horizon are allowed, FORMAT.md §3.5), its trips from
   one depot within ``count × (horizon_h + that depot's positioning)``, and its convoys' round
@@ -134,7 +135,7 @@ class DistributionFacts:
     eg_hours: np.ndarray  # round trip + positioning
     eg_km: np.ndarray
     eg_class: np.ndarray  # (EG,) convoy class the escort trip accompanies
-    eg_cap_t: np.ndarray  # tonnes one escorted convoy can carry (its class's fleet at the depot, ≤ the site's need)
+    eg_cap_t: np.ndarray  # tonnes one escorted convoy through the site can carry (class fleet, ≤ one tour's need)
     horizon_h: float
 
     @property
@@ -195,6 +196,67 @@ class _RoadArrays:
         out = dijkstra(A, directed=True, indices=list(sources))
         back = dijkstra(A.T.tocsr(), directed=True, indices=list(sources))
         return np.atleast_2d(out + back)
+
+
+def _class_fleet_t(fg_fleet: np.ndarray, fg_site: np.ndarray, fleet_class: np.ndarray, fleet_depot: np.ndarray,
+                   fleet_t: np.ndarray) -> dict[tuple[int, int, int], float]:
+    """Tonnes of each convoy class's trucks at a depot that reach a site in either mode, per
+    (class, depot, site): each fleet type with an entry there counts once."""
+    out: dict[tuple[int, int, int], float] = {}
+    for f, si in {(int(f), int(si)) for f, si in zip(fg_fleet, fg_site)}:
+        key = (int(fleet_class[f]), int(fleet_depot[f]), si)
+        out[key] = out.get(key, 0.0) + float(fleet_t[f])
+    return out
+
+
+def _tour_need_t(roads: "_RoadArrays", mask: np.ndarray, risk_factor: float, depot_nodes: Sequence[int],
+                 site_nodes: np.ndarray, service_h: np.ndarray, need_t: np.ndarray, pairs: np.ndarray,
+                 n_sites: int, horizon: float, max_risk: float) -> dict[tuple[int, int], float]:
+    """Per (depot, site) in ``pairs`` (depot × n_sites + site): the need in tonnes of the sites
+    among ``pairs`` from that depot that one escorted tour could serve together with it (itself
+    included), on the roads of ``mask`` under an escort that multiplies road risk by ``risk_factor``.
+
+    Why: an escorted convoy may serve several sites (FORMAT.md §3, wave_stops.py), so one escort
+    trip is worth up to this much, not one site's need. A tour through sites a and b holds, whatever
+    else it visits, the legs depot → a → b → depot (or b first), each at least its least-hours and
+    its least-risk path (triangle inequality): b counts when that fits the horizon, with both
+    service times, and ``max_risk``. Weight limits are ignored, which can only let more sites
+    count: the figure stays a bound.
+    """
+    out: dict[tuple[int, int], float] = {}
+    if pairs.size == 0:
+        return out
+    depot_of, site_of = pairs // n_sites, pairs % n_sites
+    sites = np.unique(site_of)
+    col = {int(si): i for i, si in enumerate(sites)}
+    n = len(roads.ids)
+    depots = np.unique(depot_of)
+    sources = [depot_nodes[d] for d in depots]
+    graphs = []
+    risk_limit = -math.log1p(-min(max_risk + TOL * max(1.0, max_risk), 1.0 - 1e-15))
+    for values, limit in ((roads.hours, horizon * (1 + TOL)),
+                          (-np.log1p(-np.minimum(roads.risk * risk_factor, 1.0 - 1e-15)), risk_limit)):
+        A = sp.csr_matrix((values[mask], (roads.ea[mask], roads.eb[mask])), shape=(n, n))
+        # legs beyond the limit rule a pair out anyway: stop the search there
+        between = dijkstra(A, directed=True, indices=site_nodes[sites].tolist(), limit=limit)[:, site_nodes[sites]]
+        out_d = dijkstra(A, directed=True, indices=sources, limit=limit)[:, site_nodes[sites]]
+        back_d = dijkstra(A.T.tocsr(), directed=True, indices=sources, limit=limit)[:, site_nodes[sites]]
+        graphs.append((between, out_d, back_d))
+    for di, d in enumerate(depots):
+        mine = np.array([col[int(si)] for si in site_of[depot_of == d]])
+        legs = []
+        for between, out_d, back_d in graphs:
+            one_way = out_d[di, mine][:, None] + between[np.ix_(mine, mine)] + back_d[di, mine][None, :]
+            legs.append((one_way, one_way.T))
+        (h_ab, h_ba), (r_ab, r_ba) = legs
+        service = service_h[sites[mine]][:, None] + service_h[sites[mine]][None, :]
+        fits = ((_within(h_ab + service, horizon) & _within(_risk(r_ab), max_risk))
+                | (_within(h_ba + service, horizon) & _within(_risk(r_ba), max_risk)))
+        np.fill_diagonal(fits, True)
+        reach = fits.astype(float) @ need_t[sites[mine]]
+        for si, t in zip(sites[mine].tolist(), reach.tolist()):
+            out[(int(d), si)] = t
+    return out
 
 
 def _risk(w: np.ndarray) -> np.ndarray:
@@ -387,12 +449,19 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         np.minimum.at(eg_h, inv, busy)
         eg_km = np.full(ekeys.size, INF)
         np.minimum.at(eg_km, inv, dist)
-        eg_cap = np.zeros(ekeys.size)
-        np.add.at(eg_cap, inv, fleet_cap[fg_f[ent]])
         eg_c = ekeys % NC
         eg_e, eg_g = (ekeys // NC) // max(G, 1), (ekeys // NC) % max(G, 1)
-        # an escorted convoy goes to one site (a wave, waves.py), so it carries at most that site's need
-        eg_cap = np.minimum(eg_cap, (need @ weight)[(gkeys[eg_g] // 2) % S])
+        eg_d, eg_s = (gkeys[eg_g] // 2) // S, (gkeys[eg_g] // 2) % S
+        # one escorted convoy: its class's trucks at the depot that reach the site either way (a
+        # type with a safe road may ride along), and no more than the sites one tour can serve
+        class_t = _class_fleet_t(fg_f, fg_s, fleet_class, fleet_depot, fleet_cap)
+        # under the most effective escort on every open road: one search for all units
+        reach = _tour_need_t(roads, roads.mask(None), 1.0 - max(e.effectiveness for e in escorts), depot_nodes,
+                             site_nodes, service_h, need @ weight, np.unique(eg_d * S + eg_s), S, horizon,
+                             policy.max_risk)
+        tour_t = np.array([reach[(d, si)] for d, si in zip(eg_d.tolist(), eg_s.tolist())])
+        eg_cap = np.minimum([class_t.get((c, d, si), 0.0) for c, d, si in zip(eg_c.tolist(), eg_d.tolist(),
+                                                                               eg_s.tolist())], tour_t)
     else:
         eg_e = eg_g = eg_c = np.zeros(0, np.int64)
         eg_h = eg_km = eg_cap = np.zeros(0)
@@ -513,7 +582,6 @@ def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.nda
     raise ValueError(f"unknown objective tier {name!r}; choose from {KNOWN_TIERS} or a mapping of them to weights")
 
 
-INTEGER_ESCORT_LIMIT = 300
 TRIPS_LIMIT = 2_000
 INTEGER_TRIPS = False  # experiment
 
@@ -669,10 +737,12 @@ def build_distribution_model(
     mapping ``{name: weight}`` blended into one minimised sum (a maximised tier counts negatively).
     ``elastic``: add a slack to every min_coverage row and to the parity spread, and minimise their
     sum first (the re-solve that explains an infeasible policy).
-    ``integer_escort_trips``: whole escort trips (True), fractional (False), or None: whole while
-    there are at most :data:`INTEGER_ESCORT_LIMIT` (escort, pair) columns. Why: whole trips matter
-    on small crises (one team, one convoy); on thousands of escorted pairs they turn a seconds-long
-    LP into a MIP that finds no solution in minutes, and escorts.py assigns whole trips anyway.
+    ``integer_escort_trips``: whole escort trips per group (True) or fractional (False, None: the
+    default). Why fractional: one escorted convoy may serve several sites (FORMAT.md §3), so a
+    whole trip per group would count one real trip several times and the bound would cut off
+    plans the checker accepts. True is the model of one site per escorted convoy (a restriction,
+    not a bound); on thousands of escorted pairs it turns a seconds-long LP into a MIP that finds
+    no solution in minutes.
     ``transport``: ``trips`` (a trip column per fleet type and pair, weight and volume rows per
     pair, a time row per fleet type), ``pooled`` (the fleet of a depot as one pool: Σ tonnes ×
     round-trip h ≤ Σ count × capacity_t × horizon per depot, the same in m3, and again for what
@@ -696,7 +766,7 @@ def build_distribution_model(
     xcols = b.add_cols("units", xg.size, 0.0, upper)
     pooled = transport == "pooled" or (transport == "auto" and f.fg_group.size > TRIPS_LIMIT)
     kcols = b.add_cols("trips", 0 if pooled else f.fg_group.size, 0.0, INF, integer=INTEGER_TRIPS)
-    whole = f.eg_group.size <= INTEGER_ESCORT_LIMIT if integer_escort_trips is None else integer_escort_trips
+    whole = bool(integer_escort_trips)
     zcols = b.add_cols("escort_trips", f.eg_group.size, 0.0, INF, integer=whole)
     wx, vx = f.weight[xc], f.volume[xc]
 
@@ -1096,7 +1166,8 @@ def _notes(dm: DistributionModel) -> tuple[str, ...]:
     notes = []
     z = dm.z_cols
     if z.size and not dm.mip.integrality[z].any():
-        notes.append(f"escort trips fractional ({z.size} escort-pair columns > {INTEGER_ESCORT_LIMIT})")
+        notes.append(f"escort trips fractional ({z.size} escort-pair columns): one escorted convoy may serve "
+                     "several sites")
     if dm.k_cols.size == 0 and dm.facts.fg_group.size:
         notes.append(f"transport pooled per depot ({dm.facts.fg_group.size} fleet-pair columns > {TRIPS_LIMIT}): "
                      "no vehicle trips reported")
