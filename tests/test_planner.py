@@ -26,6 +26,9 @@ def _assert_valid(scenario: Scenario, result: Plan) -> None:
     for site, cov in coverage.items():
         if cov.delivered_t < cov.need_t * (1 - 1e-6):
             assert site in listed, f"{site} short and not listed"
+    # the distribution model's bound is a bound of every plan the checker accepts
+    if result.solver.bound is not None:
+        assert report.metrics["weighted_coverage"] <= result.solver.bound + 1e-6
 
 
 def test_tiny_crisis_plan_passes_check_and_beats_the_greedy_baseline() -> None:
