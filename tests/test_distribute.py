@@ -539,6 +539,65 @@ def test_an_escort_trip_carries_every_site_one_tour_serves():
         assert units(a, "S3", escorted=True) + units(a, "S4", escorted=True) == pytest.approx(16.0, rel=REL)
 
 
+def _three_sites_an_escort_tour_apart() -> dict:
+    """S3, S4 and S5 (risky, 8 t each, 1 h from D, an hour's service each) a safe quarter hour
+    apart; three 10 t trucks at D; the unit based at J, an hour from D; a 4.5 h horizon."""
+    data = _two_risky_sites(4.5)
+    cases.add_site(data, "S5", 8.0, 3, zone="Z2", risk=0.1)
+    data["fleet"][0]["count"] = 3
+    for a, b in (("S3", "S4"), ("S4", "S5"), ("S3", "S5")):
+        data["roads"].append({"a": a, "b": b, "km": 3.0, "hours": 0.25, "risk": 0.0})
+    for node in data["nodes"]:
+        if node["id"] in ("S3", "S4", "S5"):
+            node["service_h"] = 1.0
+    return data
+
+
+def _tour_plan(scenario, sites: list[str]):
+    """One escorted convoy of all three trucks from D through ``sites``, 8 t at each; the other
+    sites listed short."""
+    from allocate.check import check
+    from allocate.plan import Plan
+
+    t, stops, path = 1.0, [], ["D"]
+    for n, site in enumerate(sites):
+        t += 0.25 if n else 0.0
+        stops.append({"site": site, "arrive_h": t, "unload": {"food": 8.0}})
+        path.append(site)
+        t += 1.0
+    short = [{"site": s, "reason": "escorts"} for s in ("S3", "S4", "S5") if s not in sites]
+    data = {
+        "format": "allocate.plan/1", "scenario": {"name": "hand"}, "unmet": short, "metrics": {},
+        "convoys": [{"id": "c1", "organization": "ngo", "depot": "D", "vehicles": {"truck": 3},
+                     "path": path + ["D"], "depart_h": 0.0, "return_h": t + 1.0, "escort": "E_un",
+                     "stops": stops}],
+        "solver": {"status": "feasible", "objective": None, "bound": None, "seconds": 0.0, "seed": 0, "version": "x"},
+    }
+    data["metrics"] = dict(check(scenario, Plan.from_dict(data)).metrics)  # the plan states its own
+    return Plan.from_dict(data)
+
+
+def test_each_stop_of_an_escorted_tour_costs_its_service_time():
+    # A tour through two sites (4.25 h) fits the horizon, so one escort trip may carry the 24 t
+    # of all three sites' need. Counted at one site's 3 h round trip, a third of a trip per site
+    # (8 of 24 t) would cost the unit 3 h of convoy time for all 24 t. Paying each visit's hour
+    # of service apart (8 t per visit: one visit per site), the unit's 4.5 h carry x t per site
+    # at 3 × (x/24 × 2 h) + 3 × (x/8 × 1 h) = 5x/8 h: x = 7.2, 21.6 t. The best real plan is
+    # lower still (two sites in 4.25 h; the 5.5 h tour of all three overruns the horizon).
+    from allocate.check import check
+
+    scenario = cases.validated(_three_sites_an_escort_tour_apart())
+    two = check(scenario, _tour_plan(scenario, ["S3", "S4"]))
+    assert two.ok, two.codes
+    assert not check(scenario, _tour_plan(scenario, ["S3", "S4", "S5"])).ok  # back at 5.5 h
+    for transport in ("pooled", "trips"):
+        a = distribute(scenario, gap=0, transport=transport)
+        escorted = sum(units(a, site, escorted=True) for site in ("S3", "S4", "S5"))
+        assert escorted == pytest.approx(21.6, rel=REL), transport
+        assert a.bound == pytest.approx(0.9, rel=REL)
+        assert a.bound >= two.metrics["weighted_coverage"] - 1e-9
+
+
 def test_an_escort_unit_spills_past_the_horizon_only_by_the_positioning_it_pays():
     # The unit is based at J, 1 h from D and 3.5 h from D2 (via S3): positioning round trips 2 h
     # and 7 h. From D, a 1 h round trip to S3 keeps it 3 h. Its copy may be busy from -1 h to

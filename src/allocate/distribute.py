@@ -31,8 +31,10 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   ``service_h``), and at most ``k · count`` trips longer than ``horizon_h / (k+1)`` (whole trips
   fit a day, :func:`_add_long_trip_rows`); escorted tonnes within what the escort trips
   accompany (one convoy: its class's trucks at the depot that reach the site, at most the need of
-  the escorted sites one tour could serve with it, :func:`_tour_need_t`); each escort unit's
-  trips, positioning
+  the escorted sites one tour could serve with it, :func:`_tour_need_t`); a site's escorted
+  tonnes within its escorted visits × its need, each visit paying the site's ``service_h`` and
+  each trip its travel and positioning (a tour pays every stop's service, :func:`_visit_rows`);
+  each escort unit's trips and visits, positioning
   from its base included, within ``count × (horizon_h + longest positioning)`` (pre-positioning
   before t = 0 and the way home after the horizon are allowed, FORMAT.md §3.5), its trips from
   one depot within ``count × (horizon_h + that depot's positioning)``, and its convoys' round
@@ -137,6 +139,7 @@ class DistributionFacts:
     eg_class: np.ndarray  # (EG,) convoy class the escort trip accompanies
     eg_cap_t: np.ndarray  # tonnes one escorted convoy through the site can carry (class fleet, ≤ one tour's need)
     horizon_h: float
+    service_h: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) each site's service time per visit
 
     @property
     def need_t(self) -> np.ndarray:
@@ -512,6 +515,7 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         eg_class=eg_c,
         eg_cap_t=eg_cap,
         horizon_h=horizon,
+        service_h=service_h,
     )
 
 
@@ -580,6 +584,32 @@ def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.nda
     if name == "busy_h":
         return b.objective(name, np.concatenate([kcols, zcols]), np.concatenate([f.fg_hours, f.eg_hours]), "min")
     raise ValueError(f"unknown objective tier {name!r}; choose from {KNOWN_TIERS} or a mapping of them to weights")
+
+
+def _visit_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts, local_of: np.ndarray,
+                xcols: np.ndarray, x_t: np.ndarray, x_rows: np.ndarray, visited: np.ndarray, ycols: np.ndarray,
+                gkeys: np.ndarray) -> None:
+    """Escorted tonnes to a site within its visits × its need: one convoy unloads at most the
+    site's need there (FORMAT.md §3 rule 4), so ``y`` visits by escort pair j carry at most
+    ``y × need_t``.
+
+    Why: an escort trip's tonnes are capped by one tour's need (:func:`_tour_need_t`) and its
+    hours by one site's round trip, so a tour through many sites would cost the unit one site's
+    trip. A real tour costs its longest round trip and every stop's service time; charging the
+    trips their travel (Σ l_s / L × travel_s ≤ the longest) and each visit its site's
+    ``service_h`` keeps every plan the checker accepts inside the model."""
+    if not visited.size:
+        return
+    rows = local_of[f.eg_group[visited]]
+    used = np.unique(rows)
+    mine = np.isin(x_rows, used)
+    renum = np.full(local_of.max() + 1, -1)
+    renum[used] = np.arange(used.size)
+    b.add_rows("escort_visit_load", used.size, np.concatenate([renum[x_rows[mine]], renum[rows]]),
+               np.concatenate([xcols[mine], ycols]),
+               np.concatenate([x_t[mine], -f.need_t[f.g_site[f.eg_group[visited]]]]), -INF, 0.0)
+    groups = np.flatnonzero(local_of >= 0)
+    row_keys["escort_visit_load"] = tuple(gkeys[groups[u]] for u in used)
 
 
 TRIPS_LIMIT = 2_000
@@ -768,6 +798,11 @@ def build_distribution_model(
     kcols = b.add_cols("trips", 0 if pooled else f.fg_group.size, 0.0, INF, integer=INTEGER_TRIPS)
     whole = bool(integer_escort_trips)
     zcols = b.add_cols("escort_trips", f.eg_group.size, 0.0, INF, integer=whole)
+    # an escort trip's hours are its travel and positioning; each stop's service time is paid per
+    # visit (a tour through several sites pays every stop's, :func:`_visit_rows`)
+    visit_h = f.service_h[f.g_site[f.eg_group]] if f.eg_group.size else np.zeros(0)
+    visited = np.flatnonzero(visit_h > 0)
+    ycols = b.add_cols("escort_visits", visited.size, 0.0, INF)
     wx, vx = f.weight[xc], f.volume[xc]
 
     # stock (depot, commodity) and need (site, commodity) ---------------------------------------
@@ -831,8 +866,17 @@ def build_distribution_model(
         b.add_rows("escort_load", esc_groups.size, np.concatenate([local_of[xg[xe]], local_of[f.eg_group]]),
                    np.concatenate([xcols[xe], zcols]), np.concatenate([wx[xe], -f.eg_cap_t]), -INF, 0.0)
         row_keys["escort_load"] = tuple(gkeys[g] for g in esc_groups)
+        _visit_rows(b, row_keys, f, local_of, xcols[xe], wx[xe], local_of[xg[xe]], visited, ycols, gkeys)
     E = len(f.escorts)
-    b.add_rows("escort_hours", E, f.eg_escort, zcols, f.eg_hours, -INF, f.escort_budget_h)
+    # the escort rows' columns: trips at their travel and positioning hours, visits at service hours
+    hcols = np.concatenate([zcols, ycols])
+    travel_h = f.eg_hours - visit_h
+
+    def hours(per_trip: np.ndarray) -> np.ndarray:
+        return np.concatenate([per_trip, visit_h[visited]])
+
+    eg_rows = np.concatenate([f.eg_escort, f.eg_escort[visited]])
+    b.add_rows("escort_hours", E, eg_rows, hcols, hours(travel_h), -INF, f.escort_budget_h)
     row_keys["escort_hours"] = f.escorts
     if E and f.eg_group.size:
         # per unit and depot: a copy's trips from one depot fit the horizon plus that depot's
@@ -840,13 +884,15 @@ def build_distribution_model(
         # its first and last convoys; any other depot's spill is paid inside that depot's trip)
         ed = f.eg_escort * D + f.g_depot[f.eg_group]
         used, local = np.unique(ed, return_inverse=True)
-        b.add_rows("escort_depot_hours", used.size, local.reshape(-1), zcols, f.eg_hours, -INF,
+        local = local.reshape(-1)
+        b.add_rows("escort_depot_hours", used.size, np.concatenate([local, local[visited]]), hcols,
+                   hours(travel_h), -INF,
                    f.escort_count[used // D] * (f.horizon_h + f.escort_pos_h[used // D, used % D]))
         row_keys["escort_depot_hours"] = tuple(f"{f.escorts[u // D]},{f.depots[u % D]}" for u in used)
         # a copy accompanies one convoy at a time, and convoys run inside [0, horizon]: their
         # round trips (positioning apart) fit count × horizon
-        convoy_h = f.eg_hours - f.escort_pos_h[f.eg_escort, f.g_depot[f.eg_group]]
-        b.add_rows("escort_convoy_hours", E, f.eg_escort, zcols, convoy_h, -INF, f.escort_count * f.horizon_h)
+        convoy_h = travel_h - f.escort_pos_h[f.eg_escort, f.g_depot[f.eg_group]]
+        b.add_rows("escort_convoy_hours", E, eg_rows, hcols, hours(convoy_h), -INF, f.escort_count * f.horizon_h)
         row_keys["escort_convoy_hours"] = f.escorts
     if E:
         _add_long_trip_rows(b, row_keys, "long_escort_trips", f.escorts, f.eg_escort, zcols,
