@@ -623,3 +623,83 @@ def test_an_escort_unit_spills_past_the_horizon_only_by_the_positioning_it_pays(
     assert from_d == pytest.approx(4.0, rel=REL)
     assert trips["D"] == pytest.approx(2.0, rel=REL)
     assert trips["D2"] == pytest.approx(5 / 11, rel=REL)
+
+
+def _checked(scenario, plan: dict):
+    """The checker's report on a hand plan that states its own metrics."""
+    from allocate.check import check
+    from allocate.plan import Plan
+
+    plan = dict(plan, format="allocate.plan/1", scenario={"name": "hand"}, metrics={},
+                solver={"status": "feasible", "objective": None, "bound": None, "seconds": 0.0, "seed": 0,
+                        "version": "x"})
+    plan["metrics"] = dict(check(scenario, Plan.from_dict(plan)).metrics)
+    return check(scenario, Plan.from_dict(plan))
+
+
+def _escorted_trip(n: int, depot: str, truck: str, site: str, depart: float, leg: float, escort: str) -> dict:
+    return {"id": f"c{n}", "organization": "ngo", "depot": depot, "vehicles": {truck: 1}, "path": [depot, site, depot],
+            "depart_h": depart, "return_h": depart + 2 * leg, "escort": escort,
+            "stops": [{"site": site, "arrive_h": depart + leg, "unload": {"food": 10.0}}]}
+
+
+def _hand_scenario(horizon: float, nodes: list, roads: list, fleet: list, escorts: list) -> dict:
+    return {"format": "allocate.scenario/1", "name": "hand", "horizon_h": horizon,
+            "commodities": [{"id": "food", "weight_t": 1.0, "volume_m3": 1.0}],
+            "parties": [{"id": "un", "kind": "un"}], "zones": [], "nodes": nodes, "roads": roads,
+            "organizations": [{"id": "ngo", "escort_policy": "accept", "military_assets": "never"}],
+            "fleet": [dict(f, organization="ngo", capacity_t=10.0, capacity_m3=100.0) for f in fleet],
+            "escorts": escorts, "policy": {"risk_threshold": 0.05, "max_risk": 0.2}}
+
+
+def test_an_escort_unit_may_spill_both_ways_on_one_way_roads():
+    # One-way roads: J → D1 takes 5 h and D1 → J none; J → D2 none and D2 → J 5 h. Each depot's
+    # positioning round trip is 5 h, yet one copy may escort D1's convoy over [0, 5] (busy from
+    # -5 h) and then D2's over [5, 10] (busy until 15 h): 20 h inside [-5, 15], not H + 5.
+    site = {"kind": "site", "lat": 0, "lon": 0, "need": {"food": 10.0}, "severity": 3}
+    data = _hand_scenario(
+        10.0,
+        [{"id": "D1", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 10.0}},
+         {"id": "D2", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 10.0}},
+         {"id": "J", "kind": "junction", "lat": 0, "lon": 0}, dict(site, id="S1"), dict(site, id="S2")],
+        [{"a": "D1", "b": "S1", "km": 10, "hours": 2.5, "risk": 0.1},
+         {"a": "D2", "b": "S2", "km": 10, "hours": 2.5, "risk": 0.1},
+         {"a": "J", "b": "D1", "km": 50, "hours": 5.0, "risk": 0.0, "oneway": True},
+         {"a": "D1", "b": "J", "km": 0, "hours": 0.0, "risk": 0.0, "oneway": True},
+         {"a": "J", "b": "D2", "km": 0, "hours": 0.0, "risk": 0.0, "oneway": True},
+         {"a": "D2", "b": "J", "km": 50, "hours": 5.0, "risk": 0.0, "oneway": True}],
+        [{"id": "t1", "depot": "D1", "count": 1}, {"id": "t2", "depot": "D2", "count": 1}],
+        [{"id": "E", "provider": "un", "base": "J", "count": 1, "effectiveness": 0.5}])
+    scenario = cases.validated(data)
+    report = _checked(scenario, {"unmet": [], "convoys": [_escorted_trip(1, "D1", "t1", "S1", 0.0, 2.5, "E"),
+                                                          _escorted_trip(2, "D2", "t2", "S2", 5.0, 2.5, "E")]})
+    assert report.ok, report.codes
+    assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
+    for transport in ("pooled", "trips"):
+        assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6, transport
+
+
+def test_the_bound_counts_every_escort_unit_by_default():
+    # Four one-truck depots each send one escorted convoy to S, each with its own unit (a unit's
+    # one copy has time for one trip): four units are needed, and the default keeps them all.
+    data = _hand_scenario(
+        5.0,
+        [{"id": f"D{i}", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 10.0}} for i in range(4)]
+        + [{"id": "B", "kind": "junction", "lat": 0, "lon": 0}, {"id": "B3", "kind": "junction", "lat": 0, "lon": 0},
+           {"id": "S", "kind": "site", "lat": 0, "lon": 0, "need": {"food": 40.0}, "severity": 3, "service_h": 0.5}],
+        [{"a": f"D{i}", "b": "S", "km": 10, "hours": 2.25, "risk": 0.1} for i in range(4)]
+        + [{"a": "B", "b": f"D{i}", "km": 1, "hours": 0.0, "risk": 0.0} for i in range(4)]
+        + [{"a": "B3", "b": "B", "km": 1, "hours": 0.5, "risk": 0.0}],
+        [{"id": f"t{i}", "depot": f"D{i}", "count": 1} for i in range(4)],
+        [{"id": f"E{i}", "provider": "un", "base": "B3" if i == 3 else "B", "count": 1, "effectiveness": 0.5}
+         for i in range(4)])
+    scenario = cases.validated(data)
+    trips = [_escorted_trip(i, f"D{i}", f"t{i}", "S", 0.0, 2.25, f"E{i}") for i in range(4)]
+    for trip in trips:  # the half hour of service at S
+        trip["return_h"] = 5.0
+    report = _checked(scenario, {"unmet": [], "convoys": trips})
+    assert report.ok, report.codes
+    assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
+    for transport in ("pooled", "trips"):
+        assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6, transport
+        assert distribute(scenario, gap=0, transport=transport, escort_choices=3).bound == pytest.approx(0.75)

@@ -16,14 +16,15 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   ``k[f,g]`` vehicle round trips of fleet type f (continuous: a truck's trip may serve several
   sites once routed); ``z[e,g,o]`` escort trips of escort unit e accompanying a convoy of class o
   (one organization, military or not: a convoy never mixes them, FORMAT.md §3) (continuous: one
-  escorted convoy may serve several sites, so a trip is shared among their groups), for the
-  ``escort_choices`` nearest admissible units.
+  escorted convoy may serve several sites, so a trip is shared among their groups), for every
+  admissible unit (or the ``escort_choices`` nearest, a restriction).
 - Large crises: beyond :data:`TRIPS_LIMIT` (fleet type, pair) columns the fleet of a depot is one
   pool (tonne-hours and m3-hours rows per depot, all and escorted-only, and per set of its fleet
   types that is exactly the set that may serve some site from it) with no ``k``, said in
   :attr:`Allocation.notes`. It relaxes the model (its bound stays a bound of the finer model);
-  ``escort_choices`` restricts it (None: every admissible unit; on the sample crises the bound
-  is the same either way).
+  ``escort_choices`` restricts it (None, the default: every admissible unit; a number keeps the
+  bound valid only where the units left out are not needed, as on the sample crises, and halves
+  the time at 2,000 sites).
 - stock, need; weight and volume of each unescorted group within the capacity of its trips, of
   each escorted group and its site's unescorted group within both groups' trips (a convoy under
   escort may take along a type with a safe road); each fleet
@@ -194,11 +195,17 @@ class _RoadArrays:
 
     def round_trips(self, sources: Sequence[int], values: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """``len(sources) × nodes`` least source → node → source totals (``inf`` if either way fails)."""
+        out, back = self.both_ways(sources, values, mask)
+        return out + back
+
+    def both_ways(self, sources: Sequence[int], values: np.ndarray,
+                  mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``len(sources) × nodes`` least source → node and node → source totals."""
         n = len(self.ids)
         A = sp.csr_matrix((values[mask], (self.ea[mask], self.eb[mask])), shape=(n, n))
         out = dijkstra(A, directed=True, indices=list(sources))
         back = dijkstra(A.T.tocsr(), directed=True, indices=list(sources))
-        return np.atleast_2d(out + back)
+        return np.atleast_2d(out), np.atleast_2d(back)
 
 
 def _class_fleet_t(fg_fleet: np.ndarray, fg_site: np.ndarray, fleet_class: np.ndarray, fleet_depot: np.ndarray,
@@ -269,14 +276,16 @@ def _risk(w: np.ndarray) -> np.ndarray:
 
 
 def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
-                       escort_choices: int | None = 3) -> DistributionFacts:
+                       escort_choices: int | None = None) -> DistributionFacts:
     """Arrays of who may carry what where, from the access rules (no solver involved).
 
     Modes and claims follow :meth:`AccessFacts.mode` and :meth:`AccessFacts.claim_holds`
     exactly, computed for all pairs at once; ``access`` (optional) lends its road network.
     ``escort_choices``: each fleet type's escorted pair may draw on its nearest ``escort_choices``
-    admissible units (least positioning time); None: every admissible unit. Why: with dozens of
-    units, one column per (unit, pair) makes millions of columns for little gain.
+    admissible units (least positioning time); None (the default): every admissible unit, which
+    keeps the bound a bound of every plan (four depots each escorted by its own unit need four
+    units, not three). A number is a restriction for speed: with dozens of units, one column per
+    (unit, pair) makes millions of columns for little gain.
     """
     s = scenario
     acc = access or AccessFacts(s)
@@ -366,16 +375,19 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
     escorts = [e for e in admissible if e.count >= 1]
     eidx = {e.id: i for i, e in enumerate(escorts)}
     depot_nodes = [roads.index[d] for d in depots]
-    pos_h = np.full((len(escorts), len(depots)), INF)
+    pos_out = np.full((len(escorts), len(depots)), INF)  # base -> depot
+    pos_back = np.full((len(escorts), len(depots)), INF)  # depot -> base
     pos_km = np.full((len(escorts), len(depots)), INF)
     if escorts and depots:
         bases = sorted({e.base for e in escorts})
         m = roads.mask(None)
-        ph = roads.round_trips([roads.index[b] for b in bases], roads.hours, m)[:, depot_nodes]
+        po, pb = roads.both_ways([roads.index[b] for b in bases], roads.hours, m)
         pk = roads.round_trips([roads.index[b] for b in bases], roads.km, m)[:, depot_nodes]
         for i, e in enumerate(escorts):
-            pos_h[i] = ph[bases.index(e.base)]
+            pos_out[i] = po[bases.index(e.base), depot_nodes]
+            pos_back[i] = pb[bases.index(e.base), depot_nodes]
             pos_km[i] = pk[bases.index(e.base)]
+    pos_h = pos_out + pos_back
 
     # fleet type × site modes, then groups (depot, site, mode) ---------------------------------------
     fg_f, fg_s, fg_m, fg_h, fg_km, fg_r = [], [], [], [], [], []
@@ -468,9 +480,14 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
     else:
         eg_e = eg_g = eg_c = np.zeros(0, np.int64)
         eg_h = eg_km = eg_cap = np.zeros(0)
-    max_pos = np.zeros(len(escorts))
+    # a copy is busy inside [-(longest way out), horizon + longest way back] over the depots it
+    # may serve: the two longest ways may belong to different depots (one-way roads)
+    max_out, max_back = np.zeros(len(escorts)), np.zeros(len(escorts))
     if eg_e.size:
-        np.maximum.at(max_pos, eg_e, pos_h[eg_e, (gkeys[eg_g] // 2) // S])
+        eg_depot = (gkeys[eg_g] // 2) // S
+        np.maximum.at(max_out, eg_e, pos_out[eg_e, eg_depot])
+        np.maximum.at(max_back, eg_e, pos_back[eg_e, eg_depot])
+    max_pos = max_out + max_back
 
     return DistributionFacts(
         scenario=s,
@@ -497,7 +514,7 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         classes=tuple(f"{o} (military)" if m else o for o, m in class_names),
         escort_count=np.array([e.count for e in escorts], float),
         escort_cost=np.array([e.cost_per_km for e in escorts], float),
-        escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),
+        escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),  # see max_out
         escort_pos_h=pos_h,
         g_depot=(gkeys // 2) // S if S else np.zeros(0, np.int64),
         g_site=(gkeys // 2) % S if S else np.zeros(0, np.int64),
@@ -1076,7 +1093,7 @@ def distribute(
     objectives: Sequence[str | Mapping[str, float]] = TIERS,
     tier_tolerance: float = 1e-7,
     access: AccessFacts | None = None,
-    escort_choices: int | None = 3,
+    escort_choices: int | None = None,
     integer_escort_trips: bool | None = None,
     transport: str = "auto",
     **backend_options: Any,
