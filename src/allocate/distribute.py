@@ -36,7 +36,7 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   tonnes within its escorted visits × its need, each visit paying the site's ``service_h`` and
   each trip its travel and positioning (a tour pays every stop's service, :func:`_visit_rows`);
   each escort unit's trips and visits, positioning
-  from its base included, within ``count × (horizon_h + longest positioning)`` (pre-positioning
+  from its base included, within ``count × (horizon_h + longest way out + longest way back)`` (pre-positioning
   before t = 0 and the way home after the horizon are allowed, FORMAT.md §3.5), its trips from
   one depot within ``count × (horizon_h + that depot's positioning)``, and its convoys' round
   trips (positioning apart) within ``count × horizon_h``;
@@ -140,7 +140,7 @@ class DistributionFacts:
     eg_class: np.ndarray  # (EG,) convoy class the escort trip accompanies
     eg_cap_t: np.ndarray  # tonnes one escorted convoy through the site can carry (class fleet, ≤ one tour's need)
     horizon_h: float
-    service_h: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S,) each site's service time per visit
+    service_h: np.ndarray  # (S,) each site's service time, paid per escorted visit
 
     @property
     def need_t(self) -> np.ndarray:
@@ -514,7 +514,7 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         classes=tuple(f"{o} (military)" if m else o for o, m in class_names),
         escort_count=np.array([e.count for e in escorts], float),
         escort_cost=np.array([e.cost_per_km for e in escorts], float),
-        escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),  # see max_out
+        escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),
         escort_pos_h=pos_h,
         g_depot=(gkeys // 2) // S if S else np.zeros(0, np.int64),
         g_site=(gkeys // 2) % S if S else np.zeros(0, np.int64),
