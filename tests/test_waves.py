@@ -338,3 +338,45 @@ def test_a_wave_waits_for_a_near_unit_rather_than_take_one_a_day_away() -> None:
     [(wave, unit)] = place_waves(scenario, network, AccessFacts(scenario, network), [busy_e],
                                  {("D", "wfp", "S"): {"food": 100.0}})
     assert unit == "E" and wave.depart_h >= 20.0 - 1e-9
+
+
+def _with_military(policy: str) -> Scenario:
+    """Depot D, site S (1,000 units needed) behind a 15 t bridge, site T on an open road, both an
+    hour away and safe; one 20 t civilian truck, too heavy for the bridge, and one 10 t military
+    truck of one organization whose ``military_assets`` is ``policy``."""
+    data = _scenario(escorts=0, trucks=1).to_dict()
+    data["escorts"] = []
+    data["nodes"][1]["need"]["food"] = 1000
+    data["nodes"].append({"id": "T", "kind": "site", "lat": 1, "lon": 0, "need": {"food": 200}, "severity": 1})
+    data["roads"] = [{"a": "D", "b": "S", "km": 40, "hours": 1, "risk": 0.0, "max_weight_t": 15},
+                     {"a": "D", "b": "T", "km": 40, "hours": 1, "risk": 0.0}]
+    data["organizations"][0]["military_assets"] = policy
+    data["fleet"] = [{"id": "truck", "organization": "wfp", "depot": "D", "count": 1, "capacity_t": 20, "capacity_m3": 80},
+                     {"id": "mil", "organization": "wfp", "depot": "D", "count": 1, "capacity_t": 10, "capacity_m3": 40,
+                      "military": True}]
+    return Scenario.from_dict(data)
+
+
+def _busy_civilian(depart: float, back: float) -> Convoy:
+    """The civilian truck at T from ``depart`` to ``back`` (a long stay there)."""
+    return Convoy(id="C0", organization="wfp", depot="D", vehicles={"truck": 1}, path=("D", "T", "D"),
+                  depart_h=depart, stops=(Stop(site="T", arrive_h=depart + 1.0, unload={"food": 200}),),
+                  return_h=back, escort=None)
+
+
+@pytest.mark.parametrize("policy, military_departs", [("never", []), ("accept", [0.0, 2.0]),
+                                                      ("last_resort", [4.0, 6.0])])
+def test_military_trucks_fill_in_as_the_organization_allows(policy: str, military_departs: list[float]) -> None:
+    # 20 t for S, where only the military truck can go. never: it stays home; accept: it leaves
+    # at once; last resort: only once the civilian truck is on the road (4-22 h), not at 0 h
+    # where that truck is idle.
+    from allocate.waves import fill_idle_trucks
+
+    scenario = _with_military(policy)
+    network = RoadNetwork(scenario)
+    kept = [_busy_civilian(4.0, 22.0)]
+    fills = fill_idle_trucks(scenario, network, kept, {("D", "S"): {"food": 400.0}})
+    assert all("truck" not in c.vehicles for c in fills), "the civilian truck is too heavy for the bridge"
+    assert [c.depart_h for c in fills] == pytest.approx(military_departs)
+    report = check(scenario, _plan(scenario, kept + fills))
+    assert report.ok, sorted(report.codes)

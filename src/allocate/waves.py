@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from allocate.access import AccessFacts, within
 from allocate.escorts import SCALE, escort_busy_window, escort_ticks, least_unescorted_risk, positioning_hours
@@ -106,6 +106,16 @@ class Calendar:
         if key not in self._legs:
             self._legs[key] = _legs(scenario, network, access, depot, site, weight_t)
         return self._legs[key]
+
+    def departures(self) -> list[float]:
+        """Moments trucks leave: the only instants a rule like "every civilian truck is busy" can
+        begin to hold."""
+        return sorted({a for intervals in self.fleet.values() for a, _, _ in intervals})
+
+    def busy_at(self, fleet: FleetType, t: float) -> int:
+        """Trucks of ``fleet`` on the road at the instant ``t``: left by ``t``, back after it with
+        a margin (FORMAT.md §3: a truck back at ``t`` is free at ``t``)."""
+        return sum(n for a, b, n in self.fleet[fleet.id] if a <= t and b > t + 1e-6 * max(1.0, t))
 
     def release_times(self) -> list[float]:
         """Moments something becomes free: candidate departure times for a wave."""
@@ -314,12 +324,17 @@ def _earliest_wave(
     left: Mapping[str, float],
     index: int,
     escorted: bool = True,
+    may_depart: Callable[[float], bool] | None = None,
 ) -> tuple[Convoy, str | None] | None:
     """The first departure at which idle trucks and a free escort unit (``escorted``; else none is
     needed: the trip stays within ``risk_threshold``) can make the trip: the convoy (escort not
-    yet named) and the unit it was fitted around (None without escort)."""
+    yet named) and the unit it was fitted around (None without escort). ``may_depart``: a rule
+    on the departure instant (military trucks under ``last_resort``, :func:`_civilians_all_busy`),
+    whose moments are tried too."""
     site = scenario.node_by_id[site_id]
     starts = calendar.release_times()
+    if may_depart is not None:
+        starts = sorted(set(starts).union(calendar.departures()))
     if len(starts) > MAX_CANDIDATE_STARTS:
         step = len(starts) / MAX_CANDIDATE_STARTS
         starts = [starts[int(i * step)] for i in range(MAX_CANDIDATE_STARTS)]
@@ -347,6 +362,8 @@ def _earliest_wave(
                 depart, arrive = _timing(t, out, site)
                 if arrive is None:
                     break
+                if may_depart is not None and not may_depart(depart):
+                    continue
                 back_at = arrive + site.service_h + back.hours
                 if not within(back_at, scenario.horizon_h):
                     break
@@ -404,7 +421,8 @@ def fill_idle_trucks(
 ) -> list[Convoy]:
     """Convoys without escort (ids ``prefix`` + number) for ``loads`` ``{(depot, site): units}`` that no convoy carries,
     on trucks idle around ``kept``: the site's least-risk road there and back, within
-    ``risk_threshold``; most severe sites first, any organization at the depot (civilian trucks).
+    ``risk_threshold``; most severe sites first, any organization at the depot (its civilian trucks,
+    then its military ones as FORMAT.md §3.6 allows, :func:`_fill_in_types`).
     ``deadline`` (``time.monotonic()``): the loads not reached by then stay where they are, so
     a planner keeps its time limit (2,000 sites: 23 s of fill-in); a later call with the convoys
     made so far goes on from there (``numbered_from`` keeps its ids apart).
@@ -422,19 +440,41 @@ def fill_idle_trucks(
             continue
         left = {c: u for c, u in loads[(depot, site)].items() if u > 1e-9}
         for org in sorted({f.organization for f in scenario.fleet if f.depot == depot}):
-            types = [f for f in scenario.fleet if f.depot == depot and f.organization == org and not f.military
-                     and f.count >= 1 and f.capacity_t > 0]
-            while types and any(u > 1e-9 for u in left.values()):
-                found = _earliest_wave(scenario, network, None, calendar, depot, org, site, types, left, len(out),
-                                       escorted=False)
-                if found is None:
-                    break
-                convoy = found[0].model_copy(update={"id": f"{prefix}{len(out) + numbered_from:04d}"})
-                out.append(convoy)
-                calendar.add(scenario, network, convoy)
-                for commodity, units in convoy.stops[0].unload.items():
-                    left[commodity] -= units
+            for types, rule in _fill_in_types(scenario, calendar, depot, org):
+                while types and any(u > 1e-9 for u in left.values()):
+                    found = _earliest_wave(scenario, network, None, calendar, depot, org, site, types, left,
+                                           len(out), escorted=False, may_depart=rule)
+                    if found is None:
+                        break
+                    convoy = found[0].model_copy(update={"id": f"{prefix}{len(out) + numbered_from:04d}"})
+                    out.append(convoy)
+                    calendar.add(scenario, network, convoy)
+                    for commodity, units in convoy.stops[0].unload.items():
+                        left[commodity] -= units
     return out
+
+
+def _fill_in_types(scenario: Scenario, calendar: Calendar, depot: str, org: str
+                   ) -> list[tuple[list[FleetType], Callable[[float], bool] | None]]:
+    """The organization's trucks at ``depot`` a fill-in may take, in the order it takes them: its
+    civilian types, then its military types where ``military_assets`` allows them (FORMAT.md
+    §3.6), under ``last_resort`` only at instants when every civilian truck there is busy."""
+    mine = [f for f in scenario.fleet if f.depot == depot and f.organization == org and f.count >= 1
+            and f.capacity_t > 0]
+    civilian = [f for f in mine if not f.military]
+    military = [f for f in mine if f.military]
+    out: list[tuple[list[FleetType], Callable[[float], bool] | None]] = [(civilian, None)]
+    policy = scenario.organization_by_id[org].military_assets
+    if military and policy != "never":
+        every = [f for f in scenario.fleet if f.depot == depot and f.organization == org and not f.military]
+        rule = None if policy == "accept" else (lambda t: _civilians_all_busy(calendar, every, t))
+        out.append((military, rule))
+    return out
+
+
+def _civilians_all_busy(calendar: Calendar, civilian: Sequence[FleetType], t: float) -> bool:
+    """Whether every civilian truck of ``civilian`` is on the road at the instant ``t``."""
+    return all(calendar.busy_at(f, t) >= f.count for f in civilian)
 
 
 def shift_range(scenario: Scenario, convoy: Convoy) -> tuple[float, float]:
