@@ -510,6 +510,21 @@ def test_an_escort_trip_carries_one_site_need_when_no_tour_joins_two(why):
         assert {t["convoy"] for t in a.escort_trips()} == {"ngo"}
 
 
+def test_each_unit_s_trip_carries_the_tours_its_own_effectiveness_keeps_within_max_risk():
+    # The too-risky pair above, with a second unit of effectiveness 0.9: under it the tour of
+    # both sites is 1 - 0.985⁴ = 0.059, so its trip may carry both sites' 16 t; the first unit's
+    # (0.5) still one site's 8 t. Before, every unit's tours were judged under the best unit.
+    from allocate.distribute import distribution_facts
+
+    data = _two_risky_sites(4.0, road_risk=0.15)
+    weak = data["escorts"][0]
+    data["escorts"].append(dict(weak, id="strong", effectiveness=0.9))
+    f = distribution_facts(cases.validated(data))
+    caps = {(f.escorts[e], f.sites[f.g_site[g]]): c for e, g, c in zip(f.eg_escort, f.eg_group, f.eg_cap_t)}
+    assert caps == {(weak["id"], "S3"): pytest.approx(8.0), (weak["id"], "S4"): pytest.approx(8.0),
+                    ("strong", "S3"): pytest.approx(16.0), ("strong", "S4"): pytest.approx(16.0)}
+
+
 def test_an_escort_trip_carries_every_site_one_tour_serves():
     # A safe half-hour road joins S3 and S4: one escorted convoy of both trucks goes
     # D → S3 → S4 → D in 2.5 h (risk 1 - 0.95² = 0.0975) and unloads 8 t at each. That plan
@@ -703,3 +718,48 @@ def test_the_bound_counts_every_escort_unit_by_default():
     for transport in ("pooled", "trips"):
         assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6, transport
         assert distribute(scenario, gap=0, transport=transport, escort_choices=3).bound == pytest.approx(0.75)
+
+
+def _weak_and_strong_units() -> dict:
+    """Depot D, site S (200 t, no service time) an hour out: four 20 t trucks reach it only on a
+    road of risk 0.3, one 10 t truck also by a 10 t bridge road of risk 0.05 a leg. Unit W (base D,
+    effectiveness 0.5) keeps only the bridge road within max_risk 0.2 (the other: 1 - 0.85² =
+    0.28); unit X (effectiveness 0.9) keeps both, but is based 4 h from D (10 h busy a trip)."""
+    data = _hand_scenario(
+        10.0,
+        [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 500.0}},
+         {"id": "L", "kind": "junction", "lat": 0, "lon": 0}, {"id": "F", "kind": "junction", "lat": 0, "lon": 0},
+         {"id": "S", "kind": "site", "lat": 0, "lon": 0, "need": {"food": 200.0}, "severity": 3, "service_h": 0.0}],
+        [{"a": "D", "b": "S", "km": 10, "hours": 1.0, "risk": 0.3},
+         {"a": "D", "b": "L", "km": 5, "hours": 0.5, "risk": 0.05, "max_weight_t": 10},
+         {"a": "L", "b": "S", "km": 5, "hours": 0.5, "risk": 0.05, "max_weight_t": 10},
+         {"a": "F", "b": "D", "km": 100, "hours": 4.0, "risk": 0.0}],
+        [{"id": "heavy", "depot": "D", "count": 4}, {"id": "light", "depot": "D", "count": 1}],
+        [{"id": "W", "provider": "un", "base": "D", "count": 1, "effectiveness": 0.5},
+         {"id": "X", "provider": "un", "base": "F", "count": 1, "effectiveness": 0.9}])
+    data["fleet"][0]["capacity_t"] = 20.0
+    return data
+
+
+def test_an_escort_trip_carries_only_the_trucks_its_unit_keeps_within_max_risk():
+    # W may lead only the light truck (10 t a trip, five trips in 10 h); X one convoy of all five
+    # trucks (90 t). Counting the heavy trucks in W's trips (they reach S under X) let W carry
+    # 90 t a trip and the bound reach the whole 200 t.
+    from allocate.distribute import distribution_facts
+
+    scenario = cases.validated(_weak_and_strong_units())
+    f = distribution_facts(scenario)
+    cap = {f.escorts[e]: c for e, c in zip(f.eg_escort, f.eg_cap_t)}
+    assert cap == {"W": pytest.approx(10.0), "X": pytest.approx(90.0)}
+    plan = {"unmet": [{"site": "S", "reason": "escorts"}], "convoys": [
+        {"id": "x", "organization": "ngo", "depot": "D", "vehicles": {"heavy": 4}, "path": ["D", "S", "D"],
+         "depart_h": 0.0, "return_h": 2.0, "escort": "X", "stops": [{"site": "S", "arrive_h": 1.0, "unload": {"food": 80.0}}]},
+        *[{"id": f"w{i}", "organization": "ngo", "depot": "D", "vehicles": {"light": 1}, "path": ["D", "L", "S", "L", "D"],
+           "depart_h": 2.0 * i, "return_h": 2.0 * i + 2.0, "escort": "W",
+           "stops": [{"site": "S", "arrive_h": 2.0 * i + 1.0, "unload": {"food": 10.0}}]} for i in range(5)]]}
+    report = _checked(scenario, plan)
+    assert report.ok, report.codes
+    assert report.metrics["weighted_coverage"] == pytest.approx(130.0 / 200.0)
+    for transport in ("pooled", "trips"):
+        bound = distribute(scenario, gap=0, transport=transport).bound
+        assert 130.0 / 200.0 - 1e-6 <= bound <= 140.0 / 200.0 + 1e-6, transport

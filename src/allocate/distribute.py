@@ -31,8 +31,10 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   type's trips within ``count × horizon_h`` hours (a trip lasts the road round trip plus the site's
   ``service_h``), and at most ``k · count`` trips longer than ``horizon_h / (k+1)`` (whole trips
   fit a day, :func:`_add_long_trip_rows`); escorted tonnes within what the escort trips
-  accompany (one convoy: its class's trucks at the depot that reach the site, at most the need of
-  the escorted sites one tour could serve with it, :func:`_tour_need_t`); a site's escorted
+  accompany (one convoy: its class's trucks at the depot that the trip's unit brings within
+  ``max_risk`` there or that have a safe road, :func:`_escort_fleet_t`, at most the need of the
+  escorted sites one tour under that unit's effectiveness could serve with it,
+  :func:`_tour_need_t`); a site's escorted
   tonnes within its escorted visits × its need, each visit paying the site's ``service_h`` and
   each trip its travel and positioning (a tour pays every stop's service, :func:`_visit_rows`);
   each escort unit's trips and visits, positioning
@@ -208,15 +210,25 @@ class _RoadArrays:
         return np.atleast_2d(out), np.atleast_2d(back)
 
 
-def _class_fleet_t(fg_fleet: np.ndarray, fg_site: np.ndarray, fleet_class: np.ndarray, fleet_depot: np.ndarray,
-                   fleet_t: np.ndarray) -> dict[tuple[int, int, int], float]:
-    """Tonnes of each convoy class's trucks at a depot that reach a site in either mode, per
-    (class, depot, site): each fleet type with an entry there counts once."""
-    out: dict[tuple[int, int, int], float] = {}
-    for f, si in {(int(f), int(si)) for f, si in zip(fg_fleet, fg_site)}:
+def _escort_fleet_t(ent: np.ndarray, inv: np.ndarray, n_keys: int, fg_fleet: np.ndarray, fg_site: np.ndarray,
+                    fg_mode: np.ndarray, fleet_class: np.ndarray, fleet_depot: np.ndarray, fleet_t: np.ndarray,
+                    eg_class: np.ndarray, eg_depot: np.ndarray, eg_site: np.ndarray) -> np.ndarray:
+    """Tonnes one convoy under an escort entry can carry: per entry key (unit, group, class), the
+    trucks of the fleet types that unit brings within ``max_risk`` to the site (``ent``: their
+    escorted fleet entries, ``inv``: the key of each), plus the class's types at the depot with a
+    safe road there, which may ride along.
+
+    Why per unit: a type whose roads stay above ``max_risk`` under this unit's effectiveness
+    (heavy trucks kept off a safer bridge) cannot be in its convoy, though a stronger unit may
+    take it; counting it let a weak unit carry the whole class fleet (cote_divoire_like)."""
+    out = np.zeros(n_keys)
+    np.add.at(out, inv, fleet_t[fg_fleet[ent]])
+    safe: dict[tuple[int, int, int], float] = {}
+    for f, si in zip(fg_fleet[fg_mode == UNESCORTED].tolist(), fg_site[fg_mode == UNESCORTED].tolist()):
         key = (int(fleet_class[f]), int(fleet_depot[f]), si)
-        out[key] = out.get(key, 0.0) + float(fleet_t[f])
-    return out
+        safe[key] = safe.get(key, 0.0) + float(fleet_t[f])
+    return out + np.array([safe.get((c, d, si), 0.0) for c, d, si in
+                           zip(eg_class.tolist(), eg_depot.tolist(), eg_site.tolist())])
 
 
 def _tour_need_t(roads: "_RoadArrays", mask: np.ndarray, risk_factor: float, depot_nodes: Sequence[int],
@@ -467,16 +479,21 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         eg_c = ekeys % NC
         eg_e, eg_g = (ekeys // NC) // max(G, 1), (ekeys // NC) % max(G, 1)
         eg_d, eg_s = (gkeys[eg_g] // 2) // S, (gkeys[eg_g] // 2) % S
-        # one escorted convoy: its class's trucks at the depot that reach the site either way (a
-        # type with a safe road may ride along), and no more than the sites one tour can serve
-        class_t = _class_fleet_t(fg_f, fg_s, fleet_class, fleet_depot, fleet_cap)
+        # one escorted convoy: its class's trucks at the depot that this unit brings within
+        # max_risk there, and those with a safe road (they may ride along); no more than the
+        # sites one tour under this unit can serve
+        class_t = _escort_fleet_t(ent, inv, ekeys.size, fg_f, fg_s, fg_m, fleet_class, fleet_depot, fleet_cap,
+                                  eg_c, eg_d, eg_s)
         # under the most effective escort on every open road: one search for all units
-        reach = _tour_need_t(roads, roads.mask(None), 1.0 - max(e.effectiveness for e in escorts), depot_nodes,
-                             site_nodes, service_h, need @ weight, np.unique(eg_d * S + eg_s), S, horizon,
-                             policy.max_risk)
-        tour_t = np.array([reach[(d, si)] for d, si in zip(eg_d.tolist(), eg_s.tolist())])
-        eg_cap = np.minimum([class_t.get((c, d, si), 0.0) for c, d, si in zip(eg_c.tolist(), eg_d.tolist(),
-                                                                               eg_s.tolist())], tour_t)
+        # the tours each unit's effectiveness keeps within max_risk: one search per effectiveness
+        eff = np.array([e.effectiveness for e in escorts])[eg_e]
+        tour_t = np.zeros(eg_e.size)
+        for level in np.unique(eff):
+            mine = eff == level
+            reach = _tour_need_t(roads, roads.mask(None), 1.0 - float(level), depot_nodes, site_nodes, service_h,
+                                 need @ weight, np.unique(eg_d[mine] * S + eg_s[mine]), S, horizon, policy.max_risk)
+            tour_t[mine] = [reach[(d, si)] for d, si in zip(eg_d[mine].tolist(), eg_s[mine].tolist())]
+        eg_cap = np.minimum(class_t, tour_t)
     else:
         eg_e = eg_g = eg_c = np.zeros(0, np.int64)
         eg_h = eg_km = eg_cap = np.zeros(0)
