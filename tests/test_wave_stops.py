@@ -80,12 +80,29 @@ def test_no_further_stop_where_the_whole_trip_would_exceed_max_risk() -> None:
     assert [s.site for s in wave.stops] == ["A"]
 
 
-def test_no_further_stop_when_the_unit_is_booked_right_after_the_wave() -> None:
-    scenario = _scenario()
-    later = _wave_to_a(depart=2.0).model_copy(update={"id": "W0002", "stops": (
+def _booked_right_after() -> Convoy:
+    """A second wave of unit E, leaving as the first (0-2 h) comes back."""
+    return _wave_to_a(depart=2.0).model_copy(update={"id": "W0002", "stops": (
         Stop(site="A", arrive_h=3.0, unload={"food": 0.5}),)})
-    out = _extend(scenario, [(_wave_to_a(units=99.5), "E"), (later, "E")])
-    assert [len(c.stops) for c, _ in out] == [1, 2]  # the later wave, with the unit free after it, may
+
+
+def test_the_units_later_wave_moves_later_for_a_further_stop() -> None:
+    # the first wave goes on to C (back at 3 h, an hour later), so the unit's next wave leaves
+    # at 3 h instead of 2 h, and takes C's last 5 t on to C in its turn
+    scenario = _scenario()
+    out = _extend(scenario, [(_wave_to_a(units=99.5), "E"), (_booked_right_after(), "E")])
+    assert [[s.site for s in c.stops] for c, _ in out] == [["A", "C"], ["A", "C"]]
+    assert out[0][0].return_h == pytest.approx(3.0)
+    assert out[1][0].depart_h == pytest.approx(3.0)
+    _checked(scenario, [c for c, _ in out])
+
+
+def test_no_further_stop_when_the_units_later_wave_cannot_move() -> None:
+    # the horizon ends as the second wave returns (4 h): it cannot move, so neither grows
+    scenario = _scenario(horizon=4)
+    out = _extend(scenario, [(_wave_to_a(units=99.5), "E"), (_booked_right_after(), "E")])
+    assert [len(c.stops) for c, _ in out] == [1, 1]
+    assert out[1][0].depart_h == pytest.approx(2.0)
     _checked(scenario, [c for c, _ in out])
 
 

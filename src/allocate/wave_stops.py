@@ -20,7 +20,7 @@ from allocate.escorts import positioning_hours
 from allocate.network import Path, RoadNetwork, Usability, risk_weight_cap
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, Scenario
-from allocate.waves import Calendar, _fill, _wave_types, trucks_capacity, trucks_for
+from allocate.waves import Calendar, _fill, _wave_types, shift_range, shifted, trucks_capacity, trucks_for
 
 MAX_STOPS = 3  # stops per wave; more makes long trips that hold trucks and a unit all day
 NEAREST_SITES = 8  # candidate next stops tried per wave, nearest first
@@ -74,6 +74,12 @@ def extend_waves(
         while len(wave.stops) < MAX_STOPS:
             calendar.remove(scenario, network, wave, escort=unit)
             longer = _next_stop(scenario, network, access, calendar, wave, escort, left, severity)
+            if longer is None:
+                pushed = _pushing_later(scenario, network, access, calendar, out, i, wave, escort, left, severity)
+                if pushed is not None:
+                    longer, moved = pushed
+                    for j, convoy in moved.items():
+                        out[j] = (convoy, unit)
             calendar.add(scenario, network, longer or wave, escort=unit)
             if longer is None:
                 break
@@ -82,6 +88,59 @@ def extend_waves(
             wave = longer
         out[i] = (wave, unit)
     return out
+
+
+def _pushing_later(
+    scenario: Scenario,
+    network: RoadNetwork,
+    access: AccessFacts,
+    calendar: Calendar,
+    out: Sequence[tuple[Convoy, str | None]],
+    i: int,
+    wave: Convoy,
+    escort: EscortUnit,
+    left: Mapping[tuple[str, str], Mapping[str, float]],
+    severity: Mapping[str, int],
+) -> tuple[Convoy, dict[int, Convoy]] | None:
+    """The wave ``out[i]`` (not in ``calendar``) with one more stop, its unit's later waves moved
+    later by the extra hours it takes: ``(longer wave, {index in out: moved wave})``, with the
+    moved waves booked in ``calendar``; None, and ``calendar`` as it was, when no stop fits so
+    or a later wave cannot move (its windows, the horizon, its trucks or the unit).
+
+    Why: the CP-SAT schedule packs a unit's waves back to back, so a wave with room and a short
+    site half an hour on can rarely grow; a unit based far from the depot pays its positioning
+    on every wave (FORMAT.md §3.5), and a second stop is its cheapest tonnes (cote_divoire_like)."""
+    later = [j for j, (c, u) in enumerate(out)
+             if j != i and u == escort.id and (c.model_extra or {}).get("wave") and c.depart_h >= wave.depart_h]
+    if not later:
+        return None
+    for j in later:
+        calendar.remove(scenario, network, out[j][0], escort=escort.id)
+    longer = _next_stop(scenario, network, access, calendar, wave, escort, left, severity)
+    extra = 0.0 if longer is None else longer.return_h - wave.return_h
+    moved: dict[int, Convoy] = {}
+    fits = longer is not None
+    if fits:
+        calendar.add(scenario, network, longer, escort=escort.id)
+        for j in sorted(later, key=lambda j: out[j][0].depart_h):
+            convoy = shifted(out[j][0], extra)
+            p_out, p_back = positioning_hours(network, escort, convoy.depot) or (0.0, 0.0)
+            if (shift_range(scenario, out[j][0])[1] < extra - 1e-9
+                    or any(calendar.idle_trucks(scenario.fleet_by_id[f], convoy.depart_h, convoy.return_h) < n
+                           for f, n in convoy.vehicles.items())
+                    or not calendar.escort_free(escort, convoy.depart_h - p_out, convoy.return_h + p_back)):
+                fits = False
+                break
+            calendar.add(scenario, network, convoy, escort=escort.id)
+            moved[j] = convoy
+        calendar.remove(scenario, network, longer, escort=escort.id)
+    if fits:
+        return longer, moved
+    for j, convoy in moved.items():
+        calendar.remove(scenario, network, convoy, escort=escort.id)
+    for j in later:
+        calendar.add(scenario, network, out[j][0], escort=escort.id)
+    return None
 
 
 def _next_stop(
