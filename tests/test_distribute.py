@@ -763,3 +763,17 @@ def test_an_escort_trip_carries_only_the_trucks_its_unit_keeps_within_max_risk()
     for transport in ("pooled", "trips"):
         bound = distribute(scenario, gap=0, transport=transport).bound
         assert 130.0 / 200.0 - 1e-6 <= bound <= 140.0 / 200.0 + 1e-6, transport
+
+
+def test_tour_searches_judge_each_unit_at_least_as_effective_as_it_is():
+    # a dozen units' effectiveness judged on three levels: never lower (the caps stay bounds)
+    import numpy as np
+
+    from allocate.distribute import TOUR_LEVELS, _effectiveness_levels
+
+    eff = np.array([0.1, 0.2, 0.25, 0.3, 0.45, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95])
+    levels = _effectiveness_levels(eff)
+    assert len(np.unique(levels)) <= TOUR_LEVELS
+    assert np.all(levels >= eff) and levels.max() == eff.max()
+    few = np.array([0.5, 0.9, 0.5])
+    assert _effectiveness_levels(few).tolist() == few.tolist()

@@ -231,6 +231,23 @@ def _escort_fleet_t(ent: np.ndarray, inv: np.ndarray, n_keys: int, fg_fleet: np.
                            zip(eg_class.tolist(), eg_depot.tolist(), eg_site.tolist())])
 
 
+TOUR_LEVELS = 3  # tour searches per crisis at most: one per effectiveness level (:func:`_effectiveness_levels`)
+
+
+def _effectiveness_levels(effectiveness: np.ndarray) -> np.ndarray:
+    """Each unit's effectiveness raised to one of at most :data:`TOUR_LEVELS` levels (the highest
+    among them, and quantiles of the rest).
+
+    Why: a tour search per distinct effectiveness costs a second or more at 2,000 sites and
+    generated crises have a dozen; a unit judged as more effective than it is has more tours
+    within ``max_risk``, so the caps stay bounds."""
+    distinct = np.unique(effectiveness)
+    if distinct.size <= TOUR_LEVELS:
+        return effectiveness
+    levels = np.unique(np.quantile(distinct, np.linspace(0, 1, TOUR_LEVELS + 1)[1:], method="higher"))
+    return levels[np.searchsorted(levels, effectiveness - 1e-12)]
+
+
 def _tour_need_t(roads: "_RoadArrays", mask: np.ndarray, risk_factor: float, depot_nodes: Sequence[int],
                  site_nodes: np.ndarray, service_h: np.ndarray, need_t: np.ndarray, pairs: np.ndarray,
                  n_sites: int, horizon: float, max_risk: float) -> dict[tuple[int, int], float]:
@@ -485,8 +502,8 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         class_t = _escort_fleet_t(ent, inv, ekeys.size, fg_f, fg_s, fg_m, fleet_class, fleet_depot, fleet_cap,
                                   eg_c, eg_d, eg_s)
         # under the most effective escort on every open road: one search for all units
-        # the tours each unit's effectiveness keeps within max_risk: one search per effectiveness
-        eff = np.array([e.effectiveness for e in escorts])[eg_e]
+        # the tours each unit's effectiveness keeps within max_risk: one search per level
+        eff = _effectiveness_levels(np.array([e.effectiveness for e in escorts]))[eg_e]
         tour_t = np.zeros(eg_e.size)
         for level in np.unique(eff):
             mine = eff == level
