@@ -16,6 +16,7 @@ rule again. The same calendar sends loads that need no escort on trucks left idl
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections import defaultdict
@@ -195,26 +196,49 @@ def place_waves(
         carried = min(scenario.weight_t(loads[key]), sum(f.count * f.capacity_t for f in types))
         return severity[site] * carried / max(min(hours), 1e-9) if hours else 0.0
 
-    # escort hours are what runs short: loads that move the most severity-weighted tonnes per
-    # escort hour go first (a site's small share of a long trip, last)
+    # escort hours are what runs short: the wave that moves the most severity-weighted tonnes per
+    # hour of its unit goes next. ``worth`` is at least what a load's next wave achieves, so a
+    # load is taken when its actual next wave beats every other load's bound, else it goes back
+    # with its actual rate (lazy greedy): the rest of a load no longer takes a far unit's whole
+    # day for a few tonnes while another load would fill that unit's trucks.
     waves: list[tuple[Convoy, str | None]] = []
     keys = [k for k in loads if k[2] in severity]
-    value = {k: worth(k) for k in keys}
-    for depot, org, site in sorted(keys, key=lambda k: (-value[k], -severity[k[2]], k[1] == any_org, k)):
-        left = loads[(depot, org, site)]
+    heap = [(-worth(k), -severity[k[2]], k[1] == any_org, k) for k in keys]
+    heapq.heapify(heap)
+    while heap:
+        _, sev_key, anyone, key = heapq.heappop(heap)
+        depot, org, site = key
+        left = loads[key]
+        if not any(u > 1e-9 for u in left.values()):
+            continue
+        found = None
         for org_id in (_escort_organizations(scenario, depot) if org == any_org else [org]):
             types = _wave_types(scenario, depot, org_id)
-            while types and any(u > 1e-9 for u in left.values()):
-                found = _earliest_wave(scenario, network, access, calendar, depot, org_id, site, types, left,
-                                       len(waves))
-                if found is None:
-                    break
-                wave, unit = found
-                waves.append(found)
-                calendar.add(scenario, network, wave, escort=unit)
-                for commodity, units in wave.stops[0].unload.items():
-                    left[commodity] -= units
+            if types:
+                found = _earliest_wave(scenario, network, access, calendar, depot, org_id, site, types, left, len(waves))
+            if found is not None:
+                break
+        if found is None:
+            continue
+        rate = _wave_rate(scenario, network, found, severity[site])
+        if heap and rate < -heap[0][0] * (1 - 1e-9):
+            heapq.heappush(heap, (-rate, sev_key, anyone, key))
+            continue
+        wave, unit = found
+        waves.append(found)
+        calendar.add(scenario, network, wave, escort=unit)
+        for commodity, units in wave.stops[0].unload.items():
+            left[commodity] -= units
+        heapq.heappush(heap, (-rate, sev_key, anyone, key))
     return waves
+
+
+def _wave_rate(scenario: Scenario, network: RoadNetwork, found: tuple[Convoy, str | None], severity: int) -> float:
+    """Severity-weighted tonnes per hour of the unit a wave was fitted around, positioning included."""
+    wave, unit = found
+    pos = positioning_hours(network, scenario.escort_by_id[unit], wave.depot) if unit else None
+    busy = wave.return_h - wave.depart_h + (sum(pos) if pos else 0.0)
+    return severity * scenario.weight_t(wave.stops[0].unload) / max(busy, 1e-9)
 
 
 def _escort_organizations(scenario: Scenario, depot: str) -> list[str]:
