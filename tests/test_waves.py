@@ -380,3 +380,22 @@ def test_military_trucks_fill_in_as_the_organization_allows(policy: str, militar
     assert [c.depart_h for c in fills] == pytest.approx(military_departs)
     report = check(scenario, _plan(scenario, kept + fills))
     assert report.ok, sorted(report.codes)
+
+
+def test_the_next_wave_is_the_one_moving_most_per_unit_hour_not_the_rest_of_a_load() -> None:
+    # One truck (10 t), one unit, 4 h: two round trips. S (severity 4) needs 12 t, T (severity 3)
+    # 10 t. After S's first 10 t, S's last 2 t would take the unit's second trip for 8
+    # severity-tonnes; T's 10 t give 30: the second wave goes to T.
+    data = _two_site_scenario().to_dict()
+    data["horizon_h"] = 4
+    data["fleet"][0]["count"] = 1
+    data["nodes"][2]["severity"] = 3
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    loads = {("D", "S"): {"food": 240.0}, ("D", "T"): {"food": 200.0}}
+    waves = sorted(pool_waves(scenario, network, AccessFacts(scenario, network), [], [], loads),
+                   key=lambda c: c.depart_h)
+    assert [(c.stops[0].site, scenario.weight_t(c.stops[0].unload)) for c in waves] == [("S", 10.0), ("T", 10.0)]
+    escorted = assign_escorts(scenario, waves, network=network)
+    assert not escorted.unescorted
+    assert check(scenario, _plan(scenario, list(escorted.convoys))).ok
