@@ -126,6 +126,8 @@ class DistributionFacts:
     escort_cost: np.ndarray
     escort_budget_h: np.ndarray  # (E,) count × (horizon + longest positioning)
     escort_pos_h: np.ndarray  # (E, D) positioning round trip base → depot → base, hours
+    escort_pos_out: np.ndarray  # (E, D) base → depot, hours
+    escort_pos_back: np.ndarray  # (E, D) depot → base, hours
     g_depot: np.ndarray  # (G,)
     g_site: np.ndarray
     g_mode: np.ndarray
@@ -550,6 +552,8 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         escort_cost=np.array([e.cost_per_km for e in escorts], float),
         escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),
         escort_pos_h=pos_h,
+        escort_pos_out=pos_out,
+        escort_pos_back=pos_back,
         g_depot=(gkeys // 2) // S if S else np.zeros(0, np.int64),
         g_site=(gkeys // 2) % S if S else np.zeros(0, np.int64),
         g_mode=gkeys % 2,
@@ -661,6 +665,40 @@ def _visit_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFact
                np.concatenate([x_t[mine], -f.need_t[f.g_site[f.eg_group[visited]]]]), -INF, 0.0)
     groups = np.flatnonzero(local_of >= 0)
     row_keys["escort_visit_load"] = tuple(gkeys[groups[u]] for u in used)
+
+
+def _add_spill_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts, eg_rows: np.ndarray,
+                    hcols: np.ndarray, hours: np.ndarray, zcols: np.ndarray, used: np.ndarray,
+                    local: np.ndarray) -> None:
+    """Each unit's busy hours within ``count × horizon`` plus the way out of its copies' first
+    convoys and the way back of their last (FORMAT.md §3.5: only those fall outside [0, horizon]).
+
+    ``first[e, d]`` and ``last[e, d]`` count the copies of unit e whose first (last) convoy leaves
+    depot d: at most ``count`` firsts and lasts per unit, and no more at d than its trips there.
+    Why: ``escort_hours`` grants every copy its longest way out and back; a unit based a day
+    from one depot could spend that spill on a fraction of a trip there and the rest of its day
+    at a near depot (cote_divoire_like: E_rebels 0.6 of a trip from D01, 42 h out, with 2.8 from
+    D03, 11 h out). A real copy's trips are each inside [0, horizon] but for the first's way out
+    and the last's way back; a tour's trips in the model add up to one (trip shares t/L), so it
+    counts as one first or last at most.
+    """
+    D = len(f.depots)
+    ue, ud = used // D, used % D
+    n = used.size
+    out_h, back_h = f.escort_pos_out[ue, ud], f.escort_pos_back[ue, ud]
+    firsts = b.add_cols("escort_first", n, 0.0, INF)
+    lasts = b.add_cols("escort_last", n, 0.0, INF)
+    E = len(f.escorts)
+    b.add_rows("escort_spill_hours", E, np.concatenate([eg_rows, ue, ue]), np.concatenate([hcols, firsts, lasts]),
+               np.concatenate([hours, -out_h, -back_h]), -INF, f.escort_count * f.horizon_h)
+    row_keys["escort_spill_hours"] = f.escorts
+    keys = tuple(f"{f.escorts[u // D]},{f.depots[u % D]}" for u in used)
+    for name, cols in (("first", firsts), ("last", lasts)):
+        b.add_rows(f"escort_{name}s", E, ue, cols, np.ones(n), -INF, f.escort_count)
+        row_keys[f"escort_{name}s"] = f.escorts
+        b.add_rows(f"escort_{name}_trips", n, np.concatenate([np.arange(n), local]),
+                   np.concatenate([cols, zcols]), np.concatenate([np.ones(n), -np.ones(zcols.size)]), -INF, 0.0)
+        row_keys[f"escort_{name}_trips"] = keys
 
 
 TRIPS_LIMIT = 2_000
@@ -945,6 +983,7 @@ def build_distribution_model(
         convoy_h = travel_h - f.escort_pos_h[f.eg_escort, f.g_depot[f.eg_group]]
         b.add_rows("escort_convoy_hours", E, eg_rows, hcols, hours(convoy_h), -INF, f.escort_count * f.horizon_h)
         row_keys["escort_convoy_hours"] = f.escorts
+        _add_spill_rows(b, row_keys, f, eg_rows, hcols, hours(travel_h), zcols, used, local)
     if E:
         _add_long_trip_rows(b, row_keys, "long_escort_trips", f.escorts, f.eg_escort, zcols,
                             np.ones(zcols.size), f.eg_hours, f.escort_budget_h / f.escort_count, f.escort_count)
