@@ -613,15 +613,8 @@ def test_each_stop_of_an_escorted_tour_costs_its_service_time():
         assert a.bound >= two.metrics["weighted_coverage"] - 1e-9
 
 
-def test_an_escort_unit_spills_past_the_horizon_only_by_the_positioning_it_pays():
-    # The unit is based at J, 1 h from D and 3.5 h from D2 (via S3): positioning round trips 2 h
-    # and 7 h. From D, a 1 h round trip to S3 keeps it 3 h. Its copy may be busy from -1 h to
-    # 5 h when it serves only D (6 h: two trips, 4 t), not the 11 h that D2's positioning would
-    # allow (three trips, 6 t): the spill before 0 and after the horizon is positioning to and
-    # from D. Nor may it add part of a D2 trip: a trip from D2 (a 4 h round trip in a 4 h
-    # horizon) is both a copy's first and last, so its way out and back are its own spill, and
-    # the copy has no time left for D. (The unit's budget of 4 h + 7 h alone left 5/11 of a D2
-    # trip after the two from D.)
+def _spill_crisis() -> dict:
+    """Unit at J, 1 h from D and 3.5 h from D2; a 4 h horizon; 2 t trucks (see below)."""
     data = cases.escorted_and_safe()
     data["horizon_h"] = 4.0
     data["nodes"][0]["stock"] = {"food": 100.0}
@@ -634,12 +627,37 @@ def test_an_escort_unit_spills_past_the_horizon_only_by_the_positioning_it_pays(
     data["escorts"][0]["base"] = "J"
     data["fleet"][0]["capacity_t"] = 2.0
     data["fleet"][1]["capacity_t"] = 2.0
-    a = distribute(cases.validated(data), gap=0)
+    return data
+
+
+def test_an_escort_unit_spills_past_the_horizon_only_by_the_positioning_it_pays():
+    # The unit is based at J, 1 h from D and 3.5 h from D2 (via S3): positioning round trips 2 h
+    # and 7 h. From D, a 1 h round trip to S3 keeps it 3 h. Its copy may be busy from -1 h to
+    # 5 h when it serves only D (6 h: two trips, 4 t), not the 11 h that D2's positioning would
+    # allow (three trips, 6 t): the spill before 0 and after the horizon is positioning to and
+    # from D. Nor may it add part of a D2 trip: a trip from D2 (a 4 h round trip in a 4 h
+    # horizon) is both a copy's first and last, so its way out and back are its own spill, and
+    # the copy has no time left for D. (The unit's budget of 4 h + 7 h alone left 5/11 of a D2
+    # trip after the two from D.)
+    a = distribute(cases.validated(_spill_crisis()), gap=0)
     trips = {(t["depot"]): t["trips"] for t in a.escort_trips()}
     from_d = sum(r["units"] for r in a.rows() if r["depot"] == "D" and r["escorted"])
     assert from_d == pytest.approx(4.0, rel=REL)
     assert trips["D"] == pytest.approx(2.0, rel=REL)
     assert trips.get("D2", 0.0) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_beyond_the_spill_rows_limit_each_copy_may_spill_its_longest_way_out_and_back(monkeypatch):
+    # The same crisis as a model too large for the spill rows: the unit's budget of 4 h + 7 h
+    # leaves 5/11 of D2's 11 h trip after the two from D (a looser bound, said in the notes).
+    import allocate.distribute as distribute_module
+
+    monkeypatch.setattr(distribute_module, "SPILL_ROWS_LIMIT", 0)
+    a = distribute(cases.validated(_spill_crisis()), gap=0)
+    trips = {(t["depot"]): t["trips"] for t in a.escort_trips()}
+    assert trips["D"] == pytest.approx(2.0, rel=REL)
+    assert trips["D2"] == pytest.approx(5 / 11, rel=REL)
+    assert any("not per first and last convoy" in n for n in a.notes)
 
 
 def _checked(scenario, plan: dict):

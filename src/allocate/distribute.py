@@ -38,8 +38,11 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   tonnes within its escorted visits × its need, each visit paying the site's ``service_h`` and
   each trip its travel and positioning (a tour pays every stop's service, :func:`_visit_rows`);
   each escort unit's trips and visits, positioning
-  from its base included, within ``count × (horizon_h + longest way out + longest way back)`` (pre-positioning
-  before t = 0 and the way home after the horizon are allowed, FORMAT.md §3.5), its trips from
+  from its base included, within ``count × horizon_h`` plus the way out of its copies' first
+  convoys and the way back of their last (pre-positioning before t = 0 and the way home after
+  the horizon are allowed, FORMAT.md §3.5; :func:`_add_spill_rows`; beyond
+  :data:`SPILL_ROWS_LIMIT` escort-pair columns, ``count × (horizon_h + longest way out + longest
+  way back)``), its trips from
   one depot within ``count × (horizon_h + that depot's positioning)``, and its convoys' round
   trips (positioning apart) within ``count × horizon_h``;
   ``min_coverage`` at every accessible site; zone parity within ``parity_tolerance`` (FORMAT.md
@@ -675,7 +678,7 @@ def _add_spill_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: Distribution
 
     ``first[e, d]`` and ``last[e, d]`` count the copies of unit e whose first (last) convoy leaves
     depot d: at most ``count`` firsts and lasts per unit, and no more at d than its trips there.
-    Why: ``escort_hours`` grants every copy its longest way out and back; a unit based a day
+    Why: the unit's budget (``escort_budget_h``) grants every copy its longest way out and back; a unit based a day
     from one depot could spend that spill on a fraction of a trip there and the rest of its day
     at a near depot (cote_divoire_like: E_rebels 0.6 of a trip from D01, 42 h out, with 2.8 from
     D03, 11 h out). A real copy's trips are each inside [0, horizon] but for the first's way out
@@ -702,6 +705,9 @@ def _add_spill_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: Distribution
 
 
 TRIPS_LIMIT = 2_000
+# Beyond this many escort-pair columns the spill rows are left out (the unit budget row stays):
+# 2,000 generated sites have 202,008 and their LP took 18 s with them, 12 s without.
+SPILL_ROWS_LIMIT = 50_000
 INTEGER_TRIPS = False  # experiment
 
 
@@ -965,8 +971,12 @@ def build_distribution_model(
         return np.concatenate([per_trip, visit_h[visited]])
 
     eg_rows = np.concatenate([f.eg_escort, f.eg_escort[visited]])
-    b.add_rows("escort_hours", E, eg_rows, hcols, hours(travel_h), -INF, f.escort_budget_h)
-    row_keys["escort_hours"] = f.escorts
+    # each unit's hours within count × (horizon + longest way out + longest way back); implied by
+    # the spill rows where they are in the model (:func:`_add_spill_rows`)
+    spill = bool(E and 0 < f.eg_group.size <= SPILL_ROWS_LIMIT)
+    if not spill:
+        b.add_rows("escort_hours", E, eg_rows, hcols, hours(travel_h), -INF, f.escort_budget_h)
+        row_keys["escort_hours"] = f.escorts
     if E and f.eg_group.size:
         # per unit and depot: a copy's trips from one depot fit the horizon plus that depot's
         # positioning only (the spill before 0 and after the horizon is positioning to and from
@@ -983,7 +993,8 @@ def build_distribution_model(
         convoy_h = travel_h - f.escort_pos_h[f.eg_escort, f.g_depot[f.eg_group]]
         b.add_rows("escort_convoy_hours", E, eg_rows, hcols, hours(convoy_h), -INF, f.escort_count * f.horizon_h)
         row_keys["escort_convoy_hours"] = f.escorts
-        _add_spill_rows(b, row_keys, f, eg_rows, hcols, hours(travel_h), zcols, used, local)
+        if spill:
+            _add_spill_rows(b, row_keys, f, eg_rows, hcols, hours(travel_h), zcols, used, local)
     if E:
         _add_long_trip_rows(b, row_keys, "long_escort_trips", f.escorts, f.eg_escort, zcols,
                             np.ones(zcols.size), f.eg_hours, f.escort_budget_h / f.escort_count, f.escort_count)
@@ -1307,6 +1318,9 @@ def _notes(dm: DistributionModel) -> tuple[str, ...]:
     if dm.k_cols.size == 0 and dm.facts.fg_group.size:
         notes.append(f"transport pooled per depot ({dm.facts.fg_group.size} fleet-pair columns > {TRIPS_LIMIT}): "
                      "no vehicle trips reported")
+    if z.size > SPILL_ROWS_LIMIT:
+        notes.append(f"escort time outside the horizon within each unit's longest way out and back ({z.size} "
+                     f"escort-pair columns > {SPILL_ROWS_LIMIT}), not per first and last convoy")
     return tuple(notes)
 
 
