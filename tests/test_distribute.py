@@ -797,3 +797,33 @@ def test_tour_searches_judge_each_unit_at_least_as_effective_as_it_is():
     assert np.all(levels >= eff) and levels.max() == eff.max()
     few = np.array([0.5, 0.9, 0.5])
     assert _effectiveness_levels(few).tolist() == few.tolist()
+
+
+def test_a_tour_within_the_checkers_tolerance_of_a_short_horizon_counts():
+    # A 0.5 h horizon and a tour D → S1 → S2 → D of 0.5000008 h: the checker accepts it
+    # (tolerance 1e-6 × max(1, horizon)), so one escort trip may carry both sites' 10 t. The
+    # tour searches stopped at horizon × (1 + 1e-6), 0.5000005 h, and capped the trip at one
+    # site's need: bound 0.5 against a plan at 1.0. (What is left, 1.6e-6, is the hours rows'
+    # own tolerance, see the note on the checker's tolerance in issue 5.)
+    data = _hand_scenario(
+        0.5,
+        [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 100.0}},
+         *[{"id": f"S{i}", "kind": "site", "lat": 0, "lon": 0, "need": {"food": 10.0}, "severity": 3}
+           for i in (1, 2)]],
+        [{"a": "D", "b": "S1", "km": 1, "hours": 0.5000008, "risk": 0.1, "oneway": True},
+         {"a": "S1", "b": "S2", "km": 1, "hours": 0.0, "risk": 0.0, "oneway": True},
+         {"a": "S2", "b": "D", "km": 1, "hours": 0.0, "risk": 0.0, "oneway": True}],
+        [{"id": "t", "depot": "D", "count": 1}],
+        [{"id": "E", "provider": "un", "base": "D", "count": 1, "effectiveness": 0.5}])
+    data["fleet"][0]["capacity_t"] = 20.0
+    scenario = cases.validated(data)
+    plan = {"unmet": [], "convoys": [
+        {"id": "c1", "organization": "ngo", "depot": "D", "vehicles": {"t": 1}, "path": ["D", "S1", "S2", "D"],
+         "depart_h": 0.0, "return_h": 0.5000008, "escort": "E",
+         "stops": [{"site": "S1", "arrive_h": 0.5000008, "unload": {"food": 10.0}},
+                   {"site": "S2", "arrive_h": 0.5000008, "unload": {"food": 10.0}}]}]}
+    report = _checked(scenario, plan)
+    assert report.ok, report.codes
+    assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
+    for transport in ("pooled", "trips"):
+        assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-5, transport

@@ -278,7 +278,7 @@ def _tour_need_t(roads: "_RoadArrays", mask: np.ndarray, risk_factor: float, dep
     sources = [depot_nodes[d] for d in depots]
     graphs = []
     risk_limit = -math.log1p(-min(max_risk + TOL * max(1.0, max_risk), 1.0 - 1e-15))
-    for values, limit in ((roads.hours, horizon * (1 + TOL)),
+    for values, limit in ((roads.hours, horizon + TOL * max(1.0, horizon)),
                           (-np.log1p(-np.minimum(roads.risk * risk_factor, 1.0 - 1e-15)), risk_limit)):
         A = sp.csr_matrix((values[mask], (roads.ea[mask], roads.eb[mask])), shape=(n, n))
         # legs beyond the limit rule a pair out anyway: stop the search there
