@@ -27,8 +27,8 @@ from allocate.scenario import FleetType, Scenario
 from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
-from allocate.waves import (Calendar, fill_idle_trucks, fit_around, place_waves, pool_waves, pooled_loads,
-                            shift_range, shifted, spare_stock_loads, trucks_capacity, trucks_for)
+from allocate.waves import (Calendar, civilians_all_busy, fill_idle_trucks, fit_around, place_waves, pool_waves,
+                            pooled_loads, shift_range, shifted, spare_stock_loads, trucks_capacity, trucks_for)
 
 Progress = Callable[[str], None]
 
@@ -418,9 +418,7 @@ def _when_civilians_busy(scenario: Scenario, network: RoadNetwork, calendar: Cal
                      if early - 1e-9 <= a - convoy.depart_h <= late + 1e-9})
     for start in starts:
         move = start - convoy.depart_h
-        # busy at the instant as the checker counts it: started by then (within its tolerance), not ended
-        if any(sum(n for a, b, n in calendar.fleet[f.id] if a <= start + 1e-6 * max(1.0, start) and b > start)
-               < f.count for f in civilian):
+        if not civilians_all_busy(calendar, civilian, start):
             continue
         end = convoy.return_h + move
         if any(calendar.idle_trucks(scenario.fleet_by_id[f], start, end) < n for f, n in convoy.vehicles.items()):

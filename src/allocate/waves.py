@@ -353,7 +353,7 @@ def _earliest_wave(
     """The first departure at which idle trucks and a free escort unit (``escorted``; else none is
     needed: the trip stays within ``risk_threshold``) can make the trip: the convoy (escort not
     yet named) and the unit it was fitted around (None without escort). ``may_depart``: a rule
-    on the departure instant (military trucks under ``last_resort``, :func:`_civilians_all_busy`),
+    on the departure instant (military trucks under ``last_resort``, :func:`civilians_all_busy`),
     whose moments are tried too."""
     site = scenario.node_by_id[site_id]
     starts = calendar.release_times()
@@ -491,13 +491,14 @@ def _fill_in_types(scenario: Scenario, calendar: Calendar, depot: str, org: str
     policy = scenario.organization_by_id[org].military_assets
     if military and policy != "never":
         every = [f for f in scenario.fleet if f.depot == depot and f.organization == org and not f.military]
-        rule = None if policy == "accept" else (lambda t: _civilians_all_busy(calendar, every, t))
+        rule = None if policy == "accept" else (lambda t: civilians_all_busy(calendar, every, t))
         out.append((military, rule))
     return out
 
 
-def _civilians_all_busy(calendar: Calendar, civilian: Sequence[FleetType], t: float) -> bool:
-    """Whether every civilian truck of ``civilian`` is on the road at the instant ``t``."""
+def civilians_all_busy(calendar: Calendar, civilian: Sequence[FleetType], t: float) -> bool:
+    """Whether every truck of ``civilian`` is on the road at the instant ``t`` (FORMAT.md §3.6: a
+    military convoy under ``last_resort`` departs only then), by :meth:`Calendar.busy_at`."""
     return all(calendar.busy_at(f, t) >= f.count for f in civilian)
 
 
