@@ -128,7 +128,6 @@ class DistributionFacts:
     escort_count: np.ndarray  # (E,)
     escort_cost: np.ndarray
     escort_budget_h: np.ndarray  # (E,) count × (horizon + longest positioning)
-    escort_pos_h: np.ndarray  # (E, D) positioning round trip base → depot → base, hours
     escort_pos_out: np.ndarray  # (E, D) base → depot, hours
     escort_pos_back: np.ndarray  # (E, D) depot → base, hours
     g_depot: np.ndarray  # (G,)
@@ -148,6 +147,11 @@ class DistributionFacts:
     eg_cap_t: np.ndarray  # tonnes one escorted convoy through the site can carry (class fleet, ≤ one tour's need)
     horizon_h: float
     service_h: np.ndarray  # (S,) each site's service time, paid per escorted visit
+
+    @property
+    def escort_pos_h(self) -> np.ndarray:
+        """(E, D) positioning round trip base → depot → base, hours."""
+        return self.escort_pos_out + self.escort_pos_back
 
     @property
     def need_t(self) -> np.ndarray:
@@ -506,8 +510,8 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         # sites one tour under this unit can serve
         class_t = _escort_fleet_t(ent, inv, ekeys.size, fg_f, fg_s, fg_m, fleet_class, fleet_depot, fleet_cap,
                                   eg_c, eg_d, eg_s)
-        # under the most effective escort on every open road: one search for all units
-        # the tours each unit's effectiveness keeps within max_risk: one search per level
+        # the tours each unit's effectiveness keeps within max_risk, on every open road: one
+        # search per effectiveness level
         eff = _effectiveness_levels(np.array([e.effectiveness for e in escorts]))[eg_e]
         tour_t = np.zeros(eg_e.size)
         for level in np.unique(eff):
@@ -554,7 +558,6 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         escort_count=np.array([e.count for e in escorts], float),
         escort_cost=np.array([e.cost_per_km for e in escorts], float),
         escort_budget_h=np.array([e.count for e in escorts], float) * (horizon + max_pos),
-        escort_pos_h=pos_h,
         escort_pos_out=pos_out,
         escort_pos_back=pos_back,
         g_depot=(gkeys // 2) // S if S else np.zeros(0, np.int64),
@@ -678,9 +681,9 @@ def _add_spill_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: Distribution
 
     ``first[e, d]`` and ``last[e, d]`` count the copies of unit e whose first (last) convoy leaves
     depot d: at most ``count`` firsts and lasts per unit, and no more at d than its trips there.
-    Why: the unit's budget (``escort_budget_h``) grants every copy its longest way out and back; a unit based a day
-    from one depot could spend that spill on a fraction of a trip there and the rest of its day
-    at a near depot (cote_divoire_like: E_rebels 0.6 of a trip from D01, 42 h out, with 2.8 from
+    Why: the unit's budget (``escort_budget_h``) grants every copy its longest way out and back;
+    a unit based a day from one depot could spend that spill on a fraction of a trip there and
+    the rest of its day at a near depot (cote_divoire_like: E_rebels 0.6 of a trip from D01, 42 h out, with 2.8 from
     D03, 11 h out). A real copy's trips are each inside [0, horizon] but for the first's way out
     and the last's way back; a tour's trips in the model add up to one (trip shares t/L), so it
     counts as one first or last at most.
