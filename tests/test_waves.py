@@ -399,3 +399,57 @@ def test_the_next_wave_is_the_one_moving_most_per_unit_hour_not_the_rest_of_a_lo
     escorted = assign_escorts(scenario, waves, network=network)
     assert not escorted.unescorted
     assert check(scenario, _plan(scenario, list(escorted.convoys))).ok
+
+
+def _trucks_back_at_three() -> tuple[Scenario, list[Convoy]]:
+    """The waves scenario over 5 h, its four trucks with three of them at safe site T until 3 h."""
+    data = _scenario(trucks=4).to_dict()
+    data["horizon_h"] = 5
+    data["nodes"].append({"id": "T", "kind": "site", "lat": 1, "lon": 0, "need": {"food": 600}, "severity": 1})
+    data["roads"].append({"a": "D", "b": "T", "km": 60, "hours": 1.5, "risk": 0.0})
+    scenario = Scenario.from_dict(data)
+    at_t = Convoy(id="K", organization="wfp", depot="D", vehicles={"truck": 3}, path=("D", "T", "D"), depart_h=0.0,
+                  stops=(Stop(site="T", arrive_h=1.5, unload={"food": 600}),), return_h=3.0, escort=None)
+    return scenario, [at_t]
+
+
+def test_a_wave_may_wait_for_trucks_coming_back_when_the_rule_says_so() -> None:
+    # S needs 40 t, an escorted 2 h round trip. At 0 h one truck is idle, at 3 h all four. The
+    # earliest-departure rule sends 10 t at 0 h and 10 t at 2 h (a third would end past 5 h).
+    # Trying later departures, the second wave waits an hour (no longer than its trip) for the
+    # three trucks back at 3 h: 30 t in 3 h of its unit beat 10 t in 2.
+    from allocate.waves import WaveRule, best_placement
+
+    scenario, kept = _trucks_back_at_three()
+    network = RoadNetwork(scenario)
+    access = AccessFacts(scenario, network)
+    loads = {("D", "wfp", "S"): {"food": 800.0}}
+
+    def tonnes(placed: list[tuple[Convoy, str | None]]) -> float:
+        return sum(scenario.weight_t(c.stops[0].unload) for c, _ in placed)
+
+    earliest = place_waves(scenario, network, access, kept, loads)
+    assert [(c.depart_h, c.vehicles["truck"]) for c, _ in earliest] == [(0.0, 1), (2.0, 1)]
+    waiting = place_waves(scenario, network, access, kept, loads, WaveRule(departures=12))
+    assert [(c.depart_h, c.vehicles["truck"]) for c, _ in waiting] == [(0.0, 1), (3.0, 3)]
+    assert tonnes(waiting) == pytest.approx(40.0) and tonnes(earliest) == pytest.approx(20.0)
+
+    best = best_placement(scenario, network, access, kept, loads, tonnes,
+                          rules=(WaveRule(), WaveRule(departures=12)))
+    assert best == waiting
+    escorted = assign_escorts(scenario, [c for c, _ in best], network=network)
+    assert not escorted.unescorted
+    report = check(scenario, _plan(scenario, kept + list(escorted.convoys)))
+    assert report.ok, sorted(report.codes)
+
+
+def test_best_placement_keeps_the_first_rule_when_no_time_is_left_for_others() -> None:
+    from allocate.waves import WaveRule, best_placement
+
+    scenario, kept = _trucks_back_at_three()
+    network = RoadNetwork(scenario)
+    loads = {("D", "wfp", "S"): {"food": 800.0}}
+    placed = best_placement(scenario, network, AccessFacts(scenario, network), kept, loads,
+                            lambda p: sum(scenario.weight_t(c.stops[0].unload) for c, _ in p),
+                            deadline=time.monotonic() - 1.0, rules=(WaveRule(), WaveRule(departures=12)))
+    assert [c.depart_h for c, _ in placed] == [0.0, 2.0]

@@ -27,7 +27,7 @@ from allocate.scenario import FleetType, Scenario
 from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
-from allocate.waves import (Calendar, civilians_all_busy, fill_idle_trucks, fit_around, place_waves, pool_waves,
+from allocate.waves import (Calendar, best_placement, civilians_all_busy, fill_idle_trucks, fit_around, pool_waves,
                             pooled_loads, shift_range, shifted, spare_stock_loads, trucks_capacity, trucks_for)
 
 Progress = Callable[[str], None]
@@ -43,6 +43,8 @@ _MIN_SCHEDULE_S = 1.0
 _TAIL = 0.04
 # Share of the time left before the fill-ins end that each escort-stage candidate's fill-in may use.
 _SCORING_SHARE = 0.2
+# Share of it the greedy wave placements may take under further rules (waves.best_placement).
+_TRIES_SHARE = 0.1
 
 # Codes whose subject is a convoy the repair can simply drop.
 _REMOVABLE_CODES = frozenset(
@@ -201,7 +203,9 @@ def _escort_stage(
     under one unit) placed one by one, which wins when escort units, not trucks, are the
     bottleneck; (c) the waves scheduled together on CP-SAT (wave_schedule.py), which packs escort
     hours tighter, with the safe convoys free to move in time or stay home so that a wave gets
-    the trucks a scarce unit can lead. CP-SAT starts from the waves placed first on idle trucks
+    the trucks a scarce unit can lead. The greedy placements of (b) and (d) are each the best of
+    several fitting rules (waves.WAVE_RULES) while those take a small share of the time left.
+    CP-SAT starts from the waves placed first on idle trucks
     and the safe convoys fitted around them (waves.fit_around), and that start is (c) when
     CP-SAT has no time or finds nothing. What a safe convoy left home carried goes to the
     fill-in stage after this one. Fill-ins (unescorted loads no convoy carries, on idle trucks)
@@ -221,11 +225,23 @@ def _escort_stage(
         return kept, short, []
     safe = [c for c in routed if not needs_escort(scenario, network, c)]
     loads = pooled_loads(needy, _undelivered(allocation, routed, escorted=True))
-    greedy = _more_stops(scenario, network, access, place_waves(scenario, network, access, safe, loads), loads,
+    # each greedy placement under the rules of waves.WAVE_RULES while they take a small share of
+    # the time left, the one moving most kept (the first rule's alone on large crises)
+    tries_end = time.monotonic() + _TRIES_SHARE * max(0.0, end - time.monotonic())
+
+    def moved(placed: list[tuple[Convoy, str | None]]) -> float:
+        return _weighted_tonnes(scenario, [c for c, _ in placed])
+
+    greedy = _more_stops(scenario, network, access,
+                         best_placement(scenario, network, access, safe, loads, moved, tries_end), loads,
                          [(c, None) for c in safe])
     kept_b, _ = _escort(scenario, network, [c for c, _ in greedy], remaining(0.5), seed, _Trace())
+
     # (d) waves first on idle trucks, the safe convoys moved around them or left to the fill-ins
-    first = place_waves(scenario, network, access, [], loads)
+    def with_safe(placed: list[tuple[Convoy, str | None]]) -> float:
+        return moved(placed) + _weighted_tonnes(scenario, fit_around(scenario, network, placed, safe))
+
+    first = best_placement(scenario, network, access, [], loads, with_safe, tries_end)
     waves_first = first + [(c, None) for c in fit_around(scenario, network, first, safe)]
     # The fill-in stages after this one walk the same calendar as the greedy waves did: keep
     # them their time out of the scheduler's share, or the plan overruns its time limit.
