@@ -827,3 +827,40 @@ def test_a_tour_within_the_checkers_tolerance_of_a_short_horizon_counts():
     assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
     for transport in ("pooled", "trips"):
         assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-5, transport
+
+
+# ----- windows: a site open for a few hours takes what the trucks can bring while it is open ------
+def _windowed_site(close: float) -> dict:
+    """One 1 t truck, a 96 h horizon, S1 (need 10 t) 12.5 h away each way and open from 18 h to
+    ``close``: each arrival holds the truck 25 h, so it arrives once in a 16 h window, twice in 25 h."""
+    data = _one_truck(96.0, 12.5, need=10.0)
+    data["nodes"][-1]["window"] = [18.0, close]
+    return data
+
+
+def _truck_trips(departures: list[float]) -> dict:
+    return {"convoys": [{"id": f"c{i}", "organization": "ngo", "depot": "D", "vehicles": {"truck": 1},
+                         "path": ["D", "S1", "D"], "depart_h": t, "return_h": t + 25.0, "escort": None,
+                         "stops": [{"site": "S1", "arrive_h": t + 12.5, "unload": {"food": 1.0}}]}
+                        for i, t in enumerate(departures)],
+            "unmet": [{"site": "S1", "reason": "fleet"}]}
+
+
+@pytest.mark.parametrize("transport", ["trips", "pooled"])
+@pytest.mark.parametrize("close, departures", [(34.0, [5.5]), (43.0, [5.5, 30.5])])
+def test_a_site_window_takes_only_the_arrivals_a_truck_can_make_inside_it(transport, close, departures):
+    # The hours rows alone allow three 25 h trips in 96 h (3 t). Inside 18-34 h the truck
+    # arrives once (1 t); inside 18-43 h twice, 25 h apart (2 t). A plan the checker passes
+    # delivers exactly that much each time, so the bound is the best plan, not more.
+    scenario = cases.validated(_windowed_site(close))
+    a = distribute(scenario, gap=0, transport=transport)
+    assert units(a, "S1") == pytest.approx(len(departures), rel=REL)
+    report = _checked(scenario, _truck_trips(departures))
+    assert report.ok, sorted(report.codes)
+    assert report.metrics["delivered_t"] == pytest.approx(len(departures))
+
+
+def test_no_window_leaves_the_hours_rows_alone():
+    # the same site without a window: three trips (3 t), as the long-trip cut allows
+    a = distribute(cases.validated(_one_truck(96.0, 12.5, need=10.0)), gap=0)
+    assert units(a, "S1") == pytest.approx(3.0, rel=REL)

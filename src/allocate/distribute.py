@@ -25,7 +25,8 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   ``escort_choices`` restricts it (None, the default: every admissible unit; a number keeps the
   bound valid only where the units left out are not needed, as on the sample crises, and halves
   the time at 2,000 sites).
-- stock, need; weight and volume of each unescorted group within the capacity of its trips, of
+- stock, need; at a site with a ``window``, what each depot sends within what its trucks can
+  unload there arriving inside it (:func:`_window_caps`); weight and volume of each unescorted group within the capacity of its trips, of
   each escorted group and its site's unescorted group within both groups' trips (a convoy under
   escort may take along a type with a safe road); each fleet
   type's trips within ``count × horizon_h`` hours (a trip lasts the road round trip plus the site's
@@ -145,6 +146,8 @@ class DistributionFacts:
     eg_km: np.ndarray
     eg_class: np.ndarray  # (EG,) convoy class the escort trip accompanies
     eg_cap_t: np.ndarray  # tonnes one escorted convoy through the site can carry (class fleet, ≤ one tour's need)
+    window_cap_t: np.ndarray  # (D, S) most tonnes a depot's trucks can unload inside a site's window (inf: no cut)
+    window_cap_m3: np.ndarray  # (D, S) the same in m3
     horizon_h: float
     service_h: np.ndarray  # (S,) each site's service time, paid per escorted visit
 
@@ -307,6 +310,54 @@ def _tour_need_t(roads: "_RoadArrays", mask: np.ndarray, risk_factor: float, dep
     return out
 
 
+def _window_caps(sites: Sequence[Any], fleets: Sequence[Any], didx: Mapping[str, int],
+                 row: Mapping[tuple[float, str], int], out_h: Mapping[float, np.ndarray],
+                 back_h: Mapping[float, np.ndarray], horizon: float) -> tuple[np.ndarray, np.ndarray]:
+    """(D, S) the most tonnes (and m3) each depot's trucks can unload at each site with a window,
+    ``inf`` where there is no window or no cut: Σ over its fleet types of count × capacity × the
+    most convoys one truck of the type can bring there, arriving inside the window.
+
+    Why: the hours rows let a depot's trucks spend their day on a site open for a few hours;
+    darfur_like_large's S0402, open 18-34 h and 12.5 h from D09, was allotted 326 t from a depot
+    whose trucks that fit its roads carry 118 t, and each can arrive there once.
+    Valid for every plan the checker accepts: a convoy arriving at s at ``t`` (inside the window,
+    after the least way out from 0, and back by the horizon after the service and the least way
+    back) holds its trucks over [t - out, t + service + back]; at no moment more than ``count``
+    of a type are busy, so (interval graphs are perfect) its trucks' convoys there split into
+    ``count`` chains of disjoint intervals, whose arrivals lie ``out + service + back`` apart.
+    A convoy unloads at s at most its trucks' capacity (FORMAT.md §3 rules 3 and 5). Slack of
+    a few checker tolerances on both the window and the spacing keeps the cut off plans the
+    checker passes only by its tolerance.
+    """
+    D, S = len(didx), len(sites)
+    cap_t = np.full((D, S), INF)
+    cap_m3 = np.full((D, S), INF)
+    windowed = np.array([i for i, x in enumerate(sites) if x.window is not None], np.int64)
+    if not windowed.size:
+        return cap_t, cap_m3
+    opens = np.array([sites[i].window[0] for i in windowed], float)
+    closes = np.array([sites[i].window[1] for i in windowed], float)
+    service = np.array([sites[i].service_h for i in windowed], float)
+    slack = 4 * TOL * max(1.0, horizon)
+    sum_t, sum_m3 = np.zeros((D, windowed.size)), np.zeros((D, windowed.size))
+    spaced = np.ones((D, windowed.size), bool)  # False where some type could arrive without spacing
+    for f in fleets:
+        r, d = row[(f.capacity_t, f.depot)], didx[f.depot]
+        way_out, way_back = out_h[f.capacity_t][r, windowed], back_h[f.capacity_t][r, windowed]
+        first = np.maximum(opens, way_out)
+        last = np.minimum(closes, horizon - service - way_back)
+        gap = way_out + service + way_back - slack
+        reach = np.isfinite(way_out) & np.isfinite(way_back) & (last >= first - slack)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            arrivals = np.where(reach, np.floor((last - first + slack) / np.where(gap > 0, gap, 1.0)) + 1, 0.0)
+        spaced[d] &= ~(reach & (gap <= 0))
+        sum_t[d] += f.count * f.capacity_t * arrivals
+        sum_m3[d] += f.count * f.capacity_m3 * arrivals
+    cap_t[:, windowed] = np.where(spaced, sum_t, INF)
+    cap_m3[:, windowed] = np.where(spaced, sum_m3, INF)
+    return cap_t, cap_m3
+
+
 def _risk(w: np.ndarray) -> np.ndarray:
     """Route risk from additive weight; 1.0 where there is no path (as :mod:`allocate.access`)."""
     with np.errstate(invalid="ignore"):
@@ -368,6 +419,8 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
     combos = sorted({(avoid[e.id] or "", e.effectiveness) for e in admissible})
 
     hours: dict[float, np.ndarray] = {}
+    out_h: dict[float, np.ndarray] = {}
+    back_h: dict[float, np.ndarray] = {}
     risk: dict[float, np.ndarray] = {}
     km: dict[float, np.ndarray] = {}
     esc_risk: dict[tuple[float, str, float], np.ndarray] = {}
@@ -377,7 +430,9 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         for i, d in enumerate(ds):
             row[(w, d)] = i
         m = roads.mask(w)
-        hours[w] = roads.round_trips(src, roads.hours, m)[:, site_nodes]
+        way_out, way_back = roads.both_ways(src, roads.hours, m)
+        out_h[w], back_h[w] = way_out[:, site_nodes], way_back[:, site_nodes]
+        hours[w] = out_h[w] + back_h[w]
         risk[w] = _risk(roads.round_trips(src, -np.log1p(-roads.risk), m)[:, site_nodes])
         km[w] = roads.round_trips(src, roads.km, m)[:, site_nodes]
         for prov, eff in combos:
@@ -408,6 +463,8 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
     reasons = np.where(~reach_any, "no_path", np.where(~near_any, "too_far", np.where(~safe_any, "too_risky", "")))
     inaccessible = {sid: str(r) for sid, r in zip(site_ids, reasons) if r}
     accessible = reasons == ""
+
+    window_cap_t, window_cap_m3 = _window_caps(sites, fleets, didx, row, out_h, back_h, horizon)
 
     # positioning of escort units: base -> depot -> base on escort roads (FORMAT.md §3.5) ----------
     escorts = [e for e in admissible if e.count >= 1]
@@ -575,6 +632,8 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
         eg_km=eg_km,
         eg_class=eg_c,
         eg_cap_t=eg_cap,
+        window_cap_t=window_cap_t,
+        window_cap_m3=window_cap_m3,
         horizon_h=horizon,
         service_h=service_h,
     )
@@ -705,6 +764,24 @@ def _add_spill_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: Distribution
         b.add_rows(f"escort_{name}_trips", n, np.concatenate([np.arange(n), local]),
                    np.concatenate([cols, zcols]), np.concatenate([np.ones(n), -np.ones(zcols.size)]), -INF, 0.0)
         row_keys[f"escort_{name}_trips"] = keys
+
+
+def _add_window_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts, xg: np.ndarray,
+                     xcols: np.ndarray, wx: np.ndarray, vx: np.ndarray) -> None:
+    """Per (depot, site with a window) where the depot's trucks cannot bring the site's whole need
+    inside it: the tonnes and m3 sent there, both modes, within :func:`_window_caps`."""
+    S = len(f.sites)
+    pair = f.g_depot[xg] * S + f.g_site[xg]
+    site = f.g_site[xg]
+    short = ((f.window_cap_t.ravel()[pair] < f.need_t[site] - ZERO)
+             | (f.window_cap_m3.ravel()[pair] < (f.need @ f.volume)[site] - ZERO))
+    if not short.any():
+        return
+    used, local = np.unique(pair[short], return_inverse=True)
+    keys = tuple(f"{f.depots[u // S]},{f.sites[u % S]}" for u in used)
+    for name, per_x, cap in (("window_t", wx, f.window_cap_t), ("window_m3", vx, f.window_cap_m3)):
+        b.add_rows(name, used.size, local.reshape(-1), xcols[short], per_x[short], -INF, cap.ravel()[used])
+        row_keys[name] = keys
 
 
 TRIPS_LIMIT = 2_000
@@ -912,6 +989,7 @@ def build_distribution_model(
     used, local = np.unique(nrow, return_inverse=True)
     b.add_rows("need", used.size, local, xcols, np.ones(xg.size), -INF, f.need.ravel()[used])
     row_keys["need"] = tuple(f"{f.sites[u // C]},{f.commodities[u % C]}" for u in used)
+    _add_window_rows(b, row_keys, f, xg, xcols, f.weight[xc], f.volume[xc])
 
     # weight and volume of each group within its trips ------------------------------------------
     gkeys = tuple(f"{f.depots[d]},{f.sites[si]},{'escorted' if m else 'unescorted'}"
