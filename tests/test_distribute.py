@@ -864,3 +864,12 @@ def test_no_window_leaves_the_hours_rows_alone():
     # the same site without a window: three trips (3 t), as the long-trip cut allows
     a = distribute(cases.validated(_one_truck(96.0, 12.5, need=10.0)), gap=0)
     assert units(a, "S1") == pytest.approx(3.0, rel=REL)
+
+
+def test_beyond_the_window_rows_limit_the_window_is_left_out_and_said(monkeypatch):
+    import allocate.distribute as distribute_module
+
+    monkeypatch.setattr(distribute_module, "WINDOW_ROWS_LIMIT", 0)
+    a = distribute(cases.validated(_windowed_site(34.0)), gap=0)
+    assert units(a, "S1") == pytest.approx(3.0, rel=REL)
+    assert any("site windows not applied" in n for n in a.notes)

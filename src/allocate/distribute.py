@@ -26,7 +26,8 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   bound valid only where the units left out are not needed, as on the sample crises, and halves
   the time at 2,000 sites).
 - stock, need; at a site with a ``window``, what each depot sends within what its trucks can
-  unload there arriving inside it (:func:`_window_caps`); weight and volume of each unescorted group within the capacity of its trips, of
+  unload there arriving inside it (:func:`_window_caps`; beyond :data:`WINDOW_ROWS_LIMIT` such
+  pairs, left out); weight and volume of each unescorted group within the capacity of its trips, of
   each escorted group and its site's unescorted group within both groups' trips (a convoy under
   escort may take along a type with a safe road); each fleet
   type's trips within ``count × horizon_h`` hours (a trip lasts the road round trip plus the site's
@@ -766,21 +767,30 @@ def _add_spill_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: Distribution
         row_keys[f"escort_{name}_trips"] = keys
 
 
-def _add_window_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts, xg: np.ndarray,
-                     xcols: np.ndarray, wx: np.ndarray, vx: np.ndarray) -> None:
-    """Per (depot, site with a window) where the depot's trucks cannot bring the site's whole need
-    inside it: the tonnes and m3 sent there, both modes, within :func:`_window_caps`."""
+def _short_window_pairs(f: DistributionFacts, xg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The x columns (mask) of the (depot, site with a window) pairs whose trucks cannot bring the
+    site's whole need inside it, those pairs (depot × sites + site) and each column's pair index."""
     S = len(f.sites)
     pair = f.g_depot[xg] * S + f.g_site[xg]
     site = f.g_site[xg]
     short = ((f.window_cap_t.ravel()[pair] < f.need_t[site] - ZERO)
              | (f.window_cap_m3.ravel()[pair] < (f.need @ f.volume)[site] - ZERO))
-    if not short.any():
-        return
     used, local = np.unique(pair[short], return_inverse=True)
+    return short, used, local.reshape(-1)
+
+
+def _add_window_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts, xg: np.ndarray,
+                     xcols: np.ndarray, wx: np.ndarray, vx: np.ndarray) -> None:
+    """Per (depot, site with a window) where the depot's trucks cannot bring the site's whole need
+    inside it: the tonnes and m3 sent there, both modes, within :func:`_window_caps`; left out
+    beyond :data:`WINDOW_ROWS_LIMIT` such pairs (a looser bound, said in :attr:`Allocation.notes`)."""
+    short, used, local = _short_window_pairs(f, xg)
+    if not used.size or used.size > WINDOW_ROWS_LIMIT:
+        return
+    S = len(f.sites)
     keys = tuple(f"{f.depots[u // S]},{f.sites[u % S]}" for u in used)
     for name, per_x, cap in (("window_t", wx, f.window_cap_t), ("window_m3", vx, f.window_cap_m3)):
-        b.add_rows(name, used.size, local.reshape(-1), xcols[short], per_x[short], -INF, cap.ravel()[used])
+        b.add_rows(name, used.size, local, xcols[short], per_x[short], -INF, cap.ravel()[used])
         row_keys[name] = keys
 
 
@@ -788,6 +798,10 @@ TRIPS_LIMIT = 2_000
 # Beyond this many escort-pair columns the spill rows are left out (the unit budget row stays):
 # 2,000 generated sites have 202,008 and their LP took 18 s with them, 12 s without.
 SPILL_ROWS_LIMIT = 50_000
+# Beyond this many (depot, windowed site) pairs short of the need the window rows are left out:
+# 2,000 generated sites have 411 and their LP took 16 s with them, 12 s without (bound 0.7050
+# against 0.7054); darfur_like_large has 40.
+WINDOW_ROWS_LIMIT = 200
 INTEGER_TRIPS = False  # experiment
 
 
@@ -1402,6 +1416,10 @@ def _notes(dm: DistributionModel) -> tuple[str, ...]:
     if z.size > SPILL_ROWS_LIMIT:
         notes.append(f"escort time outside the horizon within each unit's longest way out and back ({z.size} "
                      f"escort-pair columns > {SPILL_ROWS_LIMIT}), not per first and last convoy")
+    windowed = _short_window_pairs(dm.facts, dm.x_group)[1].size
+    if windowed > WINDOW_ROWS_LIMIT:
+        notes.append(f"site windows not applied to what each depot sends ({windowed} depot-site pairs > "
+                     f"{WINDOW_ROWS_LIMIT})")
     return tuple(notes)
 
 
