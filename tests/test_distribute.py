@@ -873,3 +873,29 @@ def test_beyond_the_window_rows_limit_the_window_is_left_out_and_said(monkeypatc
     a = distribute(cases.validated(_windowed_site(34.0)), gap=0)
     assert units(a, "S1") == pytest.approx(3.0, rel=REL)
     assert any("site windows not applied" in n for n in a.notes)
+
+
+def test_a_fleet_type_that_carries_no_weight_still_brings_its_volume():
+    # 100 tents (1 t, 100 m3) need A (10 t, 1 m3) and Z (0 t, 100 m3) together: the convoy's
+    # volume is both types' (FORMAT.md §3 rule 3). Leaving Z out of the model put the bound at
+    # 0.02 under this checker-clean plan at 1.0 (found in review).
+    scenario = cases.validated({
+        "format": "allocate.scenario/1", "name": "hand", "horizon_h": 20.0,
+        "commodities": [{"id": "tent", "weight_t": 0.01, "volume_m3": 1.0}],
+        "parties": [{"id": "un", "kind": "un"}], "zones": [],
+        "nodes": [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"tent": 1000.0}},
+                  {"id": "S", "kind": "site", "lat": 0, "lon": 0, "need": {"tent": 100.0}, "severity": 3}],
+        "roads": [{"a": "D", "b": "S", "km": 10, "hours": 5.0, "risk": 0.0}],
+        "organizations": [{"id": "ngo", "escort_policy": "accept", "military_assets": "never"}],
+        "fleet": [{"id": "A", "organization": "ngo", "depot": "D", "count": 1, "capacity_t": 10.0, "capacity_m3": 1.0},
+                  {"id": "Z", "organization": "ngo", "depot": "D", "count": 1, "capacity_t": 0.0,
+                   "capacity_m3": 100.0}],
+        "escorts": [], "policy": {"risk_threshold": 0.05, "max_risk": 0.2}})
+    plan = {"convoys": [{"id": "c1", "organization": "ngo", "depot": "D", "vehicles": {"A": 1, "Z": 1},
+                         "path": ["D", "S", "D"], "depart_h": 0.0, "return_h": 10.0, "escort": None,
+                         "stops": [{"site": "S", "arrive_h": 5.0, "unload": {"tent": 100.0}}]}], "unmet": []}
+    report = _checked(scenario, plan)
+    assert report.ok, sorted(report.codes)
+    assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
+    for transport in ("trips", "pooled"):
+        assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6

@@ -404,9 +404,11 @@ def distribution_facts(scenario: Scenario, access: AccessFacts | None = None,
 
     # weight classes: each fleet type's capacity, and each depot's lightest (claims) --------------
     lightest = {d: acc.lightest_capacity_t(d) for d in depots}
+    # a type that carries no weight still carries volume: in a convoy its m3 count with the
+    # others' (FORMAT.md §3 rule 3), so it stays in the model
     fleets = [
         f for f in s.fleet
-        if f.depot in didx and f.count >= 1 and f.capacity_t > 0
+        if f.depot in didx and f.count >= 1 and (f.capacity_t > 0 or f.capacity_m3 > 0)
         and not (f.military and orgs[f.organization].military_assets == "never")
     ]
     sources: dict[float, list[str]] = {}
@@ -668,10 +670,12 @@ class DistributionModel:
 
 
 def _per_tonne(f: DistributionFacts, per_trip: np.ndarray) -> np.ndarray:
-    """(G,) least ``per_trip / capacity_t`` over the fleet types serving each group."""
+    """(G,) least ``per_trip / capacity_t`` over the fleet types serving each group that carry
+    weight (0 where none does: what such a group moves weighs nothing)."""
     out = np.full(len(f.g_site), INF)
-    np.minimum.at(out, f.fg_group, per_trip / f.fleet_cap_t[f.fg_fleet])
-    return out
+    carries = f.fleet_cap_t[f.fg_fleet] > 0
+    np.minimum.at(out, f.fg_group[carries], per_trip[carries] / f.fleet_cap_t[f.fg_fleet[carries]])
+    return np.where(np.isfinite(out), out, 0.0)
 
 
 def _tier_objective(name: str, b: ModelBuilder, f: DistributionFacts, xg: np.ndarray, xc: np.ndarray,
