@@ -238,13 +238,17 @@ def _escort_stage(
     kept_b, _ = _escort(scenario, network, [c for c, _ in greedy], remaining(0.5), seed, _Trace())
 
     # (d) waves first on idle trucks, the safe convoys moved around them or left to the fill-ins
+    fitted: dict[int, list[Convoy]] = {}  # the safe convoys fitted around each placement scored
+
     def with_safe(placed: list[tuple[Convoy, str | None]]) -> float:
-        return moved(placed) + _weighted_tonnes(scenario, fit_around(scenario, network, placed, safe))
+        fitted[id(placed)] = fit_around(scenario, network, placed, safe)
+        return moved(placed) + _weighted_tonnes(scenario, fitted[id(placed)])
 
     first = best_placement(scenario, network, access, [], loads, with_safe, tries_end)
-    waves_first = first + [(c, None) for c in fit_around(scenario, network, first, safe)]
+    waves_first = first + [(c, None) for c in fitted.get(id(first), [])]
     # The fill-in stages after this one walk the same calendar as the greedy waves did: keep
-    # them their time out of the scheduler's share, or the plan overruns its time limit.
+    # them their time out of the scheduler's share, or the plan overruns its time limit (the
+    # greedy's time counts every rule tried: a margin on the safe side).
     reserve = _FILL_IN_RESERVE * (time.monotonic() - greedy_started)
     budget = min(remaining(_BUDGET["waves"]), remaining(1.0) - reserve)
     # (c) CP-SAT from (d): the safe convoys may move (or stay home) to free trucks for full waves
