@@ -714,6 +714,35 @@ def test_an_escort_unit_may_spill_both_ways_on_one_way_roads():
         assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6, transport
 
 
+def test_a_copy_whose_one_convoy_spills_both_ways_does_no_other_convoy():
+    # One copy based at B. A is 20 h away, so a convoy from A may be its first (way out before
+    # 0) or its last (way back after the horizon), not both unless it is the copy's only convoy.
+    # The best real plan sends B's five 4 h escorted trips (50 of 60 t): A's trip with B's would
+    # leave at most one trip from B (A first: 0-4, back at B by 24; A last: out by 28 needs B
+    # done by 4). The spill rows alone let A's one trip spill both ways beside B's five (bound
+    # 1.0); counted as a single copy's only convoy, A gets 5/12 of a trip: 65/72.
+    site = {"kind": "site", "lat": 0, "lon": 0, "severity": 3}
+    data = _hand_scenario(
+        30.0,
+        [{"id": "A", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 100.0}},
+         {"id": "B", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 100.0}},
+         dict(site, id="SA", need={"food": 10.0}), dict(site, id="SB", need={"food": 50.0})],
+        [{"a": "A", "b": "SA", "km": 10, "hours": 2.0, "risk": 0.1},
+         {"a": "B", "b": "SB", "km": 10, "hours": 2.0, "risk": 0.1},
+         {"a": "A", "b": "B", "km": 200, "hours": 20.0, "risk": 0.0}],
+        [{"id": "tA", "depot": "A", "count": 1}, {"id": "tB", "depot": "B", "count": 1}],
+        [{"id": "E", "provider": "un", "base": "B", "count": 1, "effectiveness": 0.5}])
+    scenario = cases.validated(data)
+    report = _checked(scenario, {"unmet": [{"site": "SA", "reason": "escorts"}],
+                                 "convoys": [_escorted_trip(i, "B", "tB", "SB", 4.0 * i, 2.0, "E") for i in range(5)]})
+    assert report.ok, report.codes
+    assert report.metrics["weighted_coverage"] == pytest.approx(50 / 60)
+    for transport in ("pooled", "trips"):
+        a = distribute(scenario, gap=0, transport=transport)
+        assert a.bound == pytest.approx(65 / 72, rel=REL), transport
+        assert a.bound >= report.metrics["weighted_coverage"] - 1e-9
+
+
 def test_the_bound_counts_every_escort_unit_by_default():
     # Four one-truck depots each send one escorted convoy to S, each with its own unit (a unit's
     # one copy has time for one trip): four units are needed, and the default keeps them all.

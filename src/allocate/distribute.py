@@ -42,7 +42,9 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   each escort unit's trips and visits, positioning
   from its base included, within ``count × horizon_h`` plus the way out of its copies' first
   convoys and the way back of their last (pre-positioning before t = 0 and the way home after
-  the horizon are allowed, FORMAT.md §3.5; :func:`_add_spill_rows`; beyond
+  the horizon are allowed, FORMAT.md §3.5; :func:`_add_spill_rows`; a copy whose one convoy
+  spills both ways does no other, and the other copies' convoys fit their own horizons,
+  :func:`_add_single_convoy_rows`; beyond
   :data:`SPILL_ROWS_LIMIT` escort-pair columns, ``count × (horizon_h + longest way out + longest
   way back)``), its trips from
   one depot within ``count × (horizon_h + that depot's positioning)``, and its convoys' round
@@ -769,6 +771,59 @@ def _add_spill_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: Distribution
         b.add_rows(f"escort_{name}_trips", n, np.concatenate([np.arange(n), local]),
                    np.concatenate([cols, zcols]), np.concatenate([np.ones(n), -np.ones(zcols.size)]), -INF, 0.0)
         row_keys[f"escort_{name}_trips"] = keys
+    _add_single_convoy_rows(b, row_keys, f, firsts, lasts, zcols, used, local, keys, hours[:zcols.size])
+
+
+def _add_single_convoy_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts, firsts: np.ndarray,
+                            lasts: np.ndarray, zcols: np.ndarray, used: np.ndarray, local: np.ndarray,
+                            keys: tuple[str, ...], busy_h: np.ndarray) -> None:
+    """A copy whose first and last convoys are one and the same does no other convoy.
+
+    ``single[e, d]`` counts the copies of unit e whose only convoy leaves depot d. Firsts and
+    lasts at d that are not such copies are distinct convoys there (first + last − single ≤ trips
+    at d), and every other convoy of the unit belongs to a copy with a first and a last apart:
+    their busy hours, less those copies' way out of their first convoys and way back from their
+    last, fit those copies' horizons (visits' service hours left out: they cannot be told apart).
+    Valid for every plan: its copies give first, last, single and alone their counts.
+    Why: without them a unit with one copy based a day from a depot pays neither way of its one
+    trip there (first and last both) and still spends its whole day at a near depot
+    (cote_divoire_like: E_rebels one trip from D01, 103 h with positioning, and two from D03;
+    bound 0.5915 → 0.5842).
+    """
+    D = len(f.depots)
+    n = used.size
+    ue = used // D
+    single = b.add_cols("escort_single", n, 0.0, INF)
+    ones = np.ones(n)
+    b.add_rows("escort_single_trips", n, np.concatenate([np.arange(n)] * 3 + [local]),
+               np.concatenate([firsts, lasts, single, zcols]),
+               np.concatenate([ones, ones, -ones, -np.ones(zcols.size)]), -INF, 0.0)
+    row_keys["escort_single_trips"] = keys
+    for name, cols in (("first", firsts), ("last", lasts)):
+        b.add_rows(f"escort_single_{name}", n, np.concatenate([np.arange(n)] * 2), np.concatenate([single, cols]),
+                   np.concatenate([ones, -ones]), -INF, 0.0)
+        row_keys[f"escort_single_{name}"] = keys
+    # a single copy's trip: its own columns, one convoy per copy at its depot
+    nz = zcols.size
+    alone = b.add_cols("escort_single_trip", nz, 0.0, INF)
+    b.add_rows("escort_single_trip_cap", nz, np.concatenate([np.arange(nz)] * 2), np.concatenate([alone, zcols]),
+               np.concatenate([np.ones(nz), -np.ones(nz)]), -INF, 0.0)
+    b.add_rows("escort_single_trip_count", n, np.concatenate([local, np.arange(n)]), np.concatenate([alone, single]),
+               np.concatenate([np.ones(nz), -ones]), 0.0, 0.0)
+    row_keys["escort_single_trip_count"] = keys
+    # the other convoys, positioning included but for the first's way out and the last's way
+    # back, fit the horizon of the copies with two or more
+    E = len(f.escorts)
+    units = np.unique(ue)
+    row_of = np.full(E, -1)
+    row_of[units] = np.arange(units.size)
+    zr, pr = row_of[f.eg_escort], row_of[ue]
+    out_h, back_h = f.escort_pos_out[ue, used % D], f.escort_pos_back[ue, used % D]
+    b.add_rows("escort_multi_hours", units.size, np.concatenate([zr, zr, pr, pr, pr]),
+               np.concatenate([zcols, alone, firsts, lasts, single]),
+               np.concatenate([busy_h, -busy_h, -out_h - f.horizon_h, -back_h, out_h + back_h + f.horizon_h]),
+               -INF, 0.0)
+    row_keys["escort_multi_hours"] = tuple(f.escorts[e] for e in units)
 
 
 def _short_window_pairs(f: DistributionFacts, xg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
