@@ -779,7 +779,8 @@ def _add_single_convoy_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: Dist
                             keys: tuple[str, ...], busy_h: np.ndarray) -> None:
     """A copy whose first and last convoys are one and the same does no other convoy.
 
-    ``single[e, d]`` counts the copies of unit e whose only convoy leaves depot d. Firsts and
+    ``single[e, d]`` counts the copies of unit e whose only convoy (of those the model counts:
+    the ones carrying a load that needs the escort) leaves depot d. Firsts and
     lasts at d that are not such copies are distinct convoys there (first + last − single ≤ trips
     at d), and every other convoy of the unit belongs to a copy with a first and a last apart:
     their busy hours, less those copies' way out of their first convoys and way back from their
@@ -864,6 +865,7 @@ WINDOW_ROWS_LIMIT = 200
 INTEGER_TRIPS = False  # experiment
 
 
+TRIP_TOL_SLACK = 4  # checker tolerances one trip may gain: departure or hand-over, stop, return, and one spare
 LONG_TRIP_BANDS = 12  # k = 1..12: at most k trips longer than period/(k+1) per vehicle or unit
 
 
@@ -881,10 +883,14 @@ def _add_long_trip_rows(b: ModelBuilder, row_keys: dict[str, tuple], name: str, 
     """
     period = np.broadcast_to(np.asarray(period, float), per_slot.shape)
     # FORMAT.md's tolerance at both ends (departure ≥ 0, return ≤ the period): two 5.000004 h
-    # trips fit a 10 h horizon, so they must not count as longer than half of it
-    reach = period + 2 * TOL * np.maximum(1.0, period)
+    # trips fit a 10 h horizon, so they must not count as longer than half of it; and each trip
+    # may come in shorter than its road hours by the tolerance at its stop, its return and its
+    # hand-over to the next (four 2.5000177 h escorted trips pass the checker in 10 h)
+    tol = TOL * np.maximum(1.0, period)
+    reach = period + 2 * tol
     with np.errstate(divide="ignore"):
-        band = np.floor(reach[owner] / np.maximum(hours, 1e-12) + 1e-9).astype(np.int64)
+        shortest = np.maximum(hours - TRIP_TOL_SLACK * tol[owner], 1e-12)
+        band = np.floor(reach[owner] / shortest + 1e-9).astype(np.int64)
     keep = (band >= 1) & (band <= LONG_TRIP_BANDS) & np.isfinite(hours)
     if not keep.any():
         return
