@@ -132,3 +132,51 @@ def test_a_wave_full_by_volume_takes_no_further_stop() -> None:
     scenario = Scenario.from_dict(data)
     full = _wave_to_a(units=100)
     assert _extend(scenario, [(full, "E")]) == [(full, "E")]
+
+
+def _far_unit(horizon: float = 24, base: str = "J") -> Scenario:
+    """:func:`_scenario` with one truck, a safe site B an hour from D (severity 1), and unit E
+    based at ``base`` (J: an hour from D, so it pays positioning on every wave)."""
+    data = _scenario(trucks=1, horizon=horizon).to_dict()
+    data["nodes"] += [{"id": "B", "kind": "site", "lat": 1, "lon": 0, "need": {"food": 100}, "severity": 1},
+                      {"id": "J", "kind": "junction", "lat": -1, "lon": 0}]
+    data["roads"] += [{"a": "D", "b": "B", "km": 40, "hours": 1, "risk": 0.0},
+                      {"a": "J", "b": "D", "km": 40, "hours": 1, "risk": 0.0}]
+    data["escorts"][0]["base"] = base
+    return Scenario.from_dict(data)
+
+
+def _safe_to_b(depart: float = 2.0) -> Convoy:
+    """A convoy without escort on the only truck, leaving as the wave to A comes back."""
+    return Convoy(id="K1", organization="wfp", depot="D", vehicles={"truck": 1}, path=("D", "B", "D"),
+                  depart_h=depart, stops=(Stop(site="B", arrive_h=depart + 1, unload={"food": 10}),),
+                  return_h=depart + 2, escort=None)
+
+
+def test_a_far_units_wave_goes_on_and_the_convoy_without_escort_waits_for_its_truck() -> None:
+    # The wave's truck is booked from 2 h by K1; the unit pays an hour's positioning each way on
+    # every wave, so the wave goes on to C (back at 3 h) and K1 leaves at 3 h instead.
+    scenario = _far_unit()
+    out = _extend(scenario, [(_wave_to_a(), "E"), (_safe_to_b(), None)])
+    assert [[s.site for s in c.stops] for c, _ in out] == [["A", "C"], ["B"]]
+    assert out[0][0].return_h == pytest.approx(3.0)
+    assert out[1] == (_safe_to_b(3.0), None)
+    _checked(scenario, [out[0][0]])
+    report = check(scenario, escorted_plan(scenario, RoadNetwork(scenario), [c for c, _ in out]))
+    assert not report.codes & {"FLEET_BUSY", "TIME_RETURN", "HORIZON"}, sorted(report.codes)
+
+
+def test_a_convoy_without_escort_that_cannot_wait_gives_way_only_to_more_tonnes() -> None:
+    # A 4 h horizon: K1 (0.5 t to a severity-1 site) cannot leave later, and the stop at C
+    # (5 t at severity 3) is worth more, so K1 is left to the fill-ins and the wave goes on.
+    scenario = _far_unit(horizon=4)
+    out = _extend(scenario, [(_wave_to_a(), "E"), (_safe_to_b(), None)])
+    assert [c.id for c, _ in out] == ["W0001"]
+    assert [s.site for s in out[0][0].stops] == ["A", "C"]
+
+
+def test_a_unit_based_at_the_depot_does_not_displace_convoys_without_escort() -> None:
+    # Back at D it can lead the next wave at once: K1 keeps its truck and the wave its one stop.
+    scenario = _far_unit(base="D")
+    placed = [(_wave_to_a(), "E"), (_safe_to_b(), None)]
+    assert _extend(scenario, placed) == placed

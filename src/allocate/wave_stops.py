@@ -6,8 +6,11 @@ an hour further on waits for an escort of its own. Escort hours are what runs sh
 pass gives a wave further stops: from its last site to the next short site that needs an
 escort, then home, on roads its escort unit may take, with the whole round trip's escorted
 risk within ``max_risk``, inside the sites' windows and the horizon, and only while its trucks
-and the unit it was fitted around stay free for the longer trip. The escort itself is named
-afterwards by :func:`allocate.escorts.assign_escorts`, which checks every rule again.
+and the unit it was fitted around stay free for the longer trip: the unit's later waves may
+move later, and for a unit based away from the depot, convoys without escort holding the trucks
+may move later too, or give way when the stop moves more severity-weighted tonnes than they do.
+The escort itself is named afterwards by :func:`allocate.escorts.assign_escorts`, which checks
+every rule again.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def extend_waves(
         calendar.add(scenario, network, convoy, escort=unit)
     left = {k: dict(v) for k, v in loads.items()}
     severity = {s.id: s.severity for s in scenario.sites}
+    dropped: set[int] = set()  # convoys without escort that gave their trucks to a longer wave
     order = sorted(range(len(out)), key=lambda i: (out[i][0].depart_h, out[i][0].id))
     for i in order:
         wave, unit = out[i]
@@ -80,6 +84,14 @@ def extend_waves(
                     longer, moved = pushed
                     for j, convoy in moved.items():
                         out[j] = (convoy, unit)
+            if longer is None:
+                displacing = _displacing_safe(scenario, network, access, calendar, out, i, wave, escort, left, severity,
+                                              dropped)
+                if displacing is not None:
+                    longer, gone, moved_safe = displacing
+                    dropped |= gone
+                    for j, convoy in moved_safe.items():
+                        out[j] = (convoy, None)
             calendar.add(scenario, network, longer or wave, escort=unit)
             if longer is None:
                 break
@@ -87,7 +99,7 @@ def extend_waves(
                 left[(wave.depot, longer.stops[-1].site)][c] -= u
             wave = longer
         out[i] = (wave, unit)
-    return out
+    return [x for k, x in enumerate(out) if k not in dropped]
 
 
 def _pushing_later(
@@ -220,6 +232,94 @@ def _next_stop(
             })
             best = (rate, longer)
     return None if best is None else best[1]
+
+
+def _displacing_safe(
+    scenario: Scenario,
+    network: RoadNetwork,
+    access: AccessFacts,
+    calendar: Calendar,
+    out: Sequence[tuple[Convoy, str | None]],
+    i: int,
+    wave: Convoy,
+    escort: EscortUnit,
+    left: Mapping[tuple[str, str], Mapping[str, float]],
+    severity: Mapping[str, int],
+    dropped: set[int],
+) -> tuple[Convoy, set[int], dict[int, Convoy]] | None:
+    """The wave ``out[i]`` (not in ``calendar``) with one more stop on trucks that convoys without
+    escort hold during or after it: ``(longer wave, indices in out of the convoys it displaces,
+    {index: convoy moved later to make room})``, when the stop moves more severity-weighted tonnes
+    than the displaced do; those are out of ``calendar``, the others back in it where they are or
+    moved. None, and ``calendar`` as it was, otherwise.
+
+    Why: the convoys without escort are fitted first and take a wave's trucks the moment it is
+    back, so a unit based two days away makes one trip with room for two stops while the sites
+    after them, an hour on, wait (darfur_like_large: E_gov_D02's one wave from D07, 117 t to two
+    sites, eight escorted sites with 231 t left nearby). What they carried goes back to the
+    fill-in stage, which often sends it again on trucks idle later.
+    """
+    pos = positioning_hours(network, escort, wave.depot)
+    if pos is None or sum(pos) <= 0.0:
+        return None  # a unit based at the depot leads its next wave as soon as it is back
+    types = {f.id for f in _wave_types(scenario, wave.depot, wave.organization)}
+    blocking = [j for j, (c, u) in enumerate(out)
+                if j != i and j not in dropped and u is None and c.escort is None
+                and not (c.model_extra or {}).get("wave") and c.depot == wave.depot
+                and set(c.vehicles) & types and c.return_h > wave.depart_h + 1e-9]
+    if not blocking:
+        return None
+    for j in blocking:
+        calendar.remove(scenario, network, out[j][0])
+    longer = _next_stop(scenario, network, access, calendar, wave, escort, left, severity)
+    if longer is None:
+        for j in blocking:
+            calendar.add(scenario, network, out[j][0])
+        return None
+    calendar.add(scenario, network, longer, escort=escort.id)
+
+    def value(c: Convoy) -> float:
+        return sum(severity.get(s.site, 0) * scenario.weight_t(s.unload) for s in c.stops)
+
+    back: dict[int, Convoy] = {}
+    gone: set[int] = set()
+    for j in sorted(blocking, key=lambda j: (-value(out[j][0]), out[j][0].id)):
+        c = _refitted(scenario, calendar, out[j][0])
+        if c is None:
+            gone.add(j)
+        else:
+            calendar.add(scenario, network, c)
+            back[j] = c
+    stop = longer.stops[-1]
+    gain = severity.get(stop.site, 0) * scenario.weight_t(stop.unload)
+    calendar.remove(scenario, network, longer, escort=escort.id)
+    if gain > sum(value(out[j][0]) for j in gone) * (1 + 1e-9):
+        return longer, gone, {j: c for j, c in back.items() if c is not out[j][0]}
+    for c in back.values():
+        calendar.remove(scenario, network, c)
+    for j in blocking:
+        calendar.add(scenario, network, out[j][0])
+    return None
+
+
+def _refitted(scenario: Scenario, calendar: Calendar, convoy: Convoy) -> Convoy | None:
+    """``convoy`` where it is if its trucks are idle for it, else moved whole (within
+    :func:`allocate.waves.shift_range`) to the first moment its trucks come back at which they
+    are; None if no such moment."""
+    def fits(c: Convoy) -> bool:
+        return all(calendar.idle_trucks(scenario.fleet_by_id[f], c.depart_h, c.return_h) >= n
+                   for f, n in c.vehicles.items())
+
+    if fits(convoy):
+        return convoy
+    early, late = shift_range(scenario, convoy)
+    for t in sorted({b for f in convoy.vehicles for _, b, _ in calendar.fleet[f]}):
+        move = t - convoy.depart_h
+        if early - 1e-9 <= move <= late + 1e-9:
+            moved = shifted(convoy, move)
+            if fits(moved):
+                return moved
+    return None
 
 
 def _over(scenario: Scenario, wave: Convoy, unload: Mapping[str, float]) -> dict[str, float]:
