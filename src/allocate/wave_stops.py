@@ -138,8 +138,7 @@ def _pushing_later(
             convoy = shifted(out[j][0], extra)
             p_out, p_back = positioning_hours(network, escort, convoy.depot) or (0.0, 0.0)
             if (shift_range(scenario, out[j][0])[1] < extra - 1e-9
-                    or any(calendar.idle_trucks(scenario.fleet_by_id[f], convoy.depart_h, convoy.return_h) < n
-                           for f, n in convoy.vehicles.items())
+                    or not calendar.trucks_idle_for(scenario, convoy)
                     or not calendar.escort_free(escort, convoy.depart_h - p_out, convoy.return_h + p_back)):
                 fits = False
                 break
@@ -284,7 +283,7 @@ def _displacing_safe(
     back: dict[int, Convoy] = {}
     gone: set[int] = set()
     for j in sorted(blocking, key=lambda j: (-value(out[j][0]), out[j][0].id)):
-        c = _refitted(scenario, calendar, out[j][0])
+        c = calendar.refit(scenario, out[j][0])
         if c is None:
             gone.add(j)
         else:
@@ -294,31 +293,11 @@ def _displacing_safe(
     gain = severity.get(stop.site, 0) * scenario.weight_t(stop.unload)
     calendar.remove(scenario, network, longer, escort=escort.id)
     if gain > sum(value(out[j][0]) for j in gone) * (1 + 1e-9):
-        return longer, gone, {j: c for j, c in back.items() if c is not out[j][0]}
+        return longer, gone, {j: c for j, c in back.items() if c != out[j][0]}
     for c in back.values():
         calendar.remove(scenario, network, c)
     for j in blocking:
         calendar.add(scenario, network, out[j][0])
-    return None
-
-
-def _refitted(scenario: Scenario, calendar: Calendar, convoy: Convoy) -> Convoy | None:
-    """``convoy`` where it is if its trucks are idle for it, else moved whole (within
-    :func:`allocate.waves.shift_range`) to the first moment its trucks come back at which they
-    are; None if no such moment."""
-    def fits(c: Convoy) -> bool:
-        return all(calendar.idle_trucks(scenario.fleet_by_id[f], c.depart_h, c.return_h) >= n
-                   for f, n in c.vehicles.items())
-
-    if fits(convoy):
-        return convoy
-    early, late = shift_range(scenario, convoy)
-    for t in sorted({b for f in convoy.vehicles for _, b, _ in calendar.fleet[f]}):
-        move = t - convoy.depart_h
-        if early - 1e-9 <= move <= late + 1e-9:
-            moved = shifted(convoy, move)
-            if fits(moved):
-                return moved
     return None
 
 

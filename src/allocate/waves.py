@@ -140,6 +140,21 @@ class Calendar:
         a margin (FORMAT.md §3: a truck back at ``t`` is free at ``t``)."""
         return sum(n for a, b, n in self.fleet[fleet.id] if a <= t and b > t + 1e-6 * max(1.0, t))
 
+    def trucks_idle_for(self, scenario: Scenario, convoy: Convoy, shift: float = 0.0) -> bool:
+        """Whether every truck ``convoy`` takes is idle for its trip moved by ``shift`` hours."""
+        return all(self.idle_trucks(scenario.fleet_by_id[f], convoy.depart_h + shift, convoy.return_h + shift) >= n
+                   for f, n in convoy.vehicles.items())
+
+    def refit(self, scenario: Scenario, convoy: Convoy) -> Convoy | None:
+        """``convoy`` where it is if its trucks are idle then, else moved whole (within
+        :func:`shift_range`) to the earliest moment something comes back at which they are; None
+        if there is no such moment."""
+        early, late = shift_range(scenario, convoy)
+        moves = [0.0] + sorted(t - convoy.depart_h for t in self.release_times()
+                               if early - 1e-9 <= t - convoy.depart_h <= late + 1e-9)
+        shift = next((m for m in moves if self.trucks_idle_for(scenario, convoy, m)), None)
+        return None if shift is None else shifted(convoy, shift)
+
     def release_times(self) -> list[float]:
         """Moments something becomes free: candidate departure times for a wave."""
         times = {0.0}
@@ -615,18 +630,10 @@ def fit_around(
         value = sum(severity.get(s.site, 0) * scenario.weight_t(s.unload) for s in c.stops)
         return value / max(1e-9, sum(c.vehicles.values()) * (c.return_h - c.depart_h))
 
-    def idle(c: Convoy, shift: float) -> bool:
-        return all(calendar.idle_trucks(scenario.fleet_by_id[f], c.depart_h + shift, c.return_h + shift) >= n
-                   for f, n in c.vehicles.items())
-
     fitted: list[Convoy] = []
     for convoy in sorted(convoys, key=lambda c: (-density(c), c.id)):
-        early, late = shift_range(scenario, convoy)
-        moves = [0.0] + sorted(t - convoy.depart_h for t in calendar.release_times()
-                               if early - 1e-9 <= t - convoy.depart_h <= late + 1e-9)
-        shift = next((m for m in moves if idle(convoy, m)), None)
-        if shift is not None:
-            moved = shifted(convoy, shift)
+        moved = calendar.refit(scenario, convoy)
+        if moved is not None:
             fitted.append(moved)
             calendar.add(scenario, network, moved)
     return fitted
