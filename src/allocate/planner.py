@@ -27,6 +27,7 @@ from allocate.scenario import FleetType, Scenario
 from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
+from allocate.wave_tours import tour_waves
 from allocate.waves import (Calendar, best_placement, civilians_all_busy, fill_idle_trucks, fit_around, pool_waves,
                             pooled_loads, shift_range, shifted, spare_stock_loads, trucks_capacity, trucks_for)
 
@@ -203,7 +204,10 @@ def _escort_stage(
     under one unit) placed one by one, which wins when escort units, not trucks, are the
     bottleneck; (c) the waves scheduled together on CP-SAT (wave_schedule.py), which packs escort
     hours tighter, with the safe convoys free to move in time or stay home so that a wave gets
-    the trucks a scarce unit can lead. The greedy placements of (b) and (d) are each the best of
+    the trucks a scarce unit can lead; (e) every escorted trip a tour through several nearby sites
+    from the start, each copy of a unit leading its share of the trucks (wave_tours.py), which wins
+    where many small loads under escort would each take a unit's whole trip. The greedy
+    placements of (b) and (d) are each the best of
     several fitting rules (waves.WAVE_RULES) while those take a small share of the time left.
     CP-SAT starts from the waves placed first on idle trucks
     and the safe convoys fitted around them (waves.fit_around), and that start is (c) when
@@ -257,10 +261,16 @@ def _escort_stage(
     kept_c = _escort(scenario, network, [c for c, _ in _more_stops(scenario, network, access,
                                                                    scheduled or waves_first, loads)],
                      remaining(0.5), seed, _Trace())[0]
+    # (e) every escorted trip a tour through several sites, each copy of a unit leading its share
+    # of the trucks, the safe convoys fitted around them
+    tours_end = time.monotonic() + _TRIES_SHARE * max(0.0, end - time.monotonic())
+    toured = tour_waves(scenario, network, access, [], loads, deadline=tours_end)
+    kept_e = _escort(scenario, network, [c for c, _ in toured] + fit_around(scenario, network, toured, safe),
+                     remaining(0.5), seed, _Trace())[0] if toured else []
     # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often
     # sent again on trucks idle later, and that is where (c) gains
     best, best_fills, best_value = kept, [], -1.0
-    for candidate in (kept, kept_b, kept_c):
+    for candidate in (kept, kept_b, kept_c, kept_e):
         fills = fill_idle_trucks(scenario, network, candidate, _undelivered(allocation, candidate, escorted=False),
                                  deadline=time.monotonic() + _SCORING_SHARE * max(0.0, end - time.monotonic()))
         value = _weighted_tonnes(scenario, candidate + fills)
@@ -270,7 +280,9 @@ def _escort_stage(
         trace.notes.append(f"escorts: router's convoys kept, {len(pooled)} waves for loads left without escort")
         return kept, short, best_fills
     how = "placed one by one"
-    if best is kept_c:
+    if best is kept_e:
+        how = "each a tour through nearby sites"
+    elif best is kept_c:
         how = "scheduled together on CP-SAT" if scheduled else "placed one by one before the safe convoys"
     waves_sent = sum(1 for c in best if (c.model_extra or {}).get("wave"))
     trace.notes.append(f"escorts: every escorted load sent in {waves_sent} waves, {how} "

@@ -1,0 +1,88 @@
+"""Escorted waves built as tours (wave_tours.py): one unit leads trucks through several sites
+when single-site trips cannot fit its day, a copy takes only its share of the trucks, and a tour
+never takes an escort the principles refuse."""
+
+from __future__ import annotations
+
+from allocate.access import AccessFacts
+from allocate.check import check
+from allocate.network import RoadNetwork
+from allocate.plan import site_coverage
+from allocate.planner import plan
+from allocate.scenario import Scenario
+from allocate.wave_tours import tour_waves
+from wave_helpers import escorted_plan
+
+CHAIN = ("A", "B", "C", "E")
+
+
+def _scenario(*, horizon: float = 7.0, copies: int = 1, trucks: int = 4, need: float = 100,
+              risk: float = 0.1) -> Scenario:
+    """Depot D two hours from A, then B, C and E half an hour apart along a chain, E 2.9 h from D:
+    D → A → B → C → E → D takes 6.4 h, one site and back 4 h or more. Every road has ``risk``
+    (threshold 0.05, max_risk 0.3); a UN unit at D (effectiveness 0.9, ``copies``) may escort
+    wfp (``last_resort``); ``trucks`` 10 t trucks; each site needs ``need`` units of 0.05 t."""
+    sites = [{"id": s, "kind": "site", "lat": 0, "lon": i + 1, "need": {"food": need}, "severity": 3}
+             for i, s in enumerate(CHAIN)]
+    roads = [{"a": "D", "b": "A", "km": 80, "hours": 2, "risk": risk},
+             *({"a": a, "b": b, "km": 20, "hours": 0.5, "risk": risk} for a, b in zip(CHAIN, CHAIN[1:])),
+             {"a": "E", "b": "D", "km": 110, "hours": 2.9, "risk": risk}]
+    return Scenario.from_dict({
+        "format": "allocate.scenario/1", "name": "wave-tours", "horizon_h": horizon,
+        "commodities": [{"id": "food", "weight_t": 0.05, "volume_m3": 0.1}],
+        "parties": [{"id": "un", "kind": "un"}], "zones": [],
+        "nodes": [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 5000}}, *sites],
+        "roads": roads,
+        "organizations": [{"id": "wfp", "escort_policy": "last_resort", "military_assets": "never"}],
+        "fleet": [{"id": "truck", "organization": "wfp", "depot": "D", "count": trucks, "capacity_t": 10,
+                   "capacity_m3": 40}],
+        "escorts": [{"id": "E1", "provider": "un", "base": "D", "count": copies, "effectiveness": 0.9}],
+        "policy": {"risk_threshold": 0.05, "max_risk": 0.3},
+    })
+
+
+def _loads(scenario: Scenario) -> dict[tuple[str, str, str], dict[str, float]]:
+    return {("D", "wfp", s.id): dict(s.need) for s in scenario.sites}
+
+
+def _tours(scenario: Scenario, **kwargs):
+    network = RoadNetwork(scenario)
+    return network, tour_waves(scenario, network, AccessFacts(scenario, network), [], _loads(scenario), **kwargs)
+
+
+def test_one_unit_serves_four_sites_in_one_tour_where_single_trips_reach_one():
+    scenario = _scenario()
+    network, placed = _tours(scenario)
+    assert [[s.site for s in c.stops] for c, _ in placed] == [list(CHAIN)]
+    assert [unit for _, unit in placed] == ["E1"]
+    result = escorted_plan(scenario, network, [c for c, _ in placed])
+    report = check(scenario, result)
+    assert report.ok, sorted(report.codes)
+    coverage = site_coverage(scenario, result.convoys)
+    assert all(abs(coverage[s].delivered_t - 5.0) < 1e-6 for s in CHAIN)
+
+
+def test_a_copy_takes_its_share_of_the_trucks_unless_told_otherwise():
+    # two copies at D, four 10 t trucks, 80 t wanted: each tour takes two trucks, both leave at once
+    scenario = _scenario(copies=2, need=400, horizon=24)
+    _, shared = _tours(scenario)
+    first = [c for c, _ in shared if c.depart_h == 0]
+    assert len(first) == 2 and all(sum(c.vehicles.values()) == 2 for c in first)
+    _, whole = _tours(scenario, shared=False)
+    assert sum(whole[0][0].vehicles.values()) == 4
+
+
+def test_no_tour_under_last_resort_where_the_roads_are_safe_without_escort():
+    scenario = _scenario(risk=0.001)
+    _, placed = _tours(scenario)
+    assert placed == []
+
+
+def test_the_planner_sends_the_tour_when_only_a_tour_reaches_every_site():
+    scenario = _scenario()
+    result = plan(scenario, time_limit=20, seed=0, deterministic=True)
+    report = check(scenario, result)
+    assert report.ok, sorted(report.codes)
+    coverage = site_coverage(scenario, result.convoys)
+    assert all(abs(coverage[s].delivered_t - 5.0) < 1e-6 for s in CHAIN)
+    assert any(len(c.stops) == 4 and c.escort == "E1" for c in result.convoys)
