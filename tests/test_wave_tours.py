@@ -4,11 +4,13 @@ never takes an escort the principles refuse."""
 
 from __future__ import annotations
 
+import math
+
 from allocate.access import AccessFacts
 from allocate.check import check
 from allocate.network import RoadNetwork
-from allocate.plan import site_coverage
-from allocate.planner import plan
+from allocate.plan import Convoy, Stop, site_coverage
+from allocate.planner import _best_by_depot, plan
 from allocate.scenario import Scenario
 from allocate.wave_tours import tour_waves
 from wave_helpers import escorted_plan
@@ -68,7 +70,7 @@ def test_a_copy_takes_its_share_of_the_trucks_unless_told_otherwise():
     _, shared = _tours(scenario)
     first = [c for c, _ in shared if c.depart_h == 0]
     assert len(first) == 2 and all(sum(c.vehicles.values()) == 2 for c in first)
-    _, whole = _tours(scenario, shared=False)
+    _, whole = _tours(scenario, share_scale=math.inf)
     assert sum(whole[0][0].vehicles.values()) == 4
 
 
@@ -86,3 +88,51 @@ def test_the_planner_sends_the_tour_when_only_a_tour_reaches_every_site():
     coverage = site_coverage(scenario, result.convoys)
     assert all(abs(coverage[s].delivered_t - 5.0) < 1e-6 for s in CHAIN)
     assert any(len(c.stops) == 4 and c.escort == "E1" for c in result.convoys)
+
+
+def _two_depot_scenario() -> Scenario:
+    """Depots D1 and D2, one site each (severity 3 and 5), one truck each."""
+    return Scenario.from_dict({
+        "format": "allocate.scenario/1", "name": "by-depot", "horizon_h": 24,
+        "commodities": [{"id": "food", "weight_t": 0.05, "volume_m3": 0.1}],
+        "parties": [], "zones": [],
+        "nodes": [{"id": "D1", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 500}},
+                  {"id": "D2", "kind": "depot", "lat": 1, "lon": 0, "stock": {"food": 500}},
+                  {"id": "S1", "kind": "site", "lat": 0, "lon": 1, "need": {"food": 200}, "severity": 3},
+                  {"id": "S2", "kind": "site", "lat": 1, "lon": 1, "need": {"food": 200}, "severity": 5}],
+        "roads": [{"a": "D1", "b": "S1", "km": 10, "hours": 1, "risk": 0},
+                  {"a": "D2", "b": "S2", "km": 10, "hours": 1, "risk": 0}],
+        "organizations": [{"id": "wfp", "escort_policy": "accept", "military_assets": "never"}],
+        "fleet": [{"id": "t1", "organization": "wfp", "depot": "D1", "count": 1, "capacity_t": 10, "capacity_m3": 40},
+                  {"id": "t2", "organization": "wfp", "depot": "D2", "count": 1, "capacity_t": 10, "capacity_m3": 40}],
+        "escorts": [],
+    })
+
+
+def _trip(convoy_id: str, depot: str, site: str, units: float, escort: str | None = None) -> Convoy:
+    fleet = {"D1": "t1", "D2": "t2"}[depot]
+    return Convoy(id=convoy_id, organization="wfp", depot=depot, vehicles={fleet: 1}, path=(depot, site, depot),
+                  depart_h=0, stops=(Stop(site=site, arrive_h=1, unload={"food": units}),), return_h=2, escort=escort)
+
+
+def test_each_depot_takes_the_candidate_moving_most_there_with_ids_kept_unique_and_units_left_to_name():
+    scenario = _two_depot_scenario()
+    first = [_trip("W0001", "D1", "S1", 200), _trip("W0002", "D2", "S2", 50)]
+    second = [_trip("W0001", "D1", "S1", 100), _trip("W0002", "D2", "S2", 150, escort="E9")]
+    merged = _best_by_depot(scenario, (first, second))
+    assert [(c.depot, c.id, c.stops[0].unload["food"], c.escort) for c in merged] == [
+        ("D1", "W0001", 200, None), ("D2", "W0002", 150, None)]
+    # the same id from two candidates at two depots is renamed, so the plan holds no duplicate (REF)
+    second = [_trip("W0001", "D1", "S1", 100), _trip("W0001", "D2", "S2", 150)]
+    merged = _best_by_depot(scenario, (first, second))
+    assert [c.id for c in merged] == ["W0001", "W0001.2"]
+    # one candidate best everywhere: nothing new to compare
+    assert _best_by_depot(scenario, (first, [_trip("W0009", "D1", "S1", 10)])) == []
+
+
+def test_copies_taken_in_the_order_they_are_free_keep_every_rule():
+    scenario = _scenario(copies=2, need=400, horizon=24)
+    network, placed = _tours(scenario, by_rate=False)
+    assert placed and all(unit == "E1" for _, unit in placed)
+    report = check(scenario, escorted_plan(scenario, network, [c for c, _ in placed]))
+    assert report.ok, sorted(report.codes)

@@ -42,8 +42,9 @@ _MIN_SCHEDULE_S = 1.0
 # Share of the time limit kept after the fill-in stages for the repair loop, the top-up, the
 # checks and building the plan (2,000 generated sites: about 1.5 s of 90).
 _TAIL = 0.04
-# Share of the time left before the fill-ins end that each escort-stage candidate's fill-in may use.
-_SCORING_SHARE = 0.2
+# Share of the time left before the fill-ins end that scoring the escort-stage candidates may use
+# (each candidate's fill-ins for loads left and for spare stock, as the planner's stages after).
+_SCORING_SHARE = 0.5
 # Share of it the greedy wave placements may take under further rules (waves.best_placement).
 _TRIES_SHARE = 0.1
 
@@ -262,32 +263,86 @@ def _escort_stage(
                                                                    scheduled or waves_first, loads)],
                      remaining(0.5), seed, _Trace())[0]
     # (e) every escorted trip a tour through several sites, each copy of a unit leading its share
-    # of the trucks, the safe convoys fitted around them
+    # of the trucks, the safe convoys fitted around them: copies taken by their tours' rate, and
+    # in the order they are free (neither wins everywhere)
     tours_end = time.monotonic() + _TRIES_SHARE * max(0.0, end - time.monotonic())
-    toured = tour_waves(scenario, network, access, [], loads, deadline=tours_end)
-    kept_e = _escort(scenario, network, [c for c, _ in toured] + fit_around(scenario, network, toured, safe),
-                     remaining(0.5), seed, _Trace())[0] if toured else []
+    toured = [tour_waves(scenario, network, access, [], loads, deadline=tours_end, by_rate=by_rate)
+              for by_rate in (True, False)]
+    kept_e = [_escort(scenario, network, [c for c, _ in placed] + fit_around(scenario, network, placed, safe),
+                      remaining(0.5), seed, _Trace())[0] for placed in toured if placed]
     # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often
     # sent again on trucks idle later, and that is where (c) gains
     best, best_fills, best_value = kept, [], -1.0
-    for candidate in (kept, kept_b, kept_c, kept_e):
+    # (f) each depot's convoys from whichever of (b), (c) and (e) moves most there: tours win at one
+    # depot and CP-SAT's single-site waves at another (haiti_like); a unit two of them booked at
+    # once is settled by the escort stage again
+    merged = _best_by_depot(scenario, (kept_b, kept_c, *kept_e))
+    kept_f = _escort(scenario, network, merged, remaining(0.5), seed, _Trace())[0] if merged else []
+    candidates = [c for c in (kept, kept_b, kept_c, *kept_e, kept_f) if c]
+    scoring_end = time.monotonic() + _SCORING_SHARE * max(0.0, end - time.monotonic())
+    for n, candidate in enumerate(candidates):
+        # both fill-in stages after this one, each an equal part of the scoring time left
+        calls_left = 2 * (len(candidates) - n)
         fills = fill_idle_trucks(scenario, network, candidate, _undelivered(allocation, candidate, escorted=False),
-                                 deadline=time.monotonic() + _SCORING_SHARE * max(0.0, end - time.monotonic()))
-        value = _weighted_tonnes(scenario, candidate + fills)
+                                 deadline=_part_of(scoring_end, calls_left))
+        spare = fill_idle_trucks(scenario, network, candidate + fills,
+                                 spare_stock_loads(scenario, access, candidate + fills), prefix="G",
+                                 deadline=_part_of(scoring_end, calls_left - 1))
+        value = _weighted_tonnes(scenario, candidate + fills + spare)
         if value > best_value * (1 + 1e-9):
             best, best_fills, best_value = candidate, fills, value
     if best is kept:
         trace.notes.append(f"escorts: router's convoys kept, {len(pooled)} waves for loads left without escort")
         return kept, short, best_fills
     how = "placed one by one"
-    if best is kept_e:
+    if any(best is k for k in kept_e):
         how = "each a tour through nearby sites"
+    elif best is kept_f:
+        how = "as tours or as single-site waves, whichever moves more at each depot"
     elif best is kept_c:
         how = "scheduled together on CP-SAT" if scheduled else "placed one by one before the safe convoys"
     waves_sent = sum(1 for c in best if (c.model_extra or {}).get("wave"))
     trace.notes.append(f"escorts: every escorted load sent in {waves_sent} waves, {how} "
                        "(more severity-weighted tonnes, with the fill-ins, than truck-by-truck convoys)")
     return best, needy, best_fills
+
+
+def _part_of(end: float, parts: int) -> float:
+    """A deadline (``time.monotonic()``): one of ``parts`` equal parts of the time left to ``end``."""
+    return time.monotonic() + max(0.0, end - time.monotonic()) / max(1, parts)
+
+
+def _best_by_depot(scenario: Scenario, candidates: Sequence[list[Convoy]]) -> list[Convoy]:
+    """Each depot's convoys from the candidate whose convoys there deliver the most
+    severity-weighted tonnes (the first on a tie); empty when one candidate wins everywhere, as
+    it is then already compared whole. Trucks belong to a depot, and each candidate's loads are
+    the allocation's per depot, so the parts never share a truck or a load; an escort unit that
+    serves two depots may be booked twice: the units are left for the escort stage to name again."""
+    by_depot: list[dict[str, list[Convoy]]] = []
+    for convoys in candidates:
+        split: dict[str, list[Convoy]] = defaultdict(list)
+        for convoy in convoys:
+            split[convoy.depot].append(convoy)
+        by_depot.append(split)
+    winners: dict[str, int] = {}
+    for depot in sorted({d for split in by_depot for d in split}):
+        values = [_weighted_tonnes(scenario, split.get(depot, [])) for split in by_depot]
+        winners[depot] = max(range(len(values)), key=lambda i: (values[i], -i))
+    if len(set(winners.values())) < 2:
+        return []
+    out: list[Convoy] = []
+    seen: set[str] = set()
+    for depot, i in sorted(winners.items()):
+        for convoy in by_depot[i].get(depot, []):
+            # two candidates number their waves alike, and a plan's convoy ids are unique (REF);
+            # the escort stage names every unit again
+            update: dict = {"escort": None}
+            if convoy.id in seen:
+                update["id"] = f"{convoy.id}.{i + 1}"
+            convoy = convoy.model_copy(update=update)
+            seen.add(convoy.id)
+            out.append(convoy)
+    return out
 
 
 def _more_stops(scenario: Scenario, network: RoadNetwork, access: AccessFacts,

@@ -75,7 +75,8 @@ def tour_waves(
     kept: Sequence[Convoy],
     loads: Mapping[tuple[str, str, str], Mapping[str, float]],
     deadline: float | None = None,
-    shared: bool = True,
+    share_scale: float = 1.0,
+    by_rate: bool = True,
 ) -> list[tuple[Convoy, str | None]]:
     """Waves for pooled ``loads`` ``{(depot, organization, site): units}`` (waves.pooled_loads),
     each a tour under one copy of a unit, fitted around ``kept``: ``(wave, unit fitted around)``.
@@ -83,8 +84,9 @@ def tour_waves(
     Copies take turns by the moment they are free; each takes, from every depot it can reach, the
     tour moving the most severity-weighted tonnes per hour of its busy time, or, when no trucks
     are idle, waits for the next to come back. ``deadline`` (``time.monotonic()``): the copies
-    stop taking tours then, so the planner keeps its time limit. ``shared``: a tour takes no more
-    than its copy's share of the depot's trucks (:func:`_fleet_shares`), else all that are idle.
+    stop taking tours then, so the planner keeps its time limit. ``share_scale``: a tour takes no
+    more than this many copies' shares of the depot's trucks (:func:`_fleet_shares`; ``inf``: all
+    that are idle).
     """
     calendar = Calendar(scenario, network, kept)
     left = {k: {c: u for c, u in v.items() if u > 1e-9} for k, v in loads.items()}
@@ -92,7 +94,7 @@ def tour_waves(
     depots = sorted({d for d, _, _ in left})
     units = [e for e in scenario.escorts if e.count >= 1 and access.party_admits(e)]
     reach = {(e.id, d): positioning_hours(network, e, d) for e in units for d in depots}
-    share = _fleet_shares(units, depots, reach) if shared else dict.fromkeys(depots, 1.0)
+    share = {d: min(1.0, share_scale * part) for d, part in _fleet_shares(units, depots, reach).items()}
     waves: list[tuple[Convoy, str | None]] = []
 
     def next_tour(escort: EscortUnit, free: float) -> _Tour | None:
@@ -121,15 +123,18 @@ def tour_waves(
             tried += 1
         return None
 
-    # lazy greedy over the copies: the tour moving the most per hour of its copy goes first; a
-    # copy's tour is looked at again before it is taken (the trucks or loads may be gone), and
-    # goes back with its new rate if another copy's now beats it
+    # by_rate: lazy greedy over the copies, the tour moving the most per hour of its copy first; a
+    # copy's tour is looked at again before it is taken (the trucks or loads may be gone) and
+    # goes back with its new rate if another copy's now beats it. Else the copy free first goes.
+    def key(tour: _Tour, free: float) -> float:
+        return -tour.rate if by_rate else free
+
     heap = []
     for e in units:
         for k in range(e.count):
             tour = next_tour(e, -math.inf)
             if tour is not None:
-                heap.append((-tour.rate, e.id, k, -math.inf))
+                heap.append((key(tour, -math.inf), e.id, k, -math.inf))
     heapq.heapify(heap)
     while heap:
         if deadline is not None and time.monotonic() > deadline:
@@ -139,8 +144,8 @@ def tour_waves(
         tour = next_tour(escort, free)
         if tour is None:
             continue
-        if heap and tour.rate < -heap[0][0] * (1 - 1e-9):
-            heapq.heappush(heap, (-tour.rate, unit_id, copy, free))
+        if by_rate and heap and tour.rate < -heap[0][0] * (1 - 1e-9):
+            heapq.heappush(heap, (key(tour, free), unit_id, copy, free))
             continue
         wave = _convoy(scenario, tour, len(waves))
         waves.append((wave, unit_id))
@@ -149,7 +154,7 @@ def tour_waves(
         free = wave.return_h + tour.positioning[1]
         after = next_tour(escort, free)
         if after is not None:
-            heapq.heappush(heap, (-after.rate, unit_id, copy, free))
+            heapq.heappush(heap, (key(after, free), unit_id, copy, free))
     return waves
 
 
