@@ -115,17 +115,19 @@ def _trip(convoy_id: str, depot: str, site: str, units: float, escort: str | Non
                   depart_h=0, stops=(Stop(site=site, arrive_h=1, unload={"food": units}),), return_h=2, escort=escort)
 
 
-def test_each_depot_takes_the_candidate_moving_most_there_with_ids_kept_unique_and_units_left_to_name():
+def test_each_depot_takes_the_candidate_moving_most_there_with_ids_unique_and_units_shared_named_again():
     scenario = _two_depot_scenario()
-    first = [_trip("W0001", "D1", "S1", 200), _trip("W0002", "D2", "S2", 50)]
+    first = [_trip("W0001", "D1", "S1", 200, escort="E8"), _trip("W0002", "D2", "S2", 50)]
     second = [_trip("W0001", "D1", "S1", 100), _trip("W0002", "D2", "S2", 150, escort="E9")]
     merged = _best_by_depot(scenario, (first, second))
     assert [(c.depot, c.id, c.stops[0].unload["food"], c.escort) for c in merged] == [
-        ("D1", "W0001", 200, None), ("D2", "W0002", 150, None)]
+        ("D1", "W0001", 200, "E8"), ("D2", "W0002", 150, "E9")]
+    # one unit booked by both parts: its convoys go back to the escort stage without a unit
+    second = [_trip("W0001", "D1", "S1", 100), _trip("W0002", "D2", "S2", 150, escort="E8")]
+    assert [c.escort for c in _best_by_depot(scenario, (first, second))] == [None, None]
     # the same id from two candidates at two depots is renamed, so the plan holds no duplicate (REF)
     second = [_trip("W0001", "D1", "S1", 100), _trip("W0001", "D2", "S2", 150)]
-    merged = _best_by_depot(scenario, (first, second))
-    assert [c.id for c in merged] == ["W0001", "W0001.2"]
+    assert [c.id for c in _best_by_depot(scenario, (first, second))] == ["W0001", "W0001.2"]
     # one candidate best everywhere: nothing new to compare
     assert _best_by_depot(scenario, (first, [_trip("W0009", "D1", "S1", 10)])) == []
 

@@ -317,7 +317,8 @@ def _best_by_depot(scenario: Scenario, candidates: Sequence[list[Convoy]]) -> li
     severity-weighted tonnes (the first on a tie); empty when one candidate wins everywhere, as
     it is then already compared whole. Trucks belong to a depot, and each candidate's loads are
     the allocation's per depot, so the parts never share a truck or a load; an escort unit that
-    serves two depots may be booked twice: the units are left for the escort stage to name again."""
+    serves two depots may be booked by both parts: its convoys are left for the escort stage to
+    name a unit again."""
     by_depot: list[dict[str, list[Convoy]]] = []
     for convoys in candidates:
         split: dict[str, list[Convoy]] = defaultdict(list)
@@ -330,18 +331,24 @@ def _best_by_depot(scenario: Scenario, candidates: Sequence[list[Convoy]]) -> li
         winners[depot] = max(range(len(values)), key=lambda i: (values[i], -i))
     if len(set(winners.values())) < 2:
         return []
+    chosen = [(i, convoy) for depot, i in sorted(winners.items()) for convoy in by_depot[i].get(depot, [])]
+    # a unit the parts from two candidates both book is named again by the escort stage
+    sources: dict[str, set[int]] = defaultdict(set)
+    for i, convoy in chosen:
+        if convoy.escort is not None:
+            sources[convoy.escort].add(i)
     out: list[Convoy] = []
     seen: set[str] = set()
-    for depot, i in sorted(winners.items()):
-        for convoy in by_depot[i].get(depot, []):
-            # two candidates number their waves alike, and a plan's convoy ids are unique (REF);
-            # the escort stage names every unit again
-            update: dict = {"escort": None}
-            if convoy.id in seen:
-                update["id"] = f"{convoy.id}.{i + 1}"
-            convoy = convoy.model_copy(update=update)
-            seen.add(convoy.id)
-            out.append(convoy)
+    for i, convoy in chosen:
+        update: dict = {}
+        if convoy.escort is not None and len(sources[convoy.escort]) > 1:
+            update["escort"] = None
+        # two candidates number their waves alike, and a plan's convoy ids are unique (REF)
+        if convoy.id in seen:
+            update["id"] = f"{convoy.id}.{i + 1}"
+        convoy = convoy.model_copy(update=update) if update else convoy
+        seen.add(convoy.id)
+        out.append(convoy)
     return out
 
 
