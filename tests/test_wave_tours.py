@@ -70,8 +70,14 @@ def test_a_copy_takes_its_share_of_the_trucks_unless_told_otherwise():
     _, shared = _tours(scenario)
     first = [c for c, _ in shared if c.depart_h == 0]
     assert len(first) == 2 and all(sum(c.vehicles.values()) == 2 for c in first)
-    _, whole = _tours(scenario, share_scale=math.inf)
-    assert sum(whole[0][0].vehicles.values()) == 4
+    _, every = _tours(scenario, share_scale=math.inf)
+    assert sum(every[0][0].vehicles.values()) == 4
+    # a site needing 40 t: shared, two trips of two trucks; its whole load may go on one trip
+    scenario = _scenario(copies=2, need=800, horizon=24)
+    _, shared = _tours(scenario)
+    assert max(sum(c.vehicles.values()) for c, _ in shared) == 2
+    _, whole = _tours(scenario, whole_loads=True)
+    assert max(sum(c.vehicles.values()) for c, _ in whole) == 4
 
 
 def test_no_tour_under_last_resort_where_the_roads_are_safe_without_escort():

@@ -263,11 +263,12 @@ def _escort_stage(
                                                                    scheduled or waves_first, loads)],
                      remaining(0.5), seed, _Trace())[0]
     # (e) every escorted trip a tour through several sites, each copy of a unit leading its share
-    # of the trucks, the safe convoys fitted around them: copies taken by their tours' rate, and
-    # in the order they are free (neither wins everywhere)
+    # of the trucks, the safe convoys fitted around them: copies taken by their tours' rate, a
+    # large load whole, and copies taken in turn, each keeping to its share (neither wins
+    # everywhere)
     tours_end = time.monotonic() + _TRIES_SHARE * max(0.0, end - time.monotonic())
-    toured = [tour_waves(scenario, network, access, [], loads, deadline=tours_end, by_rate=by_rate)
-              for by_rate in (True, False)]
+    toured = [tour_waves(scenario, network, access, [], loads, deadline=tours_end, by_rate=by_rate,
+                         whole_loads=by_rate) for by_rate in (True, False)]
     kept_e = [_escort(scenario, network, [c for c, _ in placed] + fit_around(scenario, network, placed, safe),
                       remaining(0.5), seed, _Trace())[0] for placed in toured if placed]
     # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often

@@ -77,16 +77,19 @@ def tour_waves(
     deadline: float | None = None,
     share_scale: float = 1.0,
     by_rate: bool = True,
+    whole_loads: bool = False,
 ) -> list[tuple[Convoy, str | None]]:
     """Waves for pooled ``loads`` ``{(depot, organization, site): units}`` (waves.pooled_loads),
     each a tour under one copy of a unit, fitted around ``kept``: ``(wave, unit fitted around)``.
 
-    Copies take turns by the moment they are free; each takes, from every depot it can reach, the
-    tour moving the most severity-weighted tonnes per hour of its busy time, or, when no trucks
-    are idle, waits for the next to come back. ``deadline`` (``time.monotonic()``): the copies
-    stop taking tours then, so the planner keeps its time limit. ``share_scale``: a tour takes no
-    more than this many copies' shares of the depot's trucks (:func:`_fleet_shares`; ``inf``: all
-    that are idle).
+    A copy, when free, takes from every depot it can reach the tour moving the most
+    severity-weighted tonnes per hour of its busy time, or waits for the next truck to come back;
+    the copies go by that rate (``by_rate``) or in the order they are free. ``share_scale``: a tour
+    takes no more than this many copies' shares of the depot's trucks (:func:`_fleet_shares`;
+    ``inf``: all that are idle); ``whole_loads``: its first site's whole load may still go on it.
+    Neither way wins everywhere (cote_divoire_like: by rate with whole loads; haiti_like: in turn,
+    shared). ``deadline`` (``time.monotonic()``): the copies stop taking tours then, so the
+    planner keeps its time limit.
     """
     calendar = Calendar(scenario, network, kept)
     left = {k: {c: u for c, u in v.items() if u > 1e-9} for k, v in loads.items()}
@@ -110,7 +113,7 @@ def tour_waves(
             for depot, start in starts.items():
                 for org in _escort_organizations(scenario, depot):
                     tour = _best_tour(scenario, network, access, calendar, left, severity, escort, depot, org,
-                                      start, share[depot])
+                                      start, share[depot], whole_loads)
                     if tour is not None and (best is None or tour.rate > best.rate * (1 + 1e-9)):
                         best = tour
             if best is not None:
@@ -202,7 +205,8 @@ def _take(left: dict[tuple[str, str, str], dict[str, float]], tour: _Tour) -> No
 
 def _best_tour(scenario: Scenario, network: RoadNetwork, access: AccessFacts, calendar: Calendar,
                left: Mapping[tuple[str, str, str], Mapping[str, float]], severity: Mapping[str, int],
-               escort: EscortUnit, depot: str, org: str, start: float, share: float) -> _Tour | None:
+               escort: EscortUnit, depot: str, org: str, start: float, share: float, whole_loads: bool
+               ) -> _Tour | None:
     """The best tour of ``org``'s trucks at ``depot`` under ``escort`` leaving at ``start``, over
     its truck weight classes and first sites."""
     pos = positioning_hours(network, escort, depot)
@@ -221,13 +225,17 @@ def _best_tour(scenario: Scenario, network: RoadNetwork, access: AccessFacts, ca
             floor_t = _escort_floor_t(scenario, network, depot, org, site, types)
             if weight_t < floor_t:
                 continue
+            # whole_loads: a site's whole load goes on one trip if the idle trucks hold it, the
+            # share only keeping further stops from taking every truck
+            whole = max(cap_t, scenario.weight_t(_site_load(left, depot, org, site))) if whole_loads else cap_t
             tour = _extended(scenario, network, calendar, left, severity,
-                             _Tour(depot, org, escort, pos, start, roads, [depot]), site, usable, cap_t, floor_t)
+                             _Tour(depot, org, escort, pos, start, roads, [depot]), site, usable, whole, floor_t)
             if tour is not None:
                 firsts.append((-tour.rate, site, tour))
         firsts.sort(key=lambda x: (x[0], x[1]))
         for _, _, tour in firsts[:FIRST_STOPS]:
-            tour = _grown(scenario, network, calendar, left, severity, tour, usable, cap_t)
+            tour = _grown(scenario, network, calendar, left, severity, tour, usable,
+                          max(cap_t, scenario.weight_t(tour.stops[0].unload)) if whole_loads else cap_t)
             if best is None or tour.rate > best.rate * (1 + 1e-9):
                 best = tour
     return best
