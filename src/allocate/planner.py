@@ -43,10 +43,15 @@ _MIN_SCHEDULE_S = 1.0
 # checks and building the plan (2,000 generated sites: about 1.5 s of 90).
 _TAIL = 0.04
 # Share of the time left before the fill-ins end that scoring the escort-stage candidates may use
-# (each candidate's fill-ins for loads left and for spare stock, as the planner's stages after).
+# in all, and that each candidate's fill-ins may (for loads left, then for spare stock).
 _SCORING_SHARE = 0.5
+_CANDIDATE_SHARE = 0.2
 # Share of it the greedy wave placements may take under further rules (waves.best_placement).
 _TRIES_SHARE = 0.1
+# Seconds left, per second of greedy waves, below which the tour candidates are skipped: two
+# tour placements walk the calendars as the greedy's do, and the fill-ins need their reserve
+# (2,000 generated sites: 8.3 s of greedy waves, 9.0 s left; haiti_like 1.2 s, 43 s).
+_TOURS_RESERVE = _FILL_IN_RESERVE + 1
 
 # Codes whose subject is a convoy the repair can simply drop.
 _REMOVABLE_CODES = frozenset(
@@ -254,7 +259,8 @@ def _escort_stage(
     # The fill-in stages after this one walk the same calendar as the greedy waves did: keep
     # them their time out of the scheduler's share, or the plan overruns its time limit (the
     # greedy's time counts every rule tried: a margin on the safe side).
-    reserve = _FILL_IN_RESERVE * (time.monotonic() - greedy_started)
+    greedy_s = time.monotonic() - greedy_started
+    reserve = _FILL_IN_RESERVE * greedy_s
     budget = min(remaining(_BUDGET["waves"]), remaining(1.0) - reserve)
     # (c) CP-SAT from (d): the safe convoys may move (or stay home) to free trucks for full waves
     scheduled = schedule_waves(scenario, network, access, [], loads, time_limit=budget, seed=seed, hint=waves_first,
@@ -266,30 +272,44 @@ def _escort_stage(
     # of the trucks, the safe convoys fitted around them: copies taken by their tours' rate, a
     # large load whole, and copies taken in turn, each keeping to its share (neither wins
     # everywhere)
+    # (only while the time left holds them beside the fill-ins: they walk the same calendars as
+    # the greedy waves, and on 2,000 generated sites the fill-ins carry more)
     tours_end = time.monotonic() + _TRIES_SHARE * max(0.0, end - time.monotonic())
+    with_tours = end - time.monotonic() > _TOURS_RESERVE * greedy_s
     toured = [tour_waves(scenario, network, access, [], loads, deadline=tours_end, by_rate=by_rate,
-                         whole_loads=by_rate) for by_rate in (True, False)]
+                         whole_loads=by_rate) for by_rate in (True, False) if with_tours]
     kept_e = [_escort(scenario, network, [c for c, _ in placed] + fit_around(scenario, network, placed, safe),
                       remaining(0.5), seed, _Trace())[0] for placed in toured if placed]
-    # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often
-    # sent again on trucks idle later, and that is where (c) gains
-    best, best_fills, best_value = kept, [], -1.0
     # (f) each depot's convoys from whichever of (b), (c) and (e) moves most there: tours win at one
-    # depot and CP-SAT's single-site waves at another (haiti_like); a unit two of them booked at
-    # once is settled by the escort stage again
+    # depot and CP-SAT's single-site waves at another (cote_divoire_like); a unit two of them
+    # booked at once is named again by the escort stage
     merged = _best_by_depot(scenario, (kept_b, kept_c, *kept_e))
     kept_f = _escort(scenario, network, merged, remaining(0.5), seed, _Trace())[0] if merged else []
+    # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often sent
+    # again on trucks idle later, and that is where (c) gains; and, when every candidate's
+    # fill-ins end before their deadline, with the spare stock's fill-ins too (haiti_like: the tours
+    # moving fewer tonnes under escort leave more trucks for them, 0.8295 → 0.8375)
     candidates = [c for c in (kept, kept_b, kept_c, *kept_e, kept_f) if c]
     scoring_end = time.monotonic() + _SCORING_SHARE * max(0.0, end - time.monotonic())
-    for n, candidate in enumerate(candidates):
-        # both fill-in stages after this one, each an equal part of the scoring time left
-        calls_left = 2 * (len(candidates) - n)
+    values: list[tuple[float, float | None]] = []
+    all_fills: list[list[Convoy]] = []
+    for candidate in candidates:
+        deadline = min(scoring_end, time.monotonic() + _CANDIDATE_SHARE * max(0.0, end - time.monotonic()))
         fills = fill_idle_trucks(scenario, network, candidate, _undelivered(allocation, candidate, escorted=False),
-                                 deadline=_part_of(scoring_end, calls_left))
-        spare = fill_idle_trucks(scenario, network, candidate + fills,
-                                 spare_stock_loads(scenario, access, candidate + fills), prefix="G",
-                                 deadline=_part_of(scoring_end, calls_left - 1))
-        value = _weighted_tonnes(scenario, candidate + fills + spare)
+                                 deadline=deadline)
+        with_spare = None
+        if time.monotonic() < deadline:
+            spare = fill_idle_trucks(scenario, network, candidate + fills,
+                                     spare_stock_loads(scenario, access, candidate + fills), prefix="G",
+                                     deadline=deadline)
+            if time.monotonic() < deadline:
+                with_spare = _weighted_tonnes(scenario, candidate + fills + spare)
+        values.append((_weighted_tonnes(scenario, candidate + fills), with_spare))
+        all_fills.append(fills)
+    spare_counts = all(v[1] is not None for v in values)
+    best, best_fills, best_value = kept, [], -1.0
+    for candidate, fills, (value, with_spare) in zip(candidates, all_fills, values):
+        value = with_spare if spare_counts and with_spare is not None else value
         if value > best_value * (1 + 1e-9):
             best, best_fills, best_value = candidate, fills, value
     if best is kept:
@@ -306,11 +326,6 @@ def _escort_stage(
     trace.notes.append(f"escorts: every escorted load sent in {waves_sent} waves, {how} "
                        "(more severity-weighted tonnes, with the fill-ins, than truck-by-truck convoys)")
     return best, needy, best_fills
-
-
-def _part_of(end: float, parts: int) -> float:
-    """A deadline (``time.monotonic()``): one of ``parts`` equal parts of the time left to ``end``."""
-    return time.monotonic() + max(0.0, end - time.monotonic()) / max(1, parts)
 
 
 def _best_by_depot(scenario: Scenario, candidates: Sequence[list[Convoy]]) -> list[Convoy]:
