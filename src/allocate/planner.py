@@ -204,23 +204,24 @@ def _escort_stage(
 ) -> tuple[list[Convoy], list[Convoy], list[Convoy]]:
     """Escorts for the routed convoys: ``(kept, left without escort, fill-ins)``.
 
-    Three ways are tried and the one delivering most severity-weighted tonnes is kept: (a) escort
-    the router's convoys as they are, then pool what found no escort into waves; (b) keep the
-    router's safe convoys and send every load that needs an escort in waves (several trucks
+    Several ways are tried and the one delivering most severity-weighted tonnes is kept: (a)
+    escort the router's convoys as they are, then pool what found no escort into waves; (b) keep
+    the router's safe convoys and send every load that needs an escort in waves (several trucks
     under one unit) placed one by one, which wins when escort units, not trucks, are the
     bottleneck; (c) the waves scheduled together on CP-SAT (wave_schedule.py), which packs escort
     hours tighter, with the safe convoys free to move in time or stay home so that a wave gets
-    the trucks a scarce unit can lead; (e) every escorted trip a tour through several nearby sites
-    from the start, each copy of a unit leading its share of the trucks (wave_tours.py), which wins
-    where many small loads under escort would each take a unit's whole trip. The greedy
-    placements of (b) and (d) are each the best of
-    several fitting rules (waves.WAVE_RULES) while those take a small share of the time left.
-    CP-SAT starts from the waves placed first on idle trucks
-    and the safe convoys fitted around them (waves.fit_around), and that start is (c) when
-    CP-SAT has no time or finds nothing. What a safe convoy left home carried goes to the
-    fill-in stage after this one. Fill-ins (unescorted loads no convoy carries, on idle trucks)
-    are made for each way, and count in the comparison; each gets a share of the time to ``end``
-    (``time.monotonic()``) and the planner's fill-in goes on where the winner's stopped.
+    the trucks a scarce unit can lead; (e) every escorted trip a tour through several nearby
+    sites from the start, each copy of a unit leading its share of the trucks (wave_tours.py),
+    which wins where many small loads under escort would each take a unit's whole trip, unless
+    the time left is short; (f) each depot's convoys from whichever of (b), (c) and (e) moves most
+    there. The greedy placements of (b) and (d) are each the best of several fitting rules
+    (waves.WAVE_RULES) while those take a small share of the time left. CP-SAT starts from the
+    waves placed first on idle trucks and the safe convoys fitted around them (waves.fit_around),
+    and that start is (c) when CP-SAT has no time or finds nothing. What a safe convoy left home
+    carried goes to the fill-in stage after this one. Fill-ins (unescorted loads no convoy
+    carries, on idle trucks, then spare stock) are made for each way, and count in the
+    comparison; each gets a share of the time to ``end`` (``time.monotonic()``) and the
+    planner's fill-in goes on where the winner's stopped.
     """
     kept, short = _escort(scenario, network, routed, remaining(0.5), seed, trace)
     if not waves:
