@@ -52,6 +52,9 @@ _TRIES_SHARE = 0.1
 # tour placements walk the calendars as the greedy's do, and the fill-ins need their reserve
 # (2,000 generated sites: 8.3 s of greedy waves, 9.0 s left; haiti_like 1.2 s, 43 s).
 _TOURS_RESERVE = _FILL_IN_RESERVE + 1
+# Share of the time left each of the two tour placements may take (cote_divoire_like: 1.9 s for
+# the first with 10 s left; a tenth of it cut its tours at half the day).
+_TOURS_SHARE = 0.25
 
 # Codes whose subject is a convoy the repair can simply drop.
 _REMOVABLE_CODES = frozenset(
@@ -275,10 +278,10 @@ def _escort_stage(
     # everywhere)
     # (only while the time left holds them beside the fill-ins: they walk the same calendars as
     # the greedy waves, and on 2,000 generated sites the fill-ins carry more)
-    tours_end = time.monotonic() + _TRIES_SHARE * max(0.0, end - time.monotonic())
     with_tours = end - time.monotonic() > _TOURS_RESERVE * greedy_s
-    toured = [tour_waves(scenario, network, access, [], loads, deadline=tours_end, by_rate=by_rate,
-                         whole_loads=by_rate) for by_rate in (True, False) if with_tours]
+    toured = [tour_waves(scenario, network, access, [], loads, by_rate=by_rate, whole_loads=by_rate,
+                         deadline=time.monotonic() + _TOURS_SHARE * max(0.0, end - time.monotonic()))
+              for by_rate in (True, False) if with_tours]
     kept_e = [_escort(scenario, network, [c for c, _ in placed] + fit_around(scenario, network, placed, safe),
                       remaining(0.5), seed, _Trace())[0] for placed in toured if placed]
     # (f) each depot's convoys from whichever of (b), (c) and (e) moves most there: tours win at one
