@@ -144,3 +144,39 @@ def test_copies_taken_in_the_order_they_are_free_keep_every_rule():
     assert placed and all(unit == "E1" for _, unit in placed)
     report = check(scenario, escorted_plan(scenario, network, [c for c, _ in placed]))
     assert report.ok, sorted(report.codes)
+
+
+def test_a_tour_keeps_the_heavy_truck_that_lets_it_take_an_escort_under_last_resort():
+    """Light trucks reach A and B safely over a 10 t bridge; the 20 t truck only by risky roads
+    through J, so only a convoy with it may take an escort (last_resort). It is busy from 1.75:
+    going on from A to B, worth more per hour, would end at 2 on the light trucks alone, which may
+    not be escorted."""
+    scenario = Scenario.from_dict({
+        "format": "allocate.scenario/1", "name": "tour-floor", "horizon_h": 24,
+        "commodities": [{"id": "food", "weight_t": 0.05, "volume_m3": 0.1}],
+        "parties": [{"id": "un", "kind": "un"}], "zones": [],
+        "nodes": [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 5000}},
+                  {"id": "J", "kind": "junction", "lat": 1, "lon": 0},
+                  {"id": "A", "kind": "site", "lat": 0, "lon": 1, "need": {"food": 200}, "severity": 5},
+                  {"id": "B", "kind": "site", "lat": 0, "lon": 2, "need": {"food": 100}, "severity": 4}],
+        "roads": [{"a": "D", "b": "A", "km": 30, "hours": 1, "risk": 0.0, "max_weight_t": 10},
+                  {"a": "A", "b": "B", "km": 15, "hours": 0.5, "risk": 0.0, "max_weight_t": 10},
+                  {"a": "D", "b": "J", "km": 15, "hours": 0.5, "risk": 0.1},
+                  {"a": "J", "b": "A", "km": 8, "hours": 0.25, "risk": 0.1},
+                  {"a": "J", "b": "B", "km": 8, "hours": 0.25, "risk": 0.1}],
+        "organizations": [{"id": "wfp", "escort_policy": "last_resort", "military_assets": "never"}],
+        "fleet": [{"id": "heavy", "organization": "wfp", "depot": "D", "count": 1, "capacity_t": 20,
+                   "capacity_m3": 60},
+                  {"id": "light", "organization": "wfp", "depot": "D", "count": 2, "capacity_t": 8,
+                   "capacity_m3": 25}],
+        "escorts": [{"id": "E1", "provider": "un", "base": "D", "count": 1, "effectiveness": 0.9}],
+        "policy": {"risk_threshold": 0.05, "max_risk": 0.3},
+    })
+    busy_later = Convoy(id="K1", organization="wfp", depot="D", vehicles={"heavy": 1}, path=("D", "J", "A", "J", "D"),
+                        depart_h=1.75, stops=(Stop(site="A", arrive_h=2.5, unload={"food": 1}),), return_h=3.25,
+                        escort=None)
+    network = RoadNetwork(scenario)
+    placed = tour_waves(scenario, network, AccessFacts(scenario, network), [busy_later], _loads(scenario))
+    assert all(c.vehicles.get("heavy") == 1 for c, _ in placed)
+    report = check(scenario, escorted_plan(scenario, network, [c for c, _ in placed]))
+    assert report.ok, sorted(report.codes)

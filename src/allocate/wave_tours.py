@@ -58,6 +58,7 @@ class _Tour:
     value: float = 0.0  # severity × tonnes
     home: list[str] = field(default_factory=list)  # last stop → depot
     idle: dict[str, int] = field(default_factory=dict)  # trucks idle for the whole tour, by type
+    floor_t: float = 0.0  # it carries a truck at least this heavy, to take an escort (last_resort)
 
     @property
     def busy_h(self) -> float:
@@ -254,7 +255,7 @@ def _grown(scenario: Scenario, network: RoadNetwork, calendar: Calendar,
                         and s in severity and s in reach and _site_load(left, tour.depot, tour.organization, s))
         best = None
         for _, site in dict.fromkeys(nearby[: 2 * NEXT_STOPS]):
-            longer = _extended(scenario, network, calendar, left, severity, tour, site, usable, cap_t, 0.0)
+            longer = _extended(scenario, network, calendar, left, severity, tour, site, usable, cap_t, tour.floor_t)
             if longer is not None and longer.rate > tour.rate * (1 + 1e-9) and (best is None or longer.rate > best.rate):
                 best = longer
         if best is None:
@@ -302,7 +303,7 @@ def _extended(scenario: Scenario, network: RoadNetwork, calendar: Calendar,
     return _Tour(depot, tour.organization, escort, tour.positioning, tour.depart, tour.roads,
                  tour.path + list(leg.nodes[1:]), tour.stops + [Stop(site=site, arrive_h=arrive, unload=unload)],
                  back_at, tour.risk_w + leg.risk_weight, tour.value + severity[site] * scenario.weight_t(unload),
-                 list(home.nodes), idle)
+                 list(home.nodes), idle, floor_t)
 
 
 def _convoy(scenario: Scenario, tour: _Tour, index: int) -> Convoy:
