@@ -180,3 +180,16 @@ def test_a_tour_keeps_the_heavy_truck_that_lets_it_take_an_escort_under_last_res
     assert all(c.vehicles.get("heavy") == 1 for c, _ in placed)
     report = check(scenario, escorted_plan(scenario, network, [c for c, _ in placed]))
     assert report.ok, sorted(report.codes)
+
+
+def test_an_organization_named_like_the_wildcard_gets_its_load_once():
+    data = _scenario().to_dict()
+    data["organizations"][0]["id"] = "*"
+    data["fleet"][0]["organization"] = "*"
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    loads = {("D", "*", s.id): dict(s.need) for s in scenario.sites}
+    placed = tour_waves(scenario, network, AccessFacts(scenario, network), [], loads)
+    assert placed
+    report = check(scenario, escorted_plan(scenario, network, [c for c, _ in placed]))
+    assert report.ok, sorted(report.codes)

@@ -179,11 +179,17 @@ def _any_left(left: Mapping[tuple[str, str, str], Mapping[str, float]], depots: 
     return any(d in depots and v for (d, _, _), v in left.items())
 
 
+def _load_keys(depot: str, org: str, site: str) -> tuple[tuple[str, str, str], ...]:
+    """The loads an organization's tour may carry to ``site``: its own, then those any may carry
+    (once, should an organization's id be the wildcard itself)."""
+    return tuple(dict.fromkeys(((depot, org, site), (depot, ANY_ORGANIZATION, site))))
+
+
 def _site_load(left: Mapping[tuple[str, str, str], Mapping[str, float]], depot: str, org: str, site: str
                ) -> dict[str, float]:
     """What an organization's tour may carry to ``site``: its own loads and those any may carry."""
     out: dict[str, float] = {}
-    for key in ((depot, org, site), (depot, ANY_ORGANIZATION, site)):
+    for key in _load_keys(depot, org, site):
         for c, u in left.get(key, {}).items():
             out[c] = out.get(c, 0.0) + u
     return {c: u for c, u in out.items() if u > 1e-9}
@@ -193,7 +199,7 @@ def _take(left: dict[tuple[str, str, str], dict[str, float]], tour: _Tour) -> No
     """Subtract a tour's unloads from ``left``: the organization's own loads first."""
     for stop in tour.stops:
         for c, u in stop.unload.items():
-            for key in ((tour.depot, tour.organization, stop.site), (tour.depot, ANY_ORGANIZATION, stop.site)):
+            for key in _load_keys(tour.depot, tour.organization, stop.site):
                 into = left.get(key)
                 if into is None or c not in into or u <= 0:
                     continue
