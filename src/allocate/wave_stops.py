@@ -189,19 +189,10 @@ def _next_stop(
     leave = last.arrive_h + scenario.node_by_id[last.site].service_h
     best: tuple[float, Convoy] | None = None
     for _, site in nearby:
-        legs = _legs_within(network, last.site, site, depot, roads, eff, limit - before.risk_weight)
-        if legs is None:
+        step = onward(scenario, network, last.site, leave, site, depot, roads, eff, limit - before.risk_weight)
+        if step is None:
             continue
-        leg, home = legs
-        node = scenario.node_by_id[site]
-        arrive = leave + leg.hours
-        if node.window is not None:
-            if arrive > node.window[1] + 1e-9:
-                continue
-            arrive = max(arrive, node.window[0])
-        back_at = arrive + node.service_h + home.hours
-        if not within(back_at, scenario.horizon_h):
-            continue
+        leg, home, arrive, back_at = step
         idle = {f.id: calendar.idle_trucks(f, wave.depart_h, back_at) for f in joiners}
         if any(idle.get(f, 0) < n for f, n in wave.vehicles.items()):
             continue
@@ -313,6 +304,28 @@ def _over(scenario: Scenario, wave: Convoy, unload: Mapping[str, float]) -> dict
     need_t, need_m3 = scenario.weight_t(total), scenario.volume_m3(total)
     over = max(0.0, 1 - have_t / need_t if need_t > 0 else 0.0, 1 - have_m3 / need_m3 if need_m3 > 0 else 0.0)
     return {c: u * over for c, u in total.items()} if over > 1e-9 else {}
+
+
+def onward(scenario: Scenario, network: RoadNetwork, here: str, leave: float, site: str, depot: str,
+           roads: Usability, eff: float, risk_left: float) -> tuple[Path, Path, float, float] | None:
+    """A walk's next step, from ``here`` (left at ``leave``) on to ``site`` and home to ``depot``:
+    ``(leg, way home, arrival inside the site's window, return)``, the return inside the horizon;
+    None where a way, the window or the horizon is missing. Shared by the stops added to waves
+    and by the tours (wave_tours.py), so that both judge a further stop alike."""
+    legs = _legs_within(network, here, site, depot, roads, eff, risk_left)
+    if legs is None:
+        return None
+    leg, home = legs
+    node = scenario.node_by_id[site]
+    arrive = leave + leg.hours
+    if node.window is not None:
+        if arrive > node.window[1] + 1e-9:
+            return None
+        arrive = max(arrive, node.window[0])
+    back_at = arrive + node.service_h + home.hours
+    if not within(back_at, scenario.horizon_h):
+        return None
+    return leg, home, arrive, back_at
 
 
 def _legs_within(network: RoadNetwork, site: str, nxt: str, depot: str, roads: Usability, eff: float,

@@ -26,12 +26,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from allocate.access import AccessFacts, within
+from allocate.access import AccessFacts
 from allocate.escorts import positioning_hours
 from allocate.network import RoadNetwork, Usability, risk_weight_cap
 from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
-from allocate.wave_stops import _legs_within
+from allocate.wave_stops import onward
 from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort_organizations, _fill, _wave_types,
                             trucks_for)
 
@@ -276,21 +276,12 @@ def _extended(scenario: Scenario, network: RoadNetwork, calendar: Calendar,
     """``tour`` on to ``site`` and home, or None where a rule or an idle truck is missing."""
     escort, depot = tour.escort, tour.depot
     here = tour.stops[-1].site if tour.stops else depot
-    legs = _legs_within(network, here, site, depot, tour.roads, escort.effectiveness,
-                        risk_weight_cap(scenario.policy.max_risk) - tour.risk_w)
-    if legs is None:
-        return None
-    leg, home = legs
-    node = scenario.node_by_id[site]
     leave = tour.depart if not tour.stops else tour.stops[-1].arrive_h + scenario.node_by_id[here].service_h
-    arrive = leave + leg.hours
-    if node.window is not None:
-        if arrive > node.window[1] + 1e-9:
-            return None
-        arrive = max(arrive, node.window[0])
-    back_at = arrive + node.service_h + home.hours
-    if not within(back_at, scenario.horizon_h):
+    step = onward(scenario, network, here, leave, site, depot, tour.roads, escort.effectiveness,
+                  risk_weight_cap(scenario.policy.max_risk) - tour.risk_w)
+    if step is None:
         return None
+    leg, home, arrive, back_at = step
     if not calendar.escort_free(escort, tour.depart - tour.positioning[0], back_at + tour.positioning[1]):
         return None
     idle = {f.id: calendar.idle_trucks(f, tour.depart, back_at) for f in usable}
