@@ -20,6 +20,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from allocate import clock
 from allocate.scenario import Road, Scenario
 
 Weight = Literal["hours", "km", "risk"]
@@ -251,6 +252,7 @@ class RoadNetwork:
         if pred is None or j is None:
             return None
         nodes = self._walk_back(pred, self.index[source], j)
+        clock.tick(4 + (len(nodes) if nodes else 0))  # the work the heuristics' deadlines count (clock.py)
         return None if nodes is None else self.measure(nodes, escort_effectiveness)
 
     def least_blend_path(
@@ -277,6 +279,7 @@ class RoadNetwork:
         blend.data = np.maximum(hours.data + risk_hours * risk.data, 1e-12)
         _, pred = dijkstra(blend, directed=True, indices=i, return_predecessors=True)
         nodes = self._walk_back(pred, i, j)
+        clock.tick(blend.nnz // 4 + (len(nodes) if nodes else 0))  # a whole Dijkstra (clock.py)
         return None if nodes is None else self.measure(nodes, escort_effectiveness)
 
     def measure(self, nodes: Sequence[str], escort_effectiveness: float = 0.0) -> Path:

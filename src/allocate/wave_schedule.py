@@ -37,6 +37,7 @@ from typing import Mapping, Sequence
 
 from ortools.sat.python import cp_model
 
+from allocate import clock
 from allocate.access import AccessFacts
 from allocate.escorts import SCALE, escort_ticks
 from allocate.network import Path, RoadNetwork
@@ -47,6 +48,10 @@ from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort
 
 KG_PER_T = 1000
 SEARCH_WORKERS = 2
+# Wall seconds per CP-SAT deterministic second, at most, on the sample crises (2 workers, quiet
+# reference machine: haiti_like 1.2, cote_divoire_like 2.8): under deterministic=True a
+# ``time_limit`` of counted work buys this many times fewer deterministic seconds.
+WALL_PER_WORK = 1.6
 DETERMINISTIC_WORK = 10.0  # CP-SAT deterministic seconds under deterministic=True (haiti_like: 11.6 s wall)
 MAX_SLOTS_PER_LOAD = 24  # possible waves per load across its options; more only slows the search
 
@@ -100,6 +105,7 @@ def schedule_waves(
     hint: Sequence[tuple[Convoy, str | None]] = (),
     deterministic: bool = False,
     movable: Sequence[Convoy] = (),
+    wall_limit: float | None = None,
 ) -> list[tuple[Convoy, str | None]]:
     """Waves for ``loads`` ``{(depot, organization or ANY_ORGANIZATION, site): units}`` fitted
     around ``kept``: ``[(wave, escort unit it was fitted around)]``, at most ``time_limit`` seconds.
@@ -111,9 +117,12 @@ def schedule_waves(
 
     ``hint``: waves found another way (:func:`allocate.waves.pool_waves`), as a start; the result
     moves at least as many severity-weighted tonnes as the start CP-SAT accepts from them. Empty
-    when nothing fits or CP-SAT finds no solution in time. ``deterministic``: bound the search by
-    work (:data:`DETERMINISTIC_WORK`) as well, so a seed gives the same waves on every run, as
-    long as ``time_limit`` does not cut the search first.
+    when nothing fits or CP-SAT finds no solution in time. ``deterministic``: ``time_limit`` is
+    counted work (clock.py): the search is bounded by CP-SAT's deterministic seconds,
+    ``time_limit / WALL_PER_WORK`` and at most :data:`DETERMINISTIC_WORK`, so a seed gives the
+    same waves on every run, as long as ``wall_limit`` (wall seconds, default ``time_limit``)
+    does not cut the search first; the work done is counted on the clock in use
+    (:func:`allocate.clock.advance`).
     """
     started = time.perf_counter()
     calendar = Calendar(scenario, network, kept)
@@ -137,8 +146,8 @@ def schedule_waves(
                    - sum(sum(s.trucks.values()) for s in slots))
     _add_hints(scenario, model, slots, hinted)
     _hint_movables(model, moving, hint)
-    left = time_limit - (time.perf_counter() - started)
-    if left <= 0.05:
+    left = (time_limit if wall_limit is None else wall_limit) - (time.perf_counter() - started)
+    if left <= 0.05 or (deterministic and time_limit <= 0.05):
         return []
     solver = cp_model.CpSolver()
     # Two workers found the most on the sample crises (one sits on the hint); interleaved
@@ -148,8 +157,9 @@ def schedule_waves(
     solver.parameters.max_time_in_seconds = left
     if deterministic:
         solver.parameters.interleave_search = True
-        solver.parameters.max_deterministic_time = DETERMINISTIC_WORK
+        solver.parameters.max_deterministic_time = min(DETERMINISTIC_WORK, time_limit / WALL_PER_WORK)
     code = solver.solve(model)
+    clock.advance(solver.deterministic_time * WALL_PER_WORK)
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return []
     return _waves(scenario, solver, slots, loads) + [(c, None) for c in still] + _moved(solver, moving)

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import heapq
 import math
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from allocate import clock
 from allocate.access import AccessFacts
 from allocate.escorts import positioning_hours
 from allocate.network import RoadNetwork, Usability, risk_weight_cap
@@ -89,7 +89,7 @@ def tour_waves(
     takes no more than this many copies' shares of the depot's trucks (:func:`_fleet_shares`;
     ``inf``: all that are idle); ``whole_loads``: its first site's whole load may still go on it.
     Neither way wins everywhere (cote_divoire_like: by rate with whole loads; haiti_like: in turn,
-    shared). ``deadline`` (``time.monotonic()``): the copies stop taking tours then, so the
+    shared). ``deadline`` (:func:`allocate.clock.now`): the copies stop taking tours then, so the
     planner keeps its time limit.
     """
     calendar = Calendar(scenario, network, kept)
@@ -105,7 +105,7 @@ def tour_waves(
         """The copy's best tour from the moment it is free, or from the first moment after it
         that a truck or unit comes back and a tour can leave."""
         tried = 0
-        while tried < MAX_WAITS and (deadline is None or time.monotonic() <= deadline):
+        while tried < MAX_WAITS and (deadline is None or clock.now() <= deadline):
             starts = {d: max(0.0, free + reach[(escort.id, d)][0]) for d in depots
                       if reach[(escort.id, d)] is not None}
             if not _any_left(left, starts):
@@ -141,7 +141,7 @@ def tour_waves(
                 heap.append((key(tour, -math.inf), e.id, k, -math.inf))
     heapq.heapify(heap)
     while heap:
-        if deadline is not None and time.monotonic() > deadline:
+        if deadline is not None and clock.now() > deadline:
             break
         _, unit_id, copy, free = heapq.heappop(heap)
         escort = scenario.escort_by_id[unit_id]

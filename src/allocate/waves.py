@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import heapq
 import math
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
+from allocate import clock
 from allocate.access import AccessFacts, within
 from allocate.escorts import SCALE, escort_busy_window, escort_ticks, least_unescorted_risk, positioning_hours
 from allocate.network import Path, RoadNetwork, Usability, risk_weight_cap
@@ -61,6 +61,7 @@ WAVE_RULES = (WaveRule(), WaveRule(busy_ratio=3.0), WaveRule(departures=12, busy
 
 def _peak(intervals: Sequence[Interval], start: float, end: float) -> int:
     """Most copies busy at once inside ``[start, end)`` (half-open, FORMAT.md §3.5)."""
+    clock.tick(len(intervals) + 1)  # the work the heuristics' deadlines count (clock.py)
     events = []
     for a, b, n in intervals:
         if a < end - 1e-9 and b > start + 1e-9:
@@ -133,11 +134,13 @@ class Calendar:
     def departures(self) -> list[float]:
         """Moments trucks leave: the only instants a rule like "every civilian truck is busy" can
         begin to hold."""
+        clock.tick(sum(len(intervals) for intervals in self.fleet.values()) + 1)
         return sorted({a for intervals in self.fleet.values() for a, _, _ in intervals})
 
     def busy_at(self, fleet: FleetType, t: float) -> int:
         """Trucks of ``fleet`` on the road at the instant ``t``: left by ``t``, back after it with
         a margin (FORMAT.md §3: a truck back at ``t`` is free at ``t``)."""
+        clock.tick(len(self.fleet[fleet.id]) + 1)
         return sum(n for a, b, n in self.fleet[fleet.id] if a <= t and b > t + 1e-6 * max(1.0, t))
 
     def trucks_idle_for(self, scenario: Scenario, convoy: Convoy, shift: float = 0.0) -> bool:
@@ -158,6 +161,7 @@ class Calendar:
     def release_times(self) -> list[float]:
         """Moments something becomes free: candidate departure times for a wave."""
         times = {0.0}
+        clock.tick(sum(len(i) for i in self.fleet.values()) + sum(len(i) for i in self.escort.values()) + 1)
         for intervals in self.fleet.values():
             times.update(b for _, b, _ in intervals)
         for intervals in self.escort.values():
@@ -284,17 +288,17 @@ def best_placement(
     rules: Sequence[WaveRule] = WAVE_RULES,
 ) -> list[tuple[Convoy, str | None]]:
     """:func:`place_waves` under each of ``rules`` in turn, the first always, the others while a
-    try as long as the first still ends before ``deadline`` (``time.monotonic()``): the placement
+    try as long as the first still ends before ``deadline`` (:func:`allocate.clock.now`): the placement
     ``score`` rates highest, the earlier rule on a tie."""
     best: list[tuple[Convoy, str | None]] = []
     best_score = -math.inf
     took = 0.0
     for n, rule in enumerate(rules):
-        if n and deadline is not None and time.monotonic() + took > deadline:
+        if n and deadline is not None and clock.now() + took > deadline:
             break
-        started = time.monotonic()
+        started = clock.now()
         placed = place_waves(scenario, network, access, kept, loads, rule)
-        took = max(took, time.monotonic() - started)
+        took = max(took, clock.now() - started)
         value = score(placed)
         if value > best_score * (1 + 1e-9) + 1e-9:
             best, best_score = placed, value
@@ -531,7 +535,7 @@ def fill_idle_trucks(
     on trucks idle around ``kept``: the site's least-risk road there and back, within
     ``risk_threshold``; most severe sites first, any organization at the depot (its civilian trucks,
     then its military ones as FORMAT.md §3.6 allows, :func:`_fill_in_types`).
-    ``deadline`` (``time.monotonic()``): the loads not reached by then stay where they are, so
+    ``deadline`` (:func:`allocate.clock.now`): the loads not reached by then stay where they are, so
     a planner keeps its time limit (2,000 sites: 23 s of fill-in); a later call with the convoys
     made so far goes on from there (``numbered_from`` keeps its ids apart).
 
@@ -542,7 +546,7 @@ def fill_idle_trucks(
     severity = {s.id: s.severity for s in scenario.sites}
     out: list[Convoy] = []
     for depot, site in sorted(loads, key=lambda k: (-severity.get(k[1], 0), k)):
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and clock.now() >= deadline:
             break
         if site not in severity:
             continue
