@@ -84,7 +84,7 @@ def solve(
     output: Annotated[Path, typer.Option("-o", "--output", help="where to write the plan JSON")],
     time_limit: Annotated[float, typer.Option("--time-limit", help="overall wall-clock limit, seconds")] = 60.0,
     seed: Annotated[int, typer.Option("--seed", help="seed of every randomised stage")] = 0,
-    deterministic: Annotated[bool, typer.Option("--deterministic", help="bound routing by work, not wall clock: same seed, same plan")] = False,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="bound routing and the escort stage by counted work, not the wall clock: same seed, same plan (the plan's notes say if a clock cut in)")] = False,
     backend: Annotated[str, typer.Option("--backend", help="MIP back-end: highs, pulp or ortools")] = "highs",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary tables")] = False,

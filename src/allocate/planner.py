@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from allocate import __version__
+from allocate import __version__, clock
 from allocate.access import AccessFacts, within
 from allocate.check import check
 from allocate.distribute import distribute
@@ -42,6 +42,10 @@ _MIN_SCHEDULE_S = 1.0
 # Share of the time limit kept after the fill-in stages for the repair loop, the top-up, the
 # checks and building the plan (2,000 generated sites: about 1.5 s of 90).
 _TAIL = 0.04
+# Under deterministic=True: the escort stage's work budget, as a share of the time limit, in
+# seconds of counted work (clock.py); the wall clock still ends it at the tail (cote_divoire_like
+# and darfur_like_large: routing ends near 0.6 of the time limit, measured in RESULTS.md).
+_ESCORT_WORK = 0.3
 # Share of the time left before the fill-ins end that scoring the escort-stage candidates may use
 # in all, and that each candidate's fill-ins may (for loads left, then for spare stock).
 _SCORING_SHARE = 0.5
@@ -104,6 +108,10 @@ def plan(
     still need from stock its depot still holds, and trucks idle during its trip join it for the
     rest (topup.py): same paths, times and escorts. Stock that no convoy carries in the end goes,
     on idle trucks, to short sites that need no escort (waves.spare_stock_loads).
+
+    ``deterministic``: routing stops at a solution limit and the escort stage's heuristics at
+    budgets of counted work (clock.py), so the same seed gives the same plan on a busy machine
+    too; a note in ``solver.notes`` says so, or which stage a clock cut short.
     """
     started = time.monotonic()
     say = progress or (lambda stage: None)
@@ -144,28 +152,26 @@ def plan(
 
     say("escorts")
     t0 = time.monotonic()
-    # the fill-ins get what time is left, less a tail for repair, checks and the plan itself
-    end = started + time_limit * (1 - _TAIL)
-    convoys, short, fills = _escort_stage(scenario, network, access, list(routed.convoys), remaining, seed, waves,
-                                          trace, allocation, deterministic, end)
-    trace.blame((s.site for c in short for s in c.stops), "escorts")
-    if waves:
-        fills += fill_idle_trucks(scenario, network, convoys + fills, _undelivered(allocation, convoys + fills, False),
-                                  deadline=time.monotonic() + 0.6 * max(0.0, end - time.monotonic()),
-                                  numbered_from=len(fills) + 1)
-        if fills:
-            trace.notes.append(f"fill-in: {len(fills)} convoys on trucks left idle, for loads the router could not fit")
-            convoys = convoys + fills
-        spare = fill_idle_trucks(scenario, network, convoys, spare_stock_loads(scenario, access, convoys), prefix="G",
-                                 deadline=end)
-        if spare and _breaks_more(scenario, network, convoys, convoys + spare):
-            trace.notes.append(f"fill-in: {len(spare)} convoys for stock no convoy carried left out "
-                               "(they would break a rule the plan kept, e.g. zone parity)")
-            spare = []
-        if spare:
-            trace.notes.append(f"fill-in: {len(spare)} convoys on trucks left idle, for stock no convoy carried "
-                               "to sites still short that need no escort")
-            convoys = convoys + spare
+    # the fill-ins get what time is left, less a tail for repair, checks and the plan itself;
+    # deterministic: work counted instead of seconds (clock.py), the wall clock only as a backstop
+    wall_end = started + time_limit * (1 - _TAIL)
+    if deterministic:
+        work = _ESCORT_WORK * time_limit
+        stage_clock: clock.WallClock | clock.WorkClock = clock.WorkClock(work - _TAIL * time_limit, wall_end)
+        end = stage_clock.work_end
+
+        def stage_remaining(share: float) -> float:
+            return max(0.5, (work - stage_clock.now()) * share)
+    else:
+        stage_clock, end, stage_remaining = clock.WallClock(), wall_end, remaining
+    with clock.using(stage_clock):
+        convoys, short, fills = _escort_stage(scenario, network, access, list(routed.convoys), stage_remaining, seed,
+                                              waves, trace, allocation, deterministic, end)
+        trace.blame((s.site for c in short for s in c.stops), "escorts")
+        if waves:
+            convoys = _final_fill_ins(scenario, network, access, allocation, convoys, fills, end, trace)
+    if isinstance(stage_clock, clock.WorkClock):
+        trace.notes.append(_work_note(stage_clock, allocation.status, routed.solver.model_extra or {}))
     trace.stage_seconds["escorts"] = time.monotonic() - t0
 
     say("repair")
@@ -190,6 +196,48 @@ def plan(
             status="infeasible", explanation=why,
         )
     return result
+
+
+def _final_fill_ins(scenario: Scenario, network: RoadNetwork, access: AccessFacts, allocation,
+                    convoys: list[Convoy], fills: list[Convoy], end: float, trace: _Trace) -> list[Convoy]:
+    """``convoys`` with the winning way's fill-ins and those the time to ``end`` (the clock in
+    use) still allows: unescorted loads no convoy carries, then stock no convoy carried, on
+    trucks left idle."""
+    fills = fills + fill_idle_trucks(scenario, network, convoys + fills,
+                                     _undelivered(allocation, convoys + fills, False),
+                                     deadline=clock.now() + 0.6 * max(0.0, end - clock.now()),
+                                     numbered_from=len(fills) + 1)
+    if fills:
+        trace.notes.append(f"fill-in: {len(fills)} convoys on trucks left idle, for loads the router could not fit")
+        convoys = convoys + fills
+    spare = fill_idle_trucks(scenario, network, convoys, spare_stock_loads(scenario, access, convoys), prefix="G",
+                             deadline=end)
+    if spare and _breaks_more(scenario, network, convoys, convoys + spare):
+        trace.notes.append(f"fill-in: {len(spare)} convoys for stock no convoy carried left out "
+                           "(they would break a rule the plan kept, e.g. zone parity)")
+        spare = []
+    if spare:
+        trace.notes.append(f"fill-in: {len(spare)} convoys on trucks left idle, for stock no convoy carried "
+                           "to sites still short that need no escort")
+        convoys = convoys + spare
+    return convoys
+
+
+def _work_note(stage_clock: clock.WorkClock, distribution_status: str, routing: dict) -> str:
+    """What a deterministic plan's reader needs to know: whether the same seed gives this plan
+    again, or a clock cut something short (a slower or busier machine)."""
+    cut = []
+    if distribution_status in ("time_limit", "feasible"):  # a tier cut short (mip.py)
+        cut.append("the distribution MIP stopped at its time limit")
+    if routing.get("stopped_by") == "time":
+        cut.append("routing stopped at its time limit before its solution limit")
+    if stage_clock.cut:
+        cut.append("the escort stage reached the wall-clock end before its work budget")
+    done = f"{stage_clock.work:.1f} of {stage_clock.work_end:.1f} work seconds ({stage_clock.steps} steps)"
+    if not cut:
+        return f"deterministic: the escort stage ran on counted work, {done}: the same seed gives this plan again"
+    return (f"deterministic: {'; '.join(cut)} ({done}): this plan may differ on another run or machine; "
+            "a longer --time-limit gives the work room")
 
 
 def _escort_stage(
@@ -223,14 +271,14 @@ def _escort_stage(
     and that start is (c) when CP-SAT has no time or finds nothing. What a safe convoy left home
     carried goes to the fill-in stage after this one. Fill-ins (unescorted loads no convoy
     carries, on idle trucks, then spare stock) are made for each way, and count in the
-    comparison; each gets a share of the time to ``end`` (``time.monotonic()``) and the
+    comparison; each gets a share of the time to ``end`` (:func:`allocate.clock.now`) and the
     planner's fill-in goes on where the winner's stopped.
     """
     kept, short = _escort(scenario, network, routed, remaining(0.5), seed, trace)
     if not waves:
         return kept, short, []
-    end = time.monotonic() + remaining(1.0) if end is None else end
-    greedy_started = time.monotonic()
+    end = clock.now() + remaining(1.0) if end is None else end
+    greedy_started = clock.now()
     pooled = pool_waves(scenario, network, access, kept, short)
     if pooled:
         kept, _ = _escort(scenario, network, kept + pooled, remaining(0.5), seed, trace)
@@ -241,7 +289,7 @@ def _escort_stage(
     loads = pooled_loads(needy, _undelivered(allocation, routed, escorted=True))
     # each greedy placement under the rules of waves.WAVE_RULES while they take a small share of
     # the time left, the one moving most kept (the first rule's alone on large crises)
-    tries_end = time.monotonic() + _TRIES_SHARE * max(0.0, end - time.monotonic())
+    tries_end = clock.now() + _TRIES_SHARE * max(0.0, end - clock.now())
 
     def moved(placed: list[tuple[Convoy, str | None]]) -> float:
         return _weighted_tonnes(scenario, [c for c, _ in placed])
@@ -263,12 +311,13 @@ def _escort_stage(
     # The fill-in stages after this one walk the same calendar as the greedy waves did: keep
     # them their time out of the scheduler's share, or the plan overruns its time limit (the
     # greedy's time counts every rule tried: a margin on the safe side).
-    greedy_s = time.monotonic() - greedy_started
+    greedy_s = clock.now() - greedy_started
     reserve = _FILL_IN_RESERVE * greedy_s
     budget = min(remaining(_BUDGET["waves"]), remaining(1.0) - reserve)
+    wall_budget = _wall_left(budget)  # deterministic: CP-SAT stops by work, the wall clock only as a backstop
     # (c) CP-SAT from (d): the safe convoys may move (or stay home) to free trucks for full waves
     scheduled = schedule_waves(scenario, network, access, [], loads, time_limit=budget, seed=seed, hint=waves_first,
-                               deterministic=deterministic, movable=safe) if budget >= _MIN_SCHEDULE_S else []
+                               deterministic=deterministic, movable=safe, wall_limit=wall_budget) if budget >= _MIN_SCHEDULE_S else []
     kept_c = _escort(scenario, network, [c for c, _ in _more_stops(scenario, network, access,
                                                                    scheduled or waves_first, loads)],
                      remaining(0.5), seed, _Trace())[0]
@@ -278,9 +327,9 @@ def _escort_stage(
     # everywhere)
     # (only while the time left holds them beside the fill-ins: they walk the same calendars as
     # the greedy waves, and on 2,000 generated sites the fill-ins carry more)
-    with_tours = end - time.monotonic() > _TOURS_RESERVE * greedy_s
+    with_tours = end - clock.now() > _TOURS_RESERVE * greedy_s
     toured = [tour_waves(scenario, network, access, [], loads, by_rate=by_rate, whole_loads=by_rate,
-                         deadline=time.monotonic() + _TOURS_SHARE * max(0.0, end - time.monotonic()))
+                         deadline=clock.now() + _TOURS_SHARE * max(0.0, end - clock.now()))
               for by_rate in (True, False) if with_tours]
     kept_e = [_escort(scenario, network, [c for c, _ in placed] + fit_around(scenario, network, placed, safe),
                       remaining(0.5), seed, _Trace())[0] for placed in toured if placed]
@@ -294,19 +343,19 @@ def _escort_stage(
     # fill-ins end before their deadline, with the spare stock's fill-ins too (haiti_like: the tours
     # moving fewer tonnes under escort leave more trucks for them, 0.8295 → 0.8375)
     candidates = [c for c in (kept, kept_b, kept_c, *kept_e, kept_f) if c]
-    scoring_end = time.monotonic() + _SCORING_SHARE * max(0.0, end - time.monotonic())
+    scoring_end = clock.now() + _SCORING_SHARE * max(0.0, end - clock.now())
     values: list[tuple[float, float | None]] = []
     all_fills: list[list[Convoy]] = []
     for candidate in candidates:
-        deadline = min(scoring_end, time.monotonic() + _CANDIDATE_SHARE * max(0.0, end - time.monotonic()))
+        deadline = min(scoring_end, clock.now() + _CANDIDATE_SHARE * max(0.0, end - clock.now()))
         fills = fill_idle_trucks(scenario, network, candidate, _undelivered(allocation, candidate, escorted=False),
                                  deadline=deadline)
         with_spare = None
-        if time.monotonic() < deadline:
+        if clock.now() < deadline:
             spare = fill_idle_trucks(scenario, network, candidate + fills,
                                      spare_stock_loads(scenario, access, candidate + fills), prefix="G",
                                      deadline=deadline)
-            if time.monotonic() < deadline:
+            if clock.now() < deadline:
                 with_spare = _weighted_tonnes(scenario, candidate + fills + spare)
         values.append((_weighted_tonnes(scenario, candidate + fills), with_spare))
         all_fills.append(fills)
@@ -416,13 +465,23 @@ def _escort(
 ) -> tuple[list[Convoy], list[Convoy]]:
     """Escort the convoys that need it: ``(kept, left without escort)``; a wave left without one is
     simply not sent. Each miss is noted with the escort stage's reason."""
-    assignment = assign_escorts(scenario, convoys, time_limit=time_limit, seed=seed, network=network, reroute=True)
+    work_limit = None
+    if isinstance(clock.current(), clock.WorkClock):  # deterministic: CP-SAT bounded by work, the wall as a backstop
+        work_limit, time_limit = time_limit, max(0.1, min(3 * time_limit, _wall_left(0.0)))
+    assignment = assign_escorts(scenario, convoys, time_limit=time_limit, seed=seed, network=network, reroute=True,
+                                work_limit=work_limit)
     missed = {u.convoy: u for u in assignment.unescorted}
     for miss in assignment.unescorted:
         trace.notes.append(f"escorts: convoy {miss.convoy} left out ({miss.reason}: {miss.detail})")
     kept = [c for c in assignment.convoys if c.id not in missed]
     short = [c for c in assignment.convoys if c.id in missed and not (c.model_extra or {}).get("wave")]
     return kept, short
+
+
+def _wall_left(default: float) -> float:
+    """Wall seconds to the end of a :class:`allocate.clock.WorkClock` in use, else ``default``."""
+    in_use = clock.current()
+    return in_use.wall_end - time.monotonic() if isinstance(in_use, clock.WorkClock) else default
 
 
 def _relaxed(scenario: Scenario) -> Scenario:
