@@ -117,3 +117,23 @@ def test_the_note_names_each_clock_that_cut_in() -> None:
     assert "distribution MIP" in note and "routing" in note and "wall-clock end" in note
     calm = clock.WorkClock(work_end=5.0, wall_end=time.monotonic() + 60)
     assert "gives this plan again" in _work_note(calm, "optimal", {"stopped_by": "solutions"})
+
+
+def test_after_a_cut_a_deadline_set_later_is_due_at_once() -> None:
+    # a deadline computed after the cut lands on the frozen clock's own reading; it must still be
+    # due, or a heuristic started then would run on past the time limit
+    work = clock.WorkClock(work_end=5.0, wall_end=time.monotonic() - 1.0)
+    with clock.using(work):
+        later = clock.now() + 0.25 * max(0.0, work.work_end - clock.now())
+        assert clock.due(later) and work.cut
+        assert not clock.due(None)
+    # the wall clock: due once the moment has come, never cut
+    assert clock.due(time.monotonic() - 1.0) and not clock.due(time.monotonic() + 60)
+
+
+def test_a_solver_stopped_by_the_wall_clock_marks_the_work_clock_cut() -> None:
+    work = clock.WorkClock(work_end=5.0, wall_end=time.monotonic() + 60)
+    with clock.using(work):
+        clock.mark_cut()
+    assert work.cut
+    clock.mark_cut()  # on the wall clock: nothing to mark, no error

@@ -4,10 +4,10 @@ Why: the greedy wave placements, the tours and the fill-ins stop at deadlines, a
 shares its time between them by how long the earlier ones took. On the wall clock that makes a
 plan depend on how busy the machine was (cote_divoire_like under load: another plan). With
 ``plan(..., deterministic=True)`` they read a :class:`WorkClock` instead, whose seconds are the
-work done, counted where it is done (the busy intervals :class:`allocate.waves.Calendar` scans,
-CP-SAT's deterministic time), so the same seed gives the same plan on any machine, as long as
+work done, counted where it is done (the busy intervals :class:`allocate.waves.Calendar` scans, the
+paths :class:`allocate.network.RoadNetwork` walks, the wave schedule's CP-SAT deterministic time), so the same seed gives the same plan on any machine, as long as
 the machine keeps up: past the wall-clock end every deadline falls due, and the clock says so
-(:attr:`WorkClock.cut`), so the time limit still holds.
+(:attr:`WorkClock.cut`), so the time limit still holds. Deadlines are checked with :func:`due`.
 
 The clock in use is a context variable: :func:`using` sets it for a block, :func:`now` and
 :func:`tick` read it, so the heuristics need no extra parameter, and outside :func:`using` they
@@ -21,15 +21,18 @@ import time
 from contextvars import ContextVar
 from typing import Iterator
 
-__all__ = ["WallClock", "WorkClock", "advance", "current", "now", "tick", "using", "SECONDS_PER_STEP"]
+__all__ = ["WallClock", "WorkClock", "advance", "current", "due", "mark_cut", "now", "tick", "using", "SECONDS_PER_STEP"]
 
-# Wall seconds one counted step (one busy interval scanned) takes on the reference machine
-# (2-core AMD EPYC, quiet; benchmarks/RESULTS.md "Deterministic escort stage").
+# Wall seconds one counted step takes on the reference machine (2-core AMD EPYC, quiet;
+# benchmarks/RESULTS.md "Deterministic escort stage"): a step is a busy interval scanned, a node
+# of a path walked, or four entries of a road matrix a Dijkstra runs over.
 SECONDS_PER_STEP = 1.2e-6
 
 
 class WallClock:
     """Seconds of ``time.monotonic()``; counted work is ignored."""
+
+    cut = False  # the wall clock is the measure itself: nothing to tell
 
     def now(self) -> float:
         return time.monotonic()
@@ -45,9 +48,11 @@ class WorkClock:
     """Seconds of work counted since ``origin``: ``steps × seconds_per_step`` plus what
     :meth:`advance` added (a solver's deterministic time).
 
-    ``wall_end`` (``time.monotonic()``): past it, :meth:`now` is at least ``work_end``, so every
-    deadline up to ``work_end`` falls due and the caller keeps its time limit; :attr:`cut` then
-    tells that the wall clock, not the work, ended something (the plan may differ on another run).
+    ``wall_end`` (``time.monotonic()``): past it, :meth:`now` is at least ``work_end`` and
+    :attr:`cut` is set, so every deadline :func:`due` checks falls due (those set after the cut
+    too) and the caller keeps its time limit; :attr:`cut` then tells that the wall clock, not the
+    work, ended something (the plan may differ on another run). A solver stopped by its wall-clock
+    limit says so with :func:`mark_cut`.
     """
 
     def __init__(self, work_end: float, wall_end: float, seconds_per_step: float = SECONDS_PER_STEP,
@@ -78,6 +83,9 @@ class WorkClock:
     def advance(self, seconds: float) -> None:
         self.added += max(0.0, seconds)
 
+    def mark_cut(self) -> None:
+        self.cut = True
+
 
 _CLOCK: ContextVar[WallClock | WorkClock] = ContextVar("allocate_clock", default=WallClock())
 
@@ -90,6 +98,21 @@ def current() -> WallClock | WorkClock:
 def now() -> float:
     """The time deadlines are set and checked in, on the clock in use."""
     return _CLOCK.get().now()
+
+
+def due(deadline: float | None) -> bool:
+    """Whether ``deadline`` (on the clock in use; None: none) has come, or the clock was cut."""
+    if deadline is None:
+        return False
+    in_use = _CLOCK.get()
+    return in_use.now() >= deadline or in_use.cut
+
+
+def mark_cut() -> None:
+    """Tell the clock in use that the wall clock ended something (a solver's time limit)."""
+    in_use = _CLOCK.get()
+    if isinstance(in_use, WorkClock):
+        in_use.mark_cut()
 
 
 def tick(steps: int) -> None:

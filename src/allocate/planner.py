@@ -43,8 +43,9 @@ _MIN_SCHEDULE_S = 1.0
 # checks and building the plan (2,000 generated sites: about 1.5 s of 90).
 _TAIL = 0.04
 # Under deterministic=True: the escort stage's work budget, as a share of the time limit, in
-# seconds of counted work (clock.py); the wall clock still ends it at the tail (cote_divoire_like
-# and darfur_like_large: routing ends near 0.6 of the time limit, measured in RESULTS.md).
+# seconds of counted work (clock.py), its heuristics' deadlines ending _TAIL before it as on the
+# wall clock; the wall clock still ends it at the tail (cote_divoire_like and darfur_like_large:
+# routing ends near 0.6 of the time limit, measured in RESULTS.md).
 _ESCORT_WORK = 0.3
 # Share of the time left before the fill-ins end that scoring the escort-stage candidates may use
 # in all, and that each candidate's fill-ins may (for loads left, then for spare stock).
@@ -272,7 +273,9 @@ def _escort_stage(
     carried goes to the fill-in stage after this one. Fill-ins (unescorted loads no convoy
     carries, on idle trucks, then spare stock) are made for each way, and count in the
     comparison; each gets a share of the time to ``end`` (:func:`allocate.clock.now`) and the
-    planner's fill-in goes on where the winner's stopped.
+    planner's fill-in goes on where the winner's stopped. ``remaining(share)`` and ``end`` are
+    on the clock in use: wall seconds, or on a :class:`allocate.clock.WorkClock`
+    (``deterministic``) seconds of counted work.
     """
     kept, short = _escort(scenario, network, routed, remaining(0.5), seed, trace)
     if not waves:
@@ -351,11 +354,11 @@ def _escort_stage(
         fills = fill_idle_trucks(scenario, network, candidate, _undelivered(allocation, candidate, escorted=False),
                                  deadline=deadline)
         with_spare = None
-        if clock.now() < deadline:
+        if not clock.due(deadline):
             spare = fill_idle_trucks(scenario, network, candidate + fills,
                                      spare_stock_loads(scenario, access, candidate + fills), prefix="G",
                                      deadline=deadline)
-            if clock.now() < deadline:
+            if not clock.due(deadline):
                 with_spare = _weighted_tonnes(scenario, candidate + fills + spare)
         values.append((_weighted_tonnes(scenario, candidate + fills), with_spare))
         all_fills.append(fills)
@@ -464,12 +467,22 @@ def _escort(
     scenario: Scenario, network: RoadNetwork, convoys: list[Convoy], time_limit: float, seed: int, trace: _Trace
 ) -> tuple[list[Convoy], list[Convoy]]:
     """Escort the convoys that need it: ``(kept, left without escort)``; a wave left without one is
-    simply not sent. Each miss is noted with the escort stage's reason."""
+    simply not sent. Each miss is noted with the escort stage's reason. On a
+    :class:`allocate.clock.WorkClock` (deterministic), ``time_limit`` is work: CP-SAT's three
+    stages share it in deterministic seconds, the wall clock only a backstop that, reached, marks
+    the clock cut."""
     work_limit = None
-    if isinstance(clock.current(), clock.WorkClock):  # deterministic: CP-SAT bounded by work, the wall as a backstop
-        work_limit, time_limit = time_limit, max(0.1, min(3 * time_limit, _wall_left(0.0)))
+    deterministic = isinstance(clock.current(), clock.WorkClock)
+    if deterministic:
+        work_limit, time_limit = time_limit / 3, min(3 * time_limit, _wall_left(0.0))
+        if time_limit <= 0.1:
+            clock.mark_cut()
+            time_limit = 0.1
+    started = time.monotonic()
     assignment = assign_escorts(scenario, convoys, time_limit=time_limit, seed=seed, network=network, reroute=True,
                                 work_limit=work_limit)
+    if deterministic and time.monotonic() - started >= 0.95 * time_limit:
+        clock.mark_cut()
     missed = {u.convoy: u for u in assignment.unescorted}
     for miss in assignment.unescorted:
         trace.notes.append(f"escorts: convoy {miss.convoy} left out ({miss.reason}: {miss.detail})")

@@ -106,7 +106,7 @@ def add_idle_trucks(scenario: Scenario, network: RoadNetwork, convoys: Sequence[
         military = any(f.military for f in types.values())
         stock = stock_left.get(convoy.depot, {})
         want: dict[str, float] = {}
-        for site in {stop.site for stop in convoy.stops}:
+        for site in dict.fromkeys(stop.site for stop in convoy.stops):  # plan order, not hash order
             for c, u in need_left.get(site, {}).items():
                 want[c] = want.get(c, 0.0) + u
         want = {c: min(u, stock.get(c, 0.0)) for c, u in want.items() if u > 1e-9}

@@ -48,10 +48,11 @@ from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort
 
 KG_PER_T = 1000
 SEARCH_WORKERS = 2
-# Wall seconds per CP-SAT deterministic second, at most, on the sample crises (2 workers, quiet
-# reference machine: haiti_like 1.2, cote_divoire_like 2.8): under deterministic=True a
-# ``time_limit`` of counted work buys this many times fewer deterministic seconds.
-WALL_PER_WORK = 1.6
+# Counted work seconds (clock.py) per CP-SAT deterministic second: the wall seconds one takes on
+# the sample crises, 2 workers, quiet reference machine (schedule_waves with its model built:
+# haiti_like 1.6, cote_divoire_like 2.1); under deterministic=True a ``time_limit`` of counted
+# work buys this many times fewer deterministic seconds.
+WORK_PER_DETERMINISTIC_S = 1.6
 DETERMINISTIC_WORK = 10.0  # CP-SAT deterministic seconds under deterministic=True (haiti_like: 11.6 s wall)
 MAX_SLOTS_PER_LOAD = 24  # possible waves per load across its options; more only slows the search
 
@@ -108,7 +109,8 @@ def schedule_waves(
     wall_limit: float | None = None,
 ) -> list[tuple[Convoy, str | None]]:
     """Waves for ``loads`` ``{(depot, organization or ANY_ORGANIZATION, site): units}`` fitted
-    around ``kept``: ``[(wave, escort unit it was fitted around)]``, at most ``time_limit`` seconds.
+    around ``kept``: ``[(wave, escort unit it was fitted around)]``, at most ``time_limit``
+    seconds (deterministic: of counted work).
 
     ``movable``: convoys without escort the waves may move in time or leave out; those kept come
     back in the result with the unit ``None``, shifted where the schedule moved them. The hint
@@ -119,10 +121,10 @@ def schedule_waves(
     moves at least as many severity-weighted tonnes as the start CP-SAT accepts from them. Empty
     when nothing fits or CP-SAT finds no solution in time. ``deterministic``: ``time_limit`` is
     counted work (clock.py): the search is bounded by CP-SAT's deterministic seconds,
-    ``time_limit / WALL_PER_WORK`` and at most :data:`DETERMINISTIC_WORK`, so a seed gives the
-    same waves on every run, as long as ``wall_limit`` (wall seconds, default ``time_limit``)
-    does not cut the search first; the work done is counted on the clock in use
-    (:func:`allocate.clock.advance`).
+    ``time_limit / WORK_PER_DETERMINISTIC_S`` and at most :data:`DETERMINISTIC_WORK`, so a seed
+    gives the same waves on every run, as long as ``wall_limit`` (wall seconds, default
+    ``time_limit``) does not cut the search first (the clock in use is then marked cut); the work
+    done is counted on it (:func:`allocate.clock.advance`).
     """
     started = time.perf_counter()
     calendar = Calendar(scenario, network, kept)
@@ -148,6 +150,8 @@ def schedule_waves(
     _hint_movables(model, moving, hint)
     left = (time_limit if wall_limit is None else wall_limit) - (time.perf_counter() - started)
     if left <= 0.05 or (deterministic and time_limit <= 0.05):
+        if deterministic and left <= 0.05:
+            clock.mark_cut()  # the wall clock, not the work, left no time
         return []
     solver = cp_model.CpSolver()
     # Two workers found the most on the sample crises (one sits on the hint); interleaved
@@ -157,9 +161,11 @@ def schedule_waves(
     solver.parameters.max_time_in_seconds = left
     if deterministic:
         solver.parameters.interleave_search = True
-        solver.parameters.max_deterministic_time = min(DETERMINISTIC_WORK, time_limit / WALL_PER_WORK)
+        solver.parameters.max_deterministic_time = min(DETERMINISTIC_WORK, time_limit / WORK_PER_DETERMINISTIC_S)
     code = solver.solve(model)
-    clock.advance(solver.deterministic_time * WALL_PER_WORK)
+    clock.advance(solver.deterministic_time * WORK_PER_DETERMINISTIC_S)
+    if deterministic and solver.wall_time >= 0.95 * left:
+        clock.mark_cut()  # stopped by the wall clock (or as good as): another run may stop elsewhere
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return []
     return _waves(scenario, solver, slots, loads) + [(c, None) for c in still] + _moved(solver, moving)

@@ -105,7 +105,7 @@ def tour_waves(
         """The copy's best tour from the moment it is free, or from the first moment after it
         that a truck or unit comes back and a tour can leave."""
         tried = 0
-        while tried < MAX_WAITS and (deadline is None or clock.now() <= deadline):
+        while tried < MAX_WAITS and not clock.due(deadline):
             starts = {d: max(0.0, free + reach[(escort.id, d)][0]) for d in depots
                       if reach[(escort.id, d)] is not None}
             if not _any_left(left, starts):
@@ -141,7 +141,7 @@ def tour_waves(
                 heap.append((key(tour, -math.inf), e.id, k, -math.inf))
     heapq.heapify(heap)
     while heap:
-        if deadline is not None and clock.now() > deadline:
+        if clock.due(deadline):
             break
         _, unit_id, copy, free = heapq.heappop(heap)
         escort = scenario.escort_by_id[unit_id]

@@ -294,7 +294,7 @@ def best_placement(
     best_score = -math.inf
     took = 0.0
     for n, rule in enumerate(rules):
-        if n and deadline is not None and clock.now() + took > deadline:
+        if n and (clock.due(deadline) or (deadline is not None and clock.now() + took > deadline)):
             break
         started = clock.now()
         placed = place_waves(scenario, network, access, kept, loads, rule)
@@ -546,7 +546,7 @@ def fill_idle_trucks(
     severity = {s.id: s.severity for s in scenario.sites}
     out: list[Convoy] = []
     for depot, site in sorted(loads, key=lambda k: (-severity.get(k[1], 0), k)):
-        if deadline is not None and clock.now() >= deadline:
+        if clock.due(deadline):
             break
         if site not in severity:
             continue
