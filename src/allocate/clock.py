@@ -25,7 +25,7 @@ __all__ = ["WallClock", "WorkClock", "advance", "current", "due", "mark_cut", "n
 
 # Wall seconds one counted step takes on the reference machine (2-core AMD EPYC, quiet;
 # benchmarks/RESULTS.md "Deterministic escort stage"): a step is a busy interval scanned, a node
-# of a path walked, or four entries of a road matrix a Dijkstra runs over.
+# of a path walked, or a share of a Dijkstra's run (network.py).
 SECONDS_PER_STEP = 1.2e-6
 
 
