@@ -4,10 +4,11 @@ Why: the greedy wave placements, the tours and the fill-ins stop at deadlines, a
 shares its time between them by how long the earlier ones took. On the wall clock that makes a
 plan depend on how busy the machine was (cote_divoire_like under load: another plan). With
 ``plan(..., deterministic=True)`` they read a :class:`WorkClock` instead, whose seconds are the
-work done, counted where it is done (the busy intervals :class:`allocate.waves.Calendar` scans, the
-paths :class:`allocate.network.RoadNetwork` walks, the wave schedule's CP-SAT deterministic time), so the same seed gives the same plan on any machine, as long as
-the machine keeps up: past the wall-clock end every deadline falls due, and the clock says so
-(:attr:`WorkClock.cut`), so the time limit still holds. Deadlines are checked with :func:`due`.
+work done, counted where it is done (the busy intervals :class:`allocate.waves.Calendar` scans,
+the paths :class:`allocate.network.RoadNetwork` walks, the wave schedule's CP-SAT deterministic
+time), so the same seed gives the same plan on any machine, as long as the machine keeps up:
+past the wall-clock end every deadline falls due, and the clock says so (:attr:`WorkClock.cut`),
+so the time limit still holds. Deadlines are checked with :func:`due`.
 
 The clock in use is a context variable: :func:`using` sets it for a block, :func:`now` and
 :func:`tick` read it, so the heuristics need no extra parameter, and outside :func:`using` they
@@ -21,7 +22,8 @@ import time
 from contextvars import ContextVar
 from typing import Iterator
 
-__all__ = ["WallClock", "WorkClock", "advance", "current", "due", "mark_cut", "now", "tick", "using", "SECONDS_PER_STEP"]
+__all__ = ["SECONDS_PER_STEP", "WallClock", "WorkClock", "advance", "current", "due", "mark_cut", "now", "tick",
+           "using"]
 
 # Wall seconds one counted step takes on the reference machine (2-core AMD EPYC, quiet;
 # benchmarks/RESULTS.md "Deterministic escort stage"): a step is a busy interval scanned, a node
