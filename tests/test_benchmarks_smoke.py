@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -13,6 +14,14 @@ sys.path.insert(0, str(BENCH))
 import bench_crises  # noqa: E402
 import bench_scaling  # noqa: E402
 import bench_waves  # noqa: E402
+import gap_breakdown  # noqa: E402
+import numpy as np  # noqa: E402
+
+import fixtures_rules  # noqa: E402
+from allocate.access import AccessFacts  # noqa: E402
+from allocate.distribute import _RoadArrays  # noqa: E402
+from allocate.planner import plan  # noqa: E402
+from allocate.scenario import Scenario  # noqa: E402
 
 
 def test_bench_crises_core_on_tiny() -> None:
@@ -54,3 +63,36 @@ def test_bench_waves_on_tiny_schedules_at_least_what_the_greedy_does() -> None:
     assert 0 < row["greedy"] <= row["cpsat"] + 1e-9
     assert row["cpsat"] <= row["escorted_share"] + 1e-9
     assert row["ratio"] >= 1.0 - 1e-9
+
+
+def test_gap_breakdown_on_tiny_adds_up_to_the_gap_and_no_convoy_beats_its_least_round_trip() -> None:
+    """Per depot, bound − plan shares add up to bound − weighted coverage; trucks and escorts are
+    used at most fully; no convoy is quicker than its stops' least round trips (trip ≤ 1)."""
+    s = Scenario.from_dict(json.loads((BENCH.parent / "models" / "tiny.json").read_text()))
+    p = plan(s, time_limit=3.0, seed=0)
+    result = gap_breakdown.breakdown(s, p, time_limit=3.0, seed=0)
+    gap = sum(r["gap"] for r in result["depots"])
+    assert gap == pytest.approx(result["bound"] - p.metrics["weighted_coverage"], abs=1e-6)
+    for r in result["depots"]:
+        assert 0.0 <= r["busy"] <= 1.0 + 1e-9 and 0.0 <= r["fill"] <= 1.0 + 1e-9
+        for trip in (r["trip_safe"], r["trip_escorted"]):
+            assert np.isnan(trip) or 0.0 < trip <= 1.0 + 1e-6
+    for r in result["escorts"]:
+        assert r["plan_convoys"] == sum(1 for c in p.convoys if c.escort == r["unit"])
+    for r in result["risk_bound"]:
+        assert r["quickest_h"] - 1e-9 <= r["either_h"] <= r["risk_bound_h"] + 1e-9
+    assert f"#### {s.name}" in gap_breakdown.markdown(result)
+
+
+def test_the_risk_bound_round_trip_is_longer_only_where_the_quickest_road_is_too_risky() -> None:
+    """fixtures_rules: D → J → S1 takes 6 h there and back at route risk 0.17 (above 0.05); the
+    bridge takes 8 h at no risk. A convoy without escort needs more than 6 h and at most 8; to S6
+    (0.5 h each way, no risk) the bound is the quickest round trip, 1 h."""
+    s = Scenario.from_dict(fixtures_rules.scenario())
+    roads = _RoadArrays(s, AccessFacts(s).network)
+    sites = np.array([roads.index["S1"], roads.index["S6"]])
+    limit = -np.log1p(-s.policy.risk_threshold)
+    bound = gap_breakdown._risk_bound(roads, [roads.index["D"]], sites, -np.log1p(-roads.risk), limit,
+                                      roads.mask(None))
+    assert 6.0 + 1.0 < bound[0, 0] <= 8.0
+    assert bound[0, 1] == pytest.approx(1.0)
