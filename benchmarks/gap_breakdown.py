@@ -217,6 +217,11 @@ def breakdown(s: Scenario, plan: Plan, time_limit: float, seed: int) -> dict[str
     }
 
 
+def _share(x: float) -> str:
+    """A ratio for the tables; a dash where there is nothing to measure (no convoy of that mode)."""
+    return "–" if np.isnan(x) else f"{x:.2f}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"#### {result['crisis']}: plan {result['plan']:.4f} of bound {result['bound']:.4f} "
              f"({result['plan'] / result['bound']:.3f})", "",
@@ -225,7 +230,7 @@ def markdown(result: dict[str, Any]) -> str:
     for r in sorted(result["depots"], key=lambda r: -r["gap"]):
         lines.append(f"| {r['depot']} | {r['bound_safe']:.4f} | {r['plan_safe']:.4f} | {r['bound_escorted']:.4f} | "
                      f"{r['plan_escorted']:.4f} | {r['gap']:+.4f} | {r['busy']:.2f} | {r['fill']:.2f} | "
-                     f"{r['trip_safe']:.2f} | {r['trip_escorted']:.2f} |")
+                     f"{_share(r['trip_safe'])} | {_share(r['trip_escorted'])} |")
     lines += ["", "| escort unit | count | plan busy | plan convoys | plan t per busy h | bound trips | bound busy |",
               "|---|---|---|---|---|---|---|"]
     for r in result["escorts"]:
