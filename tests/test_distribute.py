@@ -625,9 +625,11 @@ def test_each_stop_of_an_escorted_tour_costs_its_service_time():
     # A tour through two sites (4.25 h) fits the horizon, so one escort trip may carry the 24 t
     # of all three sites' need. Counted at one site's 3 h round trip, a third of a trip per site
     # (8 of 24 t) would cost the unit 3 h of convoy time for all 24 t. Paying each visit's hour
-    # of service apart (8 t per visit: one visit per site), the unit's 4.5 h carry x t per site
-    # at 3 × (x/24 × 2 h) + 3 × (x/8 × 1 h) = 5x/8 h: x = 7.2, 21.6 t. The best real plan is
-    # lower still (two sites in 4.25 h; the 5.5 h tour of all three overruns the horizon).
+    # of service apart (8 t per visit: one visit per site), and the unit (based an hour away)
+    # making whole convoys from D, one convoy's 2 h of road and x/8 h of visits fit its 4.5 h:
+    # x = 20 t (two convoys: 4 h of road, 4 t). Fractional convoys made it 21.6 t (3 × (x/24 ×
+    # 2 h) + 3 × (x/8 × 1 h) = 5x/8 h per site: x = 7.2). The best real plan is lower still (two
+    # sites in 4.25 h, 16 t; the 5.5 h tour of all three overruns the horizon).
     from allocate.check import check
 
     scenario = cases.validated(_three_sites_an_escort_tour_apart())
@@ -637,8 +639,9 @@ def test_each_stop_of_an_escorted_tour_costs_its_service_time():
     for transport in ("pooled", "trips"):
         a = distribute(scenario, gap=0, transport=transport)
         escorted = sum(units(a, site, escorted=True) for site in ("S3", "S4", "S5"))
-        assert escorted == pytest.approx(21.6, rel=REL), transport
-        assert a.bound == pytest.approx(0.9, rel=REL)
+        assert escorted == pytest.approx(20.0, rel=REL), transport
+        assert a.bound == pytest.approx(20 / 24, rel=REL)
+        assert sum(r["trips"] for r in a.escort_trips()) == pytest.approx(1.0, rel=REL)
         assert a.bound >= two.metrics["weighted_coverage"] - 1e-9
 
 
@@ -682,6 +685,8 @@ def test_beyond_the_spill_rows_limit_each_copy_may_spill_its_longest_way_out_and
     import allocate.distribute as distribute_module
 
     monkeypatch.setattr(distribute_module, "SPILL_ROWS_LIMIT", 0)
+    # whole convoys stop well before the spill rows do (WHOLE_CONVOY_PAIRS_LIMIT)
+    monkeypatch.setattr(distribute_module, "WHOLE_CONVOY_PAIRS_LIMIT", 0)
     a = distribute(cases.validated(_spill_crisis()), gap=0)
     trips = {(t["depot"]): t["trips"] for t in a.escort_trips()}
     assert trips["D"] == pytest.approx(2.0, rel=REL)
@@ -743,13 +748,17 @@ def test_an_escort_unit_may_spill_both_ways_on_one_way_roads():
         assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6, transport
 
 
-def test_a_copy_whose_one_convoy_spills_both_ways_does_no_other_convoy():
+def test_a_copy_whose_one_convoy_spills_both_ways_does_no_other_convoy(monkeypatch):
     # One copy based at B. A is 20 h away, so a convoy from A may be its first (way out before
     # 0) or its last (way back after the horizon), not both unless it is the copy's only convoy.
     # The best real plan sends B's five 4 h escorted trips (50 of 60 t): A's trip with B's would
     # leave at most one trip from B (A first: 0-4, back at B by 24; A last: out by 28 needs B
     # done by 4). The spill rows alone let A's one trip spill both ways beside B's five (bound
-    # 1.0); counted as a single copy's only convoy, A gets 5/12 of a trip: 65/72.
+    # 1.0); counted as a single copy's only convoy, A gets 5/12 of a trip: 65/72. With whole
+    # convoys from A (E is based away from it) the trip there is all or nothing: all leaves the
+    # copy A's 10 t only, so nothing, and the bound is the best plan's 50/60.
+    import allocate.distribute as distribute_module
+
     site = {"kind": "site", "lat": 0, "lon": 0, "severity": 3}
     data = _hand_scenario(
         30.0,
@@ -768,8 +777,14 @@ def test_a_copy_whose_one_convoy_spills_both_ways_does_no_other_convoy():
     assert report.metrics["weighted_coverage"] == pytest.approx(50 / 60)
     for transport in ("pooled", "trips"):
         a = distribute(scenario, gap=0, transport=transport)
+        assert a.bound == pytest.approx(50 / 60, rel=REL), transport
+        assert not any(r["depot"] == "A" and r["trips"] > 1e-6 for r in a.escort_trips())
+    monkeypatch.setattr(distribute_module, "WHOLE_CONVOY_PAIRS_LIMIT", 0)
+    for transport in ("pooled", "trips"):
+        a = distribute(scenario, gap=0, transport=transport)
         assert a.bound == pytest.approx(65 / 72, rel=REL), transport
         assert a.bound >= report.metrics["weighted_coverage"] - 1e-9
+        assert any("convoys of units based away from a depot fractional" in n for n in a.notes)
 
 
 def test_the_bound_counts_every_escort_unit_by_default():
@@ -957,3 +972,27 @@ def test_a_fleet_type_that_carries_no_weight_still_brings_its_volume():
     assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
     for transport in ("trips", "pooled"):
         assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6
+
+
+def test_units_based_away_make_whole_convoys_from_each_depot_on_a_sample_crisis(monkeypatch):
+    # cote_divoire_like: E_un_D05 (based at D05) took 0.82 of a trip from D01 at 0.82 of its 40 h
+    # of positioning there and back. Whole, every far unit's trips from a depot add up to an
+    # integer, and the bound falls (0.5842 → 0.5776 when written).
+    import allocate.distribute as distribute_module
+    from allocate.distribute import distribution_facts
+
+    scenario = load_scenario(Path(__file__).resolve().parent.parent / "models" / "cote_divoire_like.json")
+    facts = distribution_facts(scenario)
+    far = {(facts.escorts[e], facts.depots[d]) for e in range(len(facts.escorts)) for d in range(len(facts.depots))
+           if facts.escort_pos_h[e, d] > 0}
+    whole = distribute(scenario, seed=0)
+    per_pair: dict[tuple[str, str], float] = {}
+    for r in whole.escort_trips():
+        per_pair[(r["escort"], r["depot"])] = per_pair.get((r["escort"], r["depot"]), 0.0) + r["trips"]
+    assert any(pair in far for pair in per_pair)
+    for pair, trips in per_pair.items():
+        if pair in far:
+            assert trips == pytest.approx(round(trips), abs=1e-6), pair
+    monkeypatch.setattr(distribute_module, "WHOLE_CONVOY_PAIRS_LIMIT", 0)
+    fractional = distribute(scenario, seed=0)
+    assert whole.bound < fractional.bound - 0.005

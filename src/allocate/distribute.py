@@ -39,6 +39,9 @@ Formulation (one *group* g = (depot, site, mode), mode unescorted or escorted):
   :func:`_tour_need_t`); a site's escorted
   tonnes within its escorted visits × its need, each visit paying the site's ``service_h`` and
   each trip its travel and positioning (a tour pays every stop's service, :func:`_visit_rows`);
+  a unit's trips from a depot it is based away from add up to whole convoys (integers, decided
+  by the first tier and then held; beyond :data:`WHOLE_CONVOY_PAIRS_LIMIT` escort-pair columns,
+  fractional, :func:`_add_whole_convoy_rows`);
   each escort unit's trips and visits, positioning
   from its base included, within ``count × horizon_h`` plus the way out of its copies' first
   convoys and the way back of their last (pre-positioning before t = 0 and the way home after
@@ -827,6 +830,35 @@ def _add_single_convoy_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: Dist
     row_keys["escort_multi_hours"] = tuple(f.escorts[e] for e in units)
 
 
+def _add_whole_convoy_rows(b: ModelBuilder, row_keys: dict[str, tuple], f: DistributionFacts,
+                           zcols: np.ndarray) -> None:
+    """A unit's trip shares from a depot it is based away from add up to a whole number of convoys.
+
+    Why: a tour's shares add up to one (t/L), so a real plan's convoys of unit e from depot d
+    are Σ z over d's groups, a whole number. Fractional, a unit based a day from d could take a
+    fifth of a trip there and pay a fifth of its positioning (cote_divoire_like: E_un_D05 0.82 of
+    a trip from D01, 40 h there and back; bound 0.5842 → 0.5776). Units based at the depot pay
+    no positioning, and whole trips there change little for a MIP's time: they stay fractional.
+    The counts are integers (a small MIP: 13 on cote_divoire_like, 1.7 s against 0.3 s as an LP),
+    decided by the coverage tier and then held (:func:`allocate.mip.solve_lexicographic`'s
+    ``fix_integers``), so the later tiers solve as LPs."""
+    D = len(f.depots)
+    ed = f.eg_escort * D + f.g_depot[f.eg_group]
+    used, local = np.unique(ed, return_inverse=True)
+    local = local.reshape(-1)
+    far = np.flatnonzero(f.escort_pos_h[used // D, used % D] > 0)
+    if not far.size:
+        return
+    counts = b.add_cols("escort_convoys", far.size, 0.0, INF, integer=True)
+    renum = np.full(used.size, -1)
+    renum[far] = np.arange(far.size)
+    mine = renum[local] >= 0
+    b.add_rows("escort_whole_convoys", far.size, np.concatenate([renum[local][mine], np.arange(far.size)]),
+               np.concatenate([zcols[mine], counts]),
+               np.concatenate([np.ones(int(mine.sum())), -np.ones(far.size)]), 0.0, 0.0)
+    row_keys["escort_whole_convoys"] = tuple(f"{f.escorts[u // D]},{f.depots[u % D]}" for u in used[far])
+
+
 def _short_window_pairs(f: DistributionFacts, xg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The x columns (mask) of the (depot, site with a window) pairs whose trucks cannot bring the
     site's whole need inside it, those pairs (depot × sites + site) and each column's pair index."""
@@ -863,6 +895,10 @@ SPILL_ROWS_LIMIT = 50_000
 # against 0.7054); darfur_like_large has 40.
 WINDOW_ROWS_LIMIT = 200
 INTEGER_TRIPS = False  # experiment
+# Whole convoys per (unit, depot) for units based away from the depot (:func:`_add_whole_convoy_rows`)
+# while there are at most this many escort-pair columns: south_sudan's 9,428 solve in 1.5 s (0.4 s
+# as an LP); the 202,008 of 2,000 generated sites did not finish in 120 s (the LP alone: 16 s).
+WHOLE_CONVOY_PAIRS_LIMIT = 10_000
 
 
 TRIP_TOL_SLACK = 4  # checker tolerances one trip may gain: departure or hand-over, stop, return, and one spare
@@ -1155,6 +1191,8 @@ def build_distribution_model(
         row_keys["escort_convoy_hours"] = f.escorts
         if spill:
             _add_spill_rows(b, row_keys, f, eg_rows, hcols, hours(travel_h), zcols, used, local)
+    if E and 0 < f.eg_group.size <= WHOLE_CONVOY_PAIRS_LIMIT:
+        _add_whole_convoy_rows(b, row_keys, f, zcols)
     if E:
         _add_long_trip_rows(b, row_keys, "long_escort_trips", f.escorts, f.eg_escort, zcols,
                             np.ones(zcols.size), f.eg_hours, f.escort_budget_h / f.escort_count, f.escort_count)
@@ -1372,7 +1410,10 @@ def distribute(
     dm = build_distribution_model(facts, objectives, integer_escort_trips=integer_escort_trips, transport=transport)
     built = time.perf_counter() - start
     options = {**solver_defaults(dm, backend), **backend_options}
-    result = solve_lexicographic(dm.mip, backend, time_limit, seed, gap, tier_tolerance, **options)
+    # the whole-convoy counts are the only integers unless whole trips are asked for: decided by
+    # the coverage tier, then held while the later tiers choose among equally good allocations
+    fix = not integer_escort_trips and not INTEGER_TRIPS
+    result = solve_lexicographic(dm.mip, backend, time_limit, seed, gap, tier_tolerance, fix_integers=fix, **options)
     shortfalls: tuple[Shortfall, ...] = ()
     explanation = None
     if result.status == "infeasible":
@@ -1478,6 +1519,9 @@ def _notes(dm: DistributionModel) -> tuple[str, ...]:
     if dm.k_cols.size == 0 and dm.facts.fg_group.size:
         notes.append(f"transport pooled per depot ({dm.facts.fg_group.size} fleet-pair columns > {TRIPS_LIMIT}): "
                      "no vehicle trips reported")
+    if z.size > WHOLE_CONVOY_PAIRS_LIMIT:
+        notes.append(f"convoys of units based away from a depot fractional there ({z.size} escort-pair columns > "
+                     f"{WHOLE_CONVOY_PAIRS_LIMIT}): a unit may pay a share of its positioning")
     if z.size > SPILL_ROWS_LIMIT:
         notes.append(f"escort time outside the horizon within each unit's longest way out and back ({z.size} "
                      f"escort-pair columns > {SPILL_ROWS_LIMIT}), not per first and last convoy")
