@@ -75,24 +75,6 @@ def test_integer_column_is_integral():
     assert r.x[2] == pytest.approx(5.0)
 
 
-def test_fix_integers_holds_the_first_tiers_integers_while_later_tiers_optimise():
-    """x + y ≤ 1, x in [0, 1], integer y in {0, 1}: tier 1 (max x + y) ties at y = 0 and y = 1.
-    A second tier that prefers the other y moves it, unless ``fix_integers`` holds tier 1's."""
-    b = ModelBuilder()
-    b.add_cols("x", 1, 0.0, 1.0)
-    b.add_cols("y", 1, 0.0, 1.0, integer=True)
-    b.add_rows("cap", 1, [0, 0], [0, 1], [1.0, 1.0], -INF, 1.0)
-    first = b.objective("coverage", [0, 1], [1.0, 1.0], "max")
-    y1 = round(solve_lexicographic(b.build([first]), "highs", seed=0).x[1])
-    # the second tier wants the other y: min y when tier 1 chose 1, min x (so y = 1) when it chose 0
-    second = b.objective("cost", [1], [1.0]) if y1 == 1 else b.objective("cost", [0], [1.0])
-    held = solve_lexicographic(b.build([first, second]), "highs", seed=0, fix_integers=True)
-    free = solve_lexicographic(b.build([first, second]), "highs", seed=0)
-    assert held.tiers[0] == pytest.approx(1.0) and free.tiers[0] == pytest.approx(1.0)
-    assert round(held.x[1]) == y1
-    assert round(free.x[1]) == 1 - y1
-
-
 def test_infeasible_model_has_status_not_exception():
     b = ModelBuilder()
     b.add_cols("x", 1, 0.0, 1.0)

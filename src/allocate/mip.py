@@ -260,13 +260,9 @@ def solve_lexicographic(
     seed: int | None = 0,
     gap: float = 1e-3,
     tier_tolerance: float = 1e-7,
-    fix_integers: bool = False,
     **options: object,
 ) -> MipResult:
     """Optimise ``model.objectives`` in order; after each, fix it within ``tier_tolerance``.
-
-    ``fix_integers``: after the first tier, hold every integer column at its value, so the later
-    tiers (cost, busy hours: a choice among equally good plans) solve as LPs.
 
     Tier ``k`` is held at ``sign·c·x ≤ v_k + tier_tolerance · max(|v_k|, 0.01)`` (``v_k`` the value
     found) while tier ``k+1`` is optimised. ``time_limit`` (seconds) bounds the whole sequence: each
@@ -322,10 +318,6 @@ def solve_lexicographic(
         nz = np.flatnonzero(c)
         if k + 1 < len(model.objectives) and nz.size:
             session.add_row(nz, c[nz], -INF, v + tier_tolerance * max(abs(v), 1e-2), f"fix_{obj.name}")
-        if k == 0 and fix_integers and k + 1 < len(model.objectives):
-            for j in np.flatnonzero(model.integrality):
-                value = float(np.round(x[j]))
-                session.add_row(np.array([j]), np.array([1.0]), value, value, f"fix_integer_{j}")
     if x is not None:
         values = [o.value(x) for o in model.objectives]
         if bound is None and status == "optimal":
