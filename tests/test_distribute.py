@@ -640,7 +640,8 @@ def test_each_stop_of_an_escorted_tour_costs_its_service_time():
         a = distribute(scenario, gap=0, transport=transport)
         escorted = sum(units(a, site, escorted=True) for site in ("S3", "S4", "S5"))
         assert escorted == pytest.approx(21.6, rel=REL), transport
-        assert a.bound == pytest.approx(20 / 24, rel=REL)
+        # whole convoys: each may gain the checker's tolerance a few times (2e-5 of the bound here)
+        assert a.bound == pytest.approx(20 / 24, abs=1e-4)
         assert any("whole convoys" in n for n in a.notes)
         assert a.bound >= two.metrics["weighted_coverage"] - 1e-9
 
@@ -1000,3 +1001,54 @@ def test_units_based_away_make_whole_convoys_from_each_depot_on_a_sample_crisis(
     fractional = distribute(scenario, seed=0)
     assert whole.bound < fractional.bound - 0.005
     assert whole.weighted_coverage == pytest.approx(fractional.weighted_coverage, rel=1e-6)
+
+
+def test_whole_convoys_leave_room_for_the_checkers_tolerance():
+    # A review's counterexample: one copy based 10 h from D escorts two 40 h convoys to S (60 h
+    # busy each with positioning) in a 99.99995 h horizon; the second returns at 100 h, within
+    # the checker's tolerance of the horizon. 120 h of busy time against the rows' 119.99995 h
+    # cost a millionth of a trip fractionally, but whole convoys rounded the second away (0.5).
+    site = {"id": "S", "kind": "site", "lat": 0, "lon": 0, "need": {"food": 20.0}, "severity": 3}
+    data = _hand_scenario(
+        99.99995,
+        [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 100.0}},
+         {"id": "J", "kind": "junction", "lat": 0, "lon": 0}, site],
+        [{"a": "D", "b": "S", "km": 10, "hours": 20.0, "risk": 0.1},
+         {"a": "J", "b": "D", "km": 10, "hours": 10.0, "risk": 0.0}],
+        [{"id": "t", "depot": "D", "count": 1}],
+        [{"id": "E", "provider": "un", "base": "J", "count": 1, "effectiveness": 0.5}])
+    scenario = cases.validated(data)
+    report = _checked(scenario, {"unmet": [], "convoys": [_escorted_trip(i, "D", "t", "S", 60.0 * i, 20.0, "E")
+                                                          for i in range(2)]})
+    assert report.ok, report.codes
+    assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
+    for transport in ("pooled", "trips"):
+        assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6, transport
+
+
+def test_a_tour_leaning_on_the_tolerance_at_its_stops_keeps_both_sites_in_one_trip():
+    # A review's counterexample (older than whole convoys): A and B 5 h from D and 2e-5 h apart; a
+    # 10 h horizon. The tour D → A → B → D takes 10.00002 h on the road, yet passes the checker
+    # arriving early within its tolerance at A and B and back at 10.0000003 h. The tour's need
+    # (one trip may carry both sites' 20 t) counted the pair out: bound 0.5.
+    data = _hand_scenario(
+        10.0,
+        [{"id": "D", "kind": "depot", "lat": 0, "lon": 0, "stock": {"food": 100.0}},
+         {"id": "A", "kind": "site", "lat": 0, "lon": 0, "need": {"food": 10.0}, "severity": 3},
+         {"id": "B", "kind": "site", "lat": 0, "lon": 0, "need": {"food": 10.0}, "severity": 3}],
+        [{"a": "D", "b": "A", "km": 10, "hours": 5.0, "risk": 0.1},
+         {"a": "D", "b": "B", "km": 10, "hours": 5.0, "risk": 0.1},
+         {"a": "A", "b": "B", "km": 1, "hours": 2e-05, "risk": 0.0}],
+        [{"id": "t", "depot": "D", "count": 1}],
+        [{"id": "E", "provider": "un", "base": "D", "count": 1, "effectiveness": 0.5}])
+    data["fleet"][0]["capacity_t"] = 20.0
+    scenario = cases.validated(data)
+    tour = {"id": "c0", "organization": "ngo", "depot": "D", "vehicles": {"t": 1}, "path": ["D", "A", "B", "D"],
+            "depart_h": 0.0, "return_h": 10.0000003, "escort": "E",
+            "stops": [{"site": "A", "arrive_h": 4.9999951, "unload": {"food": 10.0}},
+                      {"site": "B", "arrive_h": 5.0000102, "unload": {"food": 10.0}}]}
+    report = _checked(scenario, {"unmet": [], "convoys": [tour]})
+    assert report.ok, report.codes
+    assert report.metrics["weighted_coverage"] == pytest.approx(1.0)
+    for transport in ("pooled", "trips"):
+        assert distribute(scenario, gap=0, transport=transport).bound >= 1.0 - 1e-6, transport

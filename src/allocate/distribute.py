@@ -308,6 +308,9 @@ def _tour_need_t(roads: "_RoadArrays", mask: np.ndarray, risk_factor: float, dep
             legs.append((one_way, one_way.T))
         (h_ab, h_ba), (r_ab, r_ba) = legs
         service = service_h[sites[mine]][:, None] + service_h[sites[mine]][None, :]
+        # the tour may gain the checker's tolerance at its departure, each stop and its return
+        h_ab = h_ab - (TRIP_TOL_SLACK + 1) * TOL * max(1.0, horizon)
+        h_ba = h_ba - (TRIP_TOL_SLACK + 1) * TOL * max(1.0, horizon)
         fits = ((_within(h_ab + service, horizon) & _within(_risk(r_ab), max_risk))
                 | (_within(h_ba + service, horizon) & _within(_risk(r_ba), max_risk)))
         np.fill_diagonal(fits, True)
@@ -1164,9 +1167,17 @@ def build_distribution_model(
     # the escort rows' columns: trips at their travel and positioning hours, visits at service hours
     hcols = np.concatenate([zcols, ycols])
     travel_h = f.eg_hours - visit_h
+    visit_cost = visit_h[visited]
+    if whole_convoys:
+        # each convoy may gain the checker's tolerance at its departure, its stops and its return
+        # (FORMAT.md §3): fractional, that is a millionth of a trip; whole, it can round a last
+        # convoy away (two 60 h convoys of a copy in a 99.99995 h horizon plus 20 h of positioning)
+        slack = TOL * np.maximum(1.0, f.escort_budget_h / np.maximum(f.escort_count, 1.0))
+        travel_h = travel_h - TRIP_TOL_SLACK * slack[f.eg_escort]
+        visit_cost = visit_cost - slack[f.eg_escort[visited]]
 
     def hours(per_trip: np.ndarray) -> np.ndarray:
-        return np.concatenate([per_trip, visit_h[visited]])
+        return np.concatenate([per_trip, visit_cost])
 
     eg_rows = np.concatenate([f.eg_escort, f.eg_escort[visited]])
     # each unit's hours within count × (horizon + longest way out + longest way back); implied by
@@ -1416,7 +1427,7 @@ def distribute(
     whole_bound = None
     if _whole_convoys_apply(facts, objectives, result):
         left = None if time_limit is None else time_limit - (time.perf_counter() - start)
-        whole_bound = _whole_convoy_bound(facts, objectives[0], transport, backend, left, seed, gap, options)
+        whole_bound = _whole_convoy_bound(facts, objectives[0], transport, backend, left, seed, gap, backend_options)
         if whole_bound is not None and whole_bound < result.bound:
             result = dataclasses.replace(result, bound=whole_bound)
     shortfalls: tuple[Shortfall, ...] = ()
@@ -1457,7 +1468,8 @@ def _whole_convoy_bound(f: DistributionFacts, first: str, transport: str, backen
     if time_limit is not None and time_limit <= 0:
         return None
     wm = build_distribution_model(f, (first,), transport=transport, whole_convoys=True)
-    r = solve_lexicographic(wm.mip, backend, time_limit, seed, gap, **options)
+    # its own defaults: a MIP keeps HiGHS' presolve (off, darfur_like_large took 5 s, not 0.6)
+    r = solve_lexicographic(wm.mip, backend, time_limit, seed, gap, **{**solver_defaults(wm, backend), **options})
     return r.bound if r.bound is not None and np.isfinite(r.bound) else None
 
 
