@@ -66,13 +66,15 @@ def test_bench_waves_on_tiny_schedules_at_least_what_the_greedy_does() -> None:
 
 
 def test_gap_breakdown_on_tiny_adds_up_to_the_gap_and_no_convoy_beats_its_least_round_trip() -> None:
-    """Per depot, bound − plan shares add up to bound − weighted coverage; trucks and escorts are
-    used at most fully; no convoy is quicker than its stops' least round trips (trip ≤ 1)."""
+    """Per depot, allocation − plan shares add up to the allocation's coverage − the plan's (the
+    bound on tiny); trucks and escorts are used at most fully; no convoy is quicker than its
+    stops' least round trips (trip ≤ 1)."""
     s = Scenario.from_dict(json.loads((BENCH.parent / "models" / "tiny.json").read_text()))
     p = plan(s, time_limit=3.0, seed=0)
     result = gap_breakdown.breakdown(s, p, time_limit=3.0, seed=0)
     gap = sum(r["gap"] for r in result["depots"])
-    assert gap == pytest.approx(result["bound"] - p.metrics["weighted_coverage"], abs=1e-6)
+    assert gap == pytest.approx(result["allocation"] - p.metrics["weighted_coverage"], abs=1e-6)
+    assert result["allocation"] == pytest.approx(result["bound"], abs=1e-6)
     for r in result["depots"]:
         assert 0.0 <= r["busy"] <= 1.0 + 1e-9 and 0.0 <= r["fill"] <= 1.0 + 1e-9
         for trip in (r["trip_safe"], r["trip_escorted"]):
