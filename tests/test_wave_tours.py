@@ -96,6 +96,35 @@ def test_the_planner_sends_the_tour_when_only_a_tour_reaches_every_site():
     assert any(len(c.stops) == 4 and c.escort == "E1" for c in result.convoys)
 
 
+def test_the_tours_are_placed_before_cp_sat_takes_its_share_of_the_time(monkeypatch):
+    """CP-SAT's wave schedule uses all the time it is given; placed after it, the tours stopped at
+    their deadlines half built (haiti_like) or were skipped (cote_divoire_like). Here CP-SAT is made
+    to spend its whole budget: the tours still come first, with time for every site."""
+    import time
+
+    import allocate.planner as planner
+
+    calls: list[str] = []
+    tours, schedule = planner.tour_waves, planner.schedule_waves
+
+    def slow_schedule(*args, **kwargs):
+        calls.append("schedule")
+        time.sleep(kwargs["time_limit"])
+        return schedule(*args, **kwargs)
+
+    def recorded_tours(*args, **kwargs):
+        calls.append("tours")
+        return tours(*args, **kwargs)
+
+    monkeypatch.setattr(planner, "schedule_waves", slow_schedule)
+    monkeypatch.setattr(planner, "tour_waves", recorded_tours)
+    scenario = _scenario()
+    result = plan(scenario, time_limit=8, seed=0)
+    assert calls[:3] == ["tours", "tours", "schedule"]
+    assert check(scenario, result).ok
+    assert any(len(c.stops) == 4 and c.escort == "E1" for c in result.convoys)
+
+
 def _two_depot_scenario() -> Scenario:
     """Depots D1 and D2, one site each (severity 3 and 5), one truck each."""
     return Scenario.from_dict({
