@@ -205,6 +205,23 @@ def test_least_blend_path_trades_hours_for_risk() -> None:
     assert network.least_blend_path("D", "nowhere", 1.0) is None
 
 
+def test_least_blend_path_is_remembered_per_question_and_answers_as_a_fresh_network(monkeypatch) -> None:
+    """Each wave placement asks the same blended paths again; the network answers from memory,
+    the same path a fresh network finds, and a new question (another multiplier) still runs."""
+    import allocate.network as network_module
+
+    runs: list[int] = []
+    dijkstra = network_module.dijkstra
+    monkeypatch.setattr(network_module, "dijkstra", lambda *a, **k: runs.append(1) or dijkstra(*a, **k))
+    scenario = _three_roads_scenario()
+    network = RoadNetwork(scenario)
+    first = network.least_blend_path("D", "S", 50.0)
+    assert network.least_blend_path("D", "S", 50.0) == first and len(runs) == 1
+    assert network.least_blend_path("D", "S", 1e6).nodes == ("D", "C", "S") and len(runs) == 2
+    assert RoadNetwork(scenario).least_blend_path("D", "S", 50.0) == first == network.least_blend_path("D", "S", 50.0)
+    assert len(runs) == 3
+
+
 def test_a_wave_takes_light_trucks_over_a_bridge_rather_than_heavy_ones_round_it() -> None:
     # A 10 t bridge on the 1 h road; heavy trucks must take a 6 h detour. 16 t move in one 2 h
     # light wave, not one 12 h heavy wave: the escort unit's hours are what runs short.
