@@ -42,6 +42,11 @@ _MIN_SCHEDULE_S = 1.0
 # Share of the time limit kept after the fill-in stages for the repair loop, the top-up, the
 # checks and building the plan (2,000 generated sites: about 1.5 s of 90).
 _TAIL = 0.04
+# ... or, where more, this many times what checking the routed plan takes: up to seven checks come
+# after the escort stage's heuristics end (two in the final fill-ins' parity guard, one or two in
+# the repair, two in the top-up's guard, the last), and the unmet claims (2,000 generated sites: a
+# 0.34 s check, a 1.4 s tail; darfur_like_large 0.14 s, 0.6 s).
+_TAIL_CHECKS = 7.0
 # Under deterministic=True: the escort stage's work budget, as a share of the time limit, in
 # seconds of counted work (clock.py), its heuristics' deadlines ending _TAIL before it as on the
 # wall clock; the wall clock still ends it at the tail (cote_divoire_like and darfur_like_large:
@@ -60,6 +65,13 @@ _TOURS_RESERVE = _FILL_IN_RESERVE + 1
 # Share of the time left each of the two tour placements may take (cote_divoire_like: 1.9 s for
 # the first with 10 s left; a tenth of it cut its tours at half the day).
 _TOURS_SHARE = 0.25
+
+# Share of the escort stage's time the escort units for the router's convoys may take (CP-SAT uses
+# all it is given; 2,000 generated sites: the same assignment at 4 s as at the 9.5 s half the stage
+# gave it, which left the greedy waves 6 s over the stage's end), and the least any escort
+# assignment gets.
+_FIRST_ESCORT_SHARE = 0.2
+_MIN_ESCORT_S = 0.5
 
 # Codes whose subject is a convoy the repair can simply drop.
 _REMOVABLE_CODES = frozenset(
@@ -155,7 +167,7 @@ def plan(
     t0 = time.monotonic()
     # the fill-ins get what time is left, less a tail for repair, checks and the plan itself;
     # deterministic: work counted instead of seconds (clock.py), the wall clock only as a backstop
-    wall_end = started + time_limit * (1 - _TAIL)
+    wall_end = started + time_limit - _tail_seconds(scenario, routed, time_limit)
     if deterministic:
         work = _ESCORT_WORK * time_limit
         stage_clock: clock.WallClock | clock.WorkClock = clock.WorkClock(work - _TAIL * time_limit, wall_end)
@@ -197,6 +209,17 @@ def plan(
             status="infeasible", explanation=why,
         )
     return result
+
+
+def _tail_seconds(scenario: Scenario, routed: Plan, time_limit: float) -> float:
+    """Seconds to keep after the escort stage for the repair loop, the top-up, the checks and
+    building the plan: a share of the time limit, or, where more, what checking the routed plan
+    takes times the checks the tail may make (darfur_like_large at 10 s: a 0.6 s tail for a
+    0.4 s share). Checking it also fills the checker's road trees for the final check's
+    unmet claims."""
+    started = time.monotonic()
+    check(scenario, routed)
+    return max(_TAIL * time_limit, _TAIL_CHECKS * (time.monotonic() - started))
 
 
 def _final_fill_ins(scenario: Scenario, network: RoadNetwork, access: AccessFacts, allocation,
@@ -277,14 +300,18 @@ def _escort_stage(
     on the clock in use: wall seconds, or on a :class:`allocate.clock.WorkClock`
     (``deterministic``) seconds of counted work.
     """
-    kept, short = _escort(scenario, network, routed, remaining(0.5), seed, trace)
+    end = clock.now() + remaining(1.0) if end is None else end
+
+    def to_end(share: float) -> float:
+        return max(_MIN_ESCORT_S, share * (end - clock.now()))
+
+    kept, short = _escort(scenario, network, routed, to_end(_FIRST_ESCORT_SHARE if waves else 1.0), seed, trace)
     if not waves:
         return kept, short, []
-    end = clock.now() + remaining(1.0) if end is None else end
     greedy_started = clock.now()
     pooled = pool_waves(scenario, network, access, kept, short)
     if pooled:
-        kept, _ = _escort(scenario, network, kept + pooled, remaining(0.5), seed, trace)
+        kept, _ = _escort(scenario, network, kept + pooled, to_end(0.5), seed, trace)
     needy = [c for c in routed if needs_escort(scenario, network, c)]
     if not needy:
         return kept, short, []
@@ -300,7 +327,7 @@ def _escort_stage(
     greedy = _more_stops(scenario, network, access,
                          best_placement(scenario, network, access, safe, loads, moved, tries_end), loads,
                          [(c, None) for c in safe])
-    kept_b, _ = _escort(scenario, network, [c for c, _ in greedy], remaining(0.5), seed, _Trace())
+    kept_b, _ = _escort(scenario, network, [c for c, _ in greedy], to_end(0.5), seed, _Trace())
 
     # (d) waves first on idle trucks, the safe convoys moved around them or left to the fill-ins
     fitted: dict[int, list[Convoy]] = {}  # the safe convoys fitted around each placement scored
@@ -326,7 +353,7 @@ def _escort_stage(
                          deadline=clock.now() + _TOURS_SHARE * max(0.0, end - clock.now()))
               for by_rate in (True, False) if with_tours]
     kept_e = [_escort(scenario, network, [c for c, _ in placed] + fit_around(scenario, network, placed, safe),
-                      remaining(0.5), seed, _Trace())[0] for placed in toured if placed]
+                      to_end(0.5), seed, _Trace())[0] for placed in toured if placed]
     # The fill-in stages after this one walk the same calendar as the greedy waves did: keep
     # them their time out of the scheduler's share, or the plan overruns its time limit (the
     # greedy's time counts every rule tried: a margin on the safe side).
@@ -338,12 +365,12 @@ def _escort_stage(
                                deterministic=deterministic, movable=safe, wall_limit=wall_budget) if budget >= _MIN_SCHEDULE_S else []
     kept_c = _escort(scenario, network, [c for c, _ in _more_stops(scenario, network, access,
                                                                    scheduled or waves_first, loads)],
-                     remaining(0.5), seed, _Trace())[0]
+                     to_end(0.5), seed, _Trace())[0]
     # (f) each depot's convoys from whichever of (b), (c) and (e) moves most there: tours win at one
     # depot and CP-SAT's single-site waves at another (cote_divoire_like); a unit two of them
     # booked at once is named again by the escort stage
     merged = _best_by_depot(scenario, (kept_b, kept_c, *kept_e))
-    kept_f = _escort(scenario, network, merged, remaining(0.5), seed, _Trace())[0] if merged else []
+    kept_f = _escort(scenario, network, merged, to_end(0.5), seed, _Trace())[0] if merged else []
     # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often sent
     # again on trucks idle later, and that is where (c) gains; and, when every candidate's
     # fill-ins end before their deadline, with the spare stock's fill-ins too (haiti_like: the tours
@@ -642,7 +669,11 @@ def _unmet_claims(
         cov = coverage[site.id]
         if within(cov.need_t, cov.delivered_t):
             continue
-        holding = access.holding_reasons(site.id)
+        # a checked reason can hold only where the distribution found the site inaccessible: it
+        # judges the same claims with escorts on fewer roads (their vehicles' weight limits), so
+        # a site it can serve is one the claims' side can serve too; the facts are asked only
+        # there (darfur_like_large: 0.4 s of a 10 s plan's tail otherwise)
+        holding = access.holding_reasons(site.id) if site.id in allocation.inaccessible else ()
         if holding and cov.delivered_t == 0:
             claims.extend(UnmetClaim(site=site.id, reason=r) for r in holding)
             continue
