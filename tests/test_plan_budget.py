@@ -93,3 +93,14 @@ def test_unmet_claims_ask_the_access_facts_only_where_the_distribution_found_a_s
     facts = AccessFacts(scenario)
     claimed = {(c.site, c.reason) for c in result.unmet if c.reason in CHECKED_REASONS}
     assert claimed == {(site, r) for site in unserved for r in facts.holding_reasons(site)}
+
+
+def test_the_time_limit_counts_from_the_moment_the_caller_started() -> None:
+    """A caller whose own work counts against the limit (the command line's start-up) passes when
+    it began: the plan keeps to what is left and records the limit as given."""
+    scenario = load_scenario(ROOT / "models" / "tiny.json")
+    began = time.monotonic()
+    result = planner.plan(scenario, time_limit=8, seed=0, started=began - 5.0)
+    assert time.monotonic() - began <= 3.0 + 0.5
+    assert result.solver.time_limit == 8 and result.solver.seconds >= 5.0
+    assert check(scenario, result).ok

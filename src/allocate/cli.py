@@ -4,7 +4,9 @@ violations, 2 on unreadable or invalid input. Each command is a thin wrapper ove
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,6 +19,22 @@ from allocate.errors import AllocateError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Plan and check humanitarian convoys, escorts and aid distribution.")
 err_console = Console(stderr=True)
 EXIT_INVALID = 2
+
+
+_IMPORTED = time.monotonic()
+
+
+def process_started() -> float:
+    """The :func:`time.monotonic` moment this process started (Linux: /proc; elsewhere, when this
+    module was imported). Why: ``--time-limit`` is the command's overall wall clock, and starting
+    Python and importing the solvers takes about a second of it."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start_s = int(after_name[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime, in ticks after boot
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+        return time.monotonic() - max(0.0, uptime_s - start_s)
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED
 
 
 def fail_input(error: Exception) -> None:
@@ -90,6 +108,7 @@ def solve(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary tables")] = False,
 ) -> None:
     """Plan distribution, convoys and escorts for a scenario and write the plan."""
+    started = process_started()
     from allocate.planner import plan as make_plan
     from allocate.summary import summarize
 
@@ -97,12 +116,13 @@ def solve(
     if time_limit <= 0:
         fail_input(ValueError(f"--time-limit must be positive (value {time_limit})"))
     if as_json or quiet:
-        result = make_plan(scenario, time_limit=time_limit, seed=seed, deterministic=deterministic, backend=backend)
+        result = make_plan(scenario, time_limit=time_limit, seed=seed, deterministic=deterministic, backend=backend,
+                           started=started)
     else:
         with err_console.status("planning...") as status:
             result = make_plan(
                 scenario, time_limit=time_limit, seed=seed, deterministic=deterministic, backend=backend,
-                progress=lambda stage: status.update(f"planning: {stage}..."),
+                progress=lambda stage: status.update(f"planning: {stage}..."), started=started,
             )
     result.save(output)
     summary = summarize(scenario, result)

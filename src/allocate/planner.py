@@ -109,6 +109,7 @@ def plan(
     waves: bool = True,
     top_up_loads: bool = True,
     progress: Progress | None = None,
+    started: float | None = None,
 ) -> Plan:
     """Plan distribution, convoys and escorts for ``scenario`` within ``time_limit`` seconds.
 
@@ -125,8 +126,13 @@ def plan(
     ``deterministic``: routing stops at a solution limit and the escort stage's heuristics at
     budgets of counted work (clock.py), so the same seed gives the same plan on a busy machine
     too; a note in ``solver.notes`` says so, or which stage a clock cut short.
+
+    ``started``: the :func:`time.monotonic` moment the time limit counts from (default: now); a
+    caller whose own work counts against the limit passes when it began (the command line: when
+    its process started, so that ``allocate solve --time-limit`` holds start-up and reading the
+    scenario too). The plan records ``time_limit`` as given.
     """
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     say = progress or (lambda stage: None)
     network = RoadNetwork(scenario)
     access = AccessFacts(scenario, network)
