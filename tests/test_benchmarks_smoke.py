@@ -13,6 +13,7 @@ sys.path.insert(0, str(BENCH))
 
 import bench_crises  # noqa: E402
 import bench_scaling  # noqa: E402
+import bench_time_limit  # noqa: E402
 import bench_waves  # noqa: E402
 import gap_breakdown  # noqa: E402
 import numpy as np  # noqa: E402
@@ -39,6 +40,15 @@ def test_bench_crises_core_on_tiny() -> None:
     table = bench_crises.markdown_table([row])
     assert "| tiny | 12 |" in table
     assert bench_crises.verdicts([row])
+
+
+def test_bench_time_limit_row_on_a_generated_crisis() -> None:
+    """run_one on 40 generated sites: the wall time beside its limit, a checked plan."""
+    row = bench_time_limit.run_one("gen:40", 3.0, seed=0)
+    assert row["scenario"] == "gen:40" and row["limit"] == 3.0 and row["check_ok"]
+    assert row["over_limit"] == pytest.approx(row["wall_s"] / 3.0, abs=0.01)
+    assert set(row["stage_seconds"]) >= {"distribute", "route", "escorts", "repair"}
+    assert 0.0 < row["weighted_coverage"] <= 1.0
 
 
 def test_bench_scaling_core_on_30_generated_sites() -> None:
