@@ -470,3 +470,39 @@ def test_best_placement_keeps_the_first_rule_when_no_time_is_left_for_others() -
                             lambda p: sum(scenario.weight_t(c.stops[0].unload) for c, _ in p),
                             deadline=time.monotonic() - 1.0, rules=(WaveRule(), WaveRule(departures=12)))
     assert [c.depart_h for c, _ in placed] == [0.0, 2.0]
+
+
+def test_a_far_units_way_out_before_zero_and_way_back_after_the_horizon_cost_no_hours() -> None:
+    # FORMAT.md §3.5 lets a unit position before 0 and go home after the horizon: a unit ten hours
+    # away pays one way on a first wave at 0 or a last wave ending at the horizon, two in between
+    from allocate.waves import least_unit_hours, unit_hours_in_horizon
+
+    assert unit_hours_in_horizon(24.0, 0.0, 2.0, (10.0, 10.0)) == pytest.approx(12.0)  # out before 0
+    assert unit_hours_in_horizon(24.0, 22.0, 24.0, (10.0, 10.0)) == pytest.approx(12.0)  # back after 24
+    assert unit_hours_in_horizon(24.0, 11.0, 13.0, (10.0, 10.0)) == pytest.approx(22.0)  # both inside
+    assert unit_hours_in_horizon(24.0, 3.0, 21.0, (10.0, 10.0)) == pytest.approx(24.0)  # both spill
+    assert unit_hours_in_horizon(24.0, 0.0, 2.0, (0.0, 0.0)) == pytest.approx(2.0)  # based at the depot
+    # the least over departures, which the greedy's bounds use: never above any departure's hours
+    for trip, pos in ((2.0, (10.0, 10.0)), (2.0, (3.0, 15.0)), (20.0, (10.0, 10.0)), (2.0, (0.0, 0.0))):
+        least = least_unit_hours(24.0, trip, pos)
+        departures = [24.0 * i / 200 for i in range(201) if 24.0 * i / 200 + trip <= 24.0]
+        assert least <= min(unit_hours_in_horizon(24.0, d, d + trip, pos) for d in departures) + 1e-9
+    assert least_unit_hours(24.0, 2.0, (10.0, 10.0)) == pytest.approx(12.0)
+
+
+def test_a_wave_is_rated_on_its_units_hours_inside_the_horizon() -> None:
+    # F, based ten hours from the depot, leads a 2 h wave at 0: 10 h of its day, not 22
+    from allocate.waves import _wave_rate
+
+    data = _scenario(trucks=4).to_dict()
+    data["nodes"].append({"id": "X", "kind": "junction", "lat": 2, "lon": 0})
+    data["roads"].append({"a": "D", "b": "X", "km": 400, "hours": 10, "risk": 0.0})
+    data["escorts"] = [{"id": "F", "provider": "un", "base": "X", "count": 1, "effectiveness": 0.9}]
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    [(wave, unit)] = place_waves(scenario, network, AccessFacts(scenario, network), [],
+                                 {("D", "wfp", "S"): {"food": 800.0}})[:1]
+    assert unit == "F" and wave.depart_h == pytest.approx(0.0)
+    hours = wave.return_h - wave.depart_h + 10.0
+    assert _wave_rate(scenario, network, (wave, unit), 4) == pytest.approx(4 * scenario.weight_t(wave.stops[0].unload) / hours)
+    assert check(scenario, _plan(scenario, list(assign_escorts(scenario, [wave], network=network).convoys))).ok

@@ -33,7 +33,7 @@ from allocate.plan import Convoy, Stop
 from allocate.scenario import EscortUnit, FleetType, Scenario
 from allocate.wave_stops import onward
 from allocate.waves import (ANY_ORGANIZATION, Calendar, _escort_floor_t, _escort_organizations, _fill, _wave_types,
-                            trucks_for)
+                            trucks_for, unit_hours_in_horizon)
 
 MAX_TOUR_STOPS = 8  # sites per tour; a longer one holds trucks and a unit for most of a day
 FIRST_STOPS = 6  # first sites tried per tour, best single-trip rate first
@@ -59,10 +59,12 @@ class _Tour:
     home: list[str] = field(default_factory=list)  # last stop → depot
     idle: dict[str, int] = field(default_factory=dict)  # trucks idle for the whole tour, by type
     floor_t: float = 0.0  # it carries a truck at least this heavy, to take an escort (last_resort)
+    horizon_h: float = math.inf
 
     @property
     def busy_h(self) -> float:
-        return self.back_at - self.depart + sum(self.positioning)
+        """The unit's hours inside the horizon (:func:`allocate.waves.unit_hours_in_horizon`)."""
+        return unit_hours_in_horizon(self.horizon_h, self.depart, self.back_at, self.positioning)
 
     @property
     def rate(self) -> float:
@@ -236,7 +238,7 @@ def _best_tour(scenario: Scenario, network: RoadNetwork, access: AccessFacts, ca
             # share only keeping further stops from taking every truck
             whole = max(cap_t, scenario.weight_t(_site_load(left, depot, org, site))) if whole_loads else cap_t
             tour = _extended(scenario, network, calendar, left, severity,
-                             _Tour(depot, org, escort, pos, start, roads, [depot]), site, usable, whole, floor_t)
+                             _Tour(depot, org, escort, pos, start, roads, [depot], horizon_h=scenario.horizon_h), site, usable, whole, floor_t)
             if tour is not None:
                 firsts.append((-tour.rate, site, tour))
         firsts.sort(key=lambda x: (x[0], x[1]))
@@ -300,7 +302,7 @@ def _extended(scenario: Scenario, network: RoadNetwork, calendar: Calendar,
     return _Tour(depot, tour.organization, escort, tour.positioning, tour.depart, tour.roads,
                  tour.path + list(leg.nodes[1:]), tour.stops + [Stop(site=site, arrive_h=arrive, unload=unload)],
                  back_at, tour.risk_w + leg.risk_weight, tour.value + severity[site] * scenario.weight_t(unload),
-                 list(home.nodes), idle, floor_t)
+                 list(home.nodes), idle, floor_t, tour.horizon_h)
 
 
 def _convoy(scenario: Scenario, tour: _Tour, index: int) -> Convoy:

@@ -79,6 +79,21 @@ def _peak(intervals: Sequence[Interval], start: float, end: float) -> int:
     return peak
 
 
+def unit_hours_in_horizon(horizon_h: float, depart: float, back_at: float, pos: tuple[float, float]) -> float:
+    """Hours of an escort unit's busy window (positioning included) that fall inside
+    ``[0, horizon_h]``: a first convoy's way out before 0 and a last convoy's way back after the
+    horizon take no hour the plan could use (FORMAT.md §3.5), so a unit based far away costs
+    one way, not two, on such a convoy."""
+    return max(1e-9, min(horizon_h, back_at + pos[1]) - max(0.0, depart - pos[0]))
+
+
+def least_unit_hours(horizon_h: float, trip_h: float, pos: tuple[float, float]) -> float:
+    """The least :func:`unit_hours_in_horizon` of a trip of ``trip_h`` hours, whenever it
+    departs: the trip itself and the shorter way (or, where both ways spill, the rest of the
+    horizon)."""
+    return trip_h + min(pos[0], pos[1], max(0.0, horizon_h - trip_h))
+
+
 class Calendar:
     """Busy intervals of every fleet type and escort unit in the plan so far."""
 
@@ -233,7 +248,7 @@ def place_waves(
         depot, org, site = key
         types = [f for o in (_escort_organizations(scenario, depot) if org == any_org else [org])
                  for f in _wave_types(scenario, depot, o)]
-        hours = [out.hours + back.hours + scenario.node_by_id[site].service_h + sum(pos)
+        hours = [least_unit_hours(scenario.horizon_h, out.hours + back.hours + scenario.node_by_id[site].service_h, pos)
                  for w in {f.capacity_t for f in types}
                  for _, pos, out, back in calendar.legs(scenario, network, access, depot, site, w)]
         carried = min(scenario.weight_t(loads[key]), sum(f.count * f.capacity_t for f in types))
@@ -309,7 +324,7 @@ def _wave_rate(scenario: Scenario, network: RoadNetwork, found: tuple[Convoy, st
     """Severity-weighted tonnes per hour of the unit a wave was fitted around, positioning included."""
     wave, unit = found
     pos = positioning_hours(network, scenario.escort_by_id[unit], wave.depot) if unit else None
-    busy = wave.return_h - wave.depart_h + (sum(pos) if pos else 0.0)
+    busy = unit_hours_in_horizon(scenario.horizon_h, wave.depart_h, wave.return_h, pos or (0.0, 0.0))
     return severity * scenario.weight_t(wave.stops[0].unload) / max(busy, 1e-9)
 
 
@@ -447,7 +462,7 @@ def _earliest_wave(
         else:
             options = _safe_legs(scenario, network, depot, site_id, weight_t)
         if escorted and options:
-            busy = [out.hours + back.hours + sum(pos) for _, pos, out, back in options]
+            busy = [least_unit_hours(scenario.horizon_h, out.hours + back.hours, pos) for _, pos, out, back in options]
             options = [o for o, b in zip(options, busy) if b <= rule.busy_ratio * min(busy) + 1e-9]
         best = None
         for escort, pos, out, back in options:
@@ -477,7 +492,7 @@ def _earliest_wave(
                     break
                 first = depart if first is None else first
                 # tonnes per hour of the trip, the wait for more trucks counted as busy time
-                score = scenario.weight_t(load) / max(1e-9, back_at - first + sum(pos))
+                score = scenario.weight_t(load) / unit_hours_in_horizon(scenario.horizon_h, first, back_at, pos)
                 if pick is None or score > pick[0] * (1 + 1e-9):
                     pick = (score, back_at, depart, arrive, idle, load)
                 tried += 1
@@ -494,7 +509,7 @@ def _earliest_wave(
         if best is not None:
             back_at, depart, arrive, out, back, idle, load, escort, _ = best
             pos = (0.0, 0.0) if escort is None else positioning_hours(network, escort, depot) or (0.0, 0.0)
-            rate = scenario.weight_t(load) / max(1e-9, back_at + pos[1] - depart + pos[0])
+            rate = scenario.weight_t(load) / unit_hours_in_horizon(scenario.horizon_h, depart, back_at, pos)
             if chosen is None or rate > chosen[0] + 1e-9:
                 chosen = (rate, best)
     if chosen is not None:
