@@ -506,3 +506,30 @@ def test_a_wave_is_rated_on_its_units_hours_inside_the_horizon() -> None:
     hours = wave.return_h - wave.depart_h + 10.0
     assert _wave_rate(scenario, network, (wave, unit), 4) == pytest.approx(4 * scenario.weight_t(wave.stops[0].unload) / hours)
     assert check(scenario, _plan(scenario, list(assign_escorts(scenario, [wave], network=network).convoys))).ok
+
+
+def test_spare_stock_goes_from_the_next_depot_when_the_nearest_ones_trucks_are_busy_all_day() -> None:
+    # S is an hour from D and two from D2, both on safe roads with food to spare; D's one truck is
+    # out all day, D2's is idle. The spare stock is handed to the nearest depot, D, first: it
+    # cannot go from there, so it goes from D2
+    from allocate.waves import fill_spare_stock, spare_stock_loads
+
+    data = _scenario(escorts=0, trucks=1).to_dict()
+    data["escorts"] = []
+    data["roads"] = [{"a": "D", "b": "S", "km": 40, "hours": 1, "risk": 0.0},
+                     {"a": "D2", "b": "S", "km": 80, "hours": 2, "risk": 0.0}]
+    data["nodes"].append({"id": "D2", "kind": "depot", "lat": 0, "lon": 2, "stock": {"food": 2000}})
+    data["fleet"].append({"id": "truck2", "organization": "wfp", "depot": "D2", "count": 1, "capacity_t": 10,
+                          "capacity_m3": 40})
+    scenario = Scenario.from_dict(data)
+    network = RoadNetwork(scenario)
+    access = AccessFacts(scenario, network)
+    all_day = Convoy(id="K", organization="wfp", depot="D", vehicles={"truck": 1}, path=("D", "S", "D"), depart_h=0.0,
+                     stops=(Stop(site="S", arrive_h=1.0, unload={"food": 10}),), return_h=24.0, escort=None)
+    assert set(spare_stock_loads(scenario, access, [all_day])) == {("D", "S")}
+    spare = fill_spare_stock(scenario, network, access, [all_day])
+    assert spare and {c.depot for c in spare} == {"D2"}
+    assert all(c.id.startswith("G") for c in spare) and len({c.id for c in spare}) == len(spare)
+    delivered = sum(scenario.weight_t(s.unload) for c in spare for s in c.stops)
+    assert delivered == pytest.approx(scenario.weight_t({"food": 790}))  # all S still needs: four trips of D2's truck
+    assert check(scenario, _plan(scenario, [all_day, *spare])).ok

@@ -28,8 +28,8 @@ from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
 from allocate.wave_tours import tour_waves
-from allocate.waves import (Calendar, best_placement, civilians_all_busy, fill_idle_trucks, fit_around, pool_waves,
-                            pooled_loads, shift_range, shifted, spare_stock_loads, trucks_capacity, trucks_for)
+from allocate.waves import (Calendar, best_placement, civilians_all_busy, fill_idle_trucks, fill_spare_stock, fit_around,
+                            pool_waves, pooled_loads, shift_range, shifted, trucks_capacity, trucks_for)
 
 Progress = Callable[[str], None]
 
@@ -121,7 +121,7 @@ def plan(
     (the default), the spare room of every convoy on the road is filled with what its own sites
     still need from stock its depot still holds, and trucks idle during its trip join it for the
     rest (topup.py): same paths, times and escorts. Stock that no convoy carries in the end goes,
-    on idle trucks, to short sites that need no escort (waves.spare_stock_loads).
+    on idle trucks, to short sites that need no escort (waves.fill_spare_stock).
 
     ``deterministic``: routing stops at a solution limit and the escort stage's heuristics at
     budgets of counted work (clock.py), so the same seed gives the same plan on a busy machine
@@ -240,8 +240,7 @@ def _final_fill_ins(scenario: Scenario, network: RoadNetwork, access: AccessFact
     if fills:
         trace.notes.append(f"fill-in: {len(fills)} convoys on trucks left idle, for loads the router could not fit")
         convoys = convoys + fills
-    spare = fill_idle_trucks(scenario, network, convoys, spare_stock_loads(scenario, access, convoys), prefix="G",
-                             deadline=end)
+    spare = fill_spare_stock(scenario, network, access, convoys, deadline=end)
     if spare and _breaks_more(scenario, network, convoys, convoys + spare):
         trace.notes.append(f"fill-in: {len(spare)} convoys for stock no convoy carried left out "
                            "(they would break a rule the plan kept, e.g. zone parity)")
@@ -391,9 +390,7 @@ def _escort_stage(
                                  deadline=deadline)
         with_spare = None
         if not clock.due(deadline):
-            spare = fill_idle_trucks(scenario, network, candidate + fills,
-                                     spare_stock_loads(scenario, access, candidate + fills), prefix="G",
-                                     deadline=deadline)
+            spare = fill_spare_stock(scenario, network, access, candidate + fills, deadline=deadline)
             if not clock.due(deadline):
                 with_spare = _weighted_tonnes(scenario, candidate + fills + spare)
         values.append((_weighted_tonnes(scenario, candidate + fills), with_spare))

@@ -20,7 +20,7 @@ import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from allocate import clock
 from allocate.access import AccessFacts, within
@@ -701,10 +701,12 @@ def trucks_for(scenario: Scenario, idle: Mapping[str, int], load: Mapping[str, f
     return chosen
 
 
-def spare_stock_loads(scenario: Scenario, access: AccessFacts, convoys: Sequence[Convoy]) -> dict[tuple[str, str], dict[str, float]]:
+def spare_stock_loads(scenario: Scenario, access: AccessFacts, convoys: Sequence[Convoy],
+                      skip: Collection[tuple[str, str]] = ()) -> dict[tuple[str, str], dict[str, float]]:
     """Stock no convoy carries, shared out to the sites still short that a depot reaches without
     escort: ``{(depot, site): units}``, most severe sites first, never more than a depot holds or
-    a site still needs. Feed it to :func:`fill_idle_trucks`.
+    a site still needs, no (depot, site) pair in ``skip``. Feed it to :func:`fill_idle_trucks`,
+    or use :func:`fill_spare_stock`, which does both.
 
     Why: the allocation sends some stock under escort; what the escorts could not move stays in
     the depot while trucks stand idle and sites that need no escort are still short.
@@ -713,7 +715,8 @@ def spare_stock_loads(scenario: Scenario, access: AccessFacts, convoys: Sequence
     stock, need = stock_and_need_left(s, convoys)
     loads: dict[tuple[str, str], dict[str, float]] = {}
     for site in sorted(s.sites, key=lambda x: (-x.severity, x.id)):
-        depots = [d for d in access.serving_depots if access.mode(d, site.id, escorts_allowed=False) == "unescorted"]
+        depots = [d for d in access.serving_depots if (d, site.id) not in skip
+                  and access.mode(d, site.id, escorts_allowed=False) == "unescorted"]
         # nearest depot first: its trucks come back soonest for the next load
         for depot in sorted(depots, key=lambda d: (access.pair(d, site.id, escorts_allowed=False).hours, d)):
             take = {c: min(u, stock[depot].get(c, 0.0)) for c, u in need[site.id].items()}
@@ -725,6 +728,33 @@ def spare_stock_loads(scenario: Scenario, access: AccessFacts, convoys: Sequence
                 stock[depot][c] -= u
                 need[site.id][c] -= u
     return loads
+
+
+def fill_spare_stock(scenario: Scenario, network: RoadNetwork, access: AccessFacts, kept: Sequence[Convoy],
+                     deadline: float | None = None, rounds: int = 3) -> list[Convoy]:
+    """Convoys (ids ``G`` + number) carrying stock no convoy carries to short sites that need no
+    escort (:func:`spare_stock_loads`) on trucks idle around ``kept``; a site its nearest depot's
+    trucks could not serve goes to the next depot that reaches it, for up to ``rounds`` rounds.
+
+    Why: each site's need is handed to its nearest depot first, whose trucks may be busy all day
+    while another depot's stand idle with the same stock (haiti_like: D03's heavy trucks idle the
+    last 9 h beside 200 t of food its unescorted sites still lacked, handed to D01)."""
+    out: list[Convoy] = []
+    skip: set[tuple[str, str]] = set()
+    for _ in range(rounds):
+        loads = spare_stock_loads(scenario, access, list(kept) + out, skip)
+        if not loads or clock.due(deadline):
+            break
+        made = fill_idle_trucks(scenario, network, list(kept) + out, loads, prefix="G", deadline=deadline,
+                                numbered_from=len(out) + 1)
+        out += made
+        _, need = stock_and_need_left(scenario, list(kept) + out)
+        failed = {(d, site) for (d, site), units in loads.items()
+                  if any(need[site].get(c, 0.0) > 1e-9 for c in units)}
+        if failed <= skip:
+            break
+        skip |= failed
+    return out
 
 
 def stock_and_need_left(s: Scenario, convoys: Sequence[Convoy]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
