@@ -104,3 +104,23 @@ def test_the_time_limit_counts_from_the_moment_the_caller_started() -> None:
     assert time.monotonic() - began <= 3.0 + 0.5
     assert result.solver.time_limit == 8 and result.solver.seconds >= 5.0
     assert check(scenario, result).ok
+
+
+def test_past_the_stage_end_a_candidates_escorts_get_a_moment_not_half_a_second(monkeypatch) -> None:
+    """A candidate's escort assignment starts from a heuristic that stands when CP-SAT has no
+    time (escorts.py); at half a second each, four candidates' assignments made after the stage's
+    end put south_sudan at 10 s 0.27 s past its limit. The router's convoys keep their half second."""
+    from allocate.network import RoadNetwork
+    from allocate.routing import route
+
+    scenario = load_scenario(ROOT / "models" / "tiny.json")
+    network = RoadNetwork(scenario)
+    allocation = distribute(scenario, time_limit=10, seed=0)
+    routed = route(scenario, allocation, time_limit=2, seed=0, network=network, escort_credit=True)
+    limits = _recorded_escort_limits(monkeypatch)
+    planner._escort_stage(scenario, network, AccessFacts(scenario, network), list(routed.convoys), lambda share: 0.5,
+                          0, True, planner._Trace(), allocation, False, end=time.monotonic())
+    assert limits[0] == planner._MIN_ESCORT_S  # the router's convoys
+    candidates = [limit for limit in limits[1:] if limit != planner._MIN_ESCORT_S]
+    assert len(limits) - len(candidates) <= 2  # the router's convoys and those pooled after them
+    assert candidates and all(limit == planner._MIN_CANDIDATE_ESCORT_S for limit in candidates)

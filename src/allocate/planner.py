@@ -68,10 +68,13 @@ _TOURS_SHARE = 0.25
 
 # Share of the escort stage's time the escort units for the router's convoys may take (CP-SAT uses
 # all it is given; 2,000 generated sites: the same assignment at 4 s as at the 9.5 s half the stage
-# gave it, which left the greedy waves 6 s over the stage's end), and the least any escort
-# assignment gets.
+# gave it, which left the greedy waves 6 s over the stage's end), and the least the router's
+# convoys' escort assignment gets. A candidate's assignment gets at least the second: it starts from
+# a heuristic that stands when CP-SAT has no time (escorts.py), and south_sudan at 10 s ran 0.27 s
+# past its limit on four candidates' half-second assignments made after the stage's end.
 _FIRST_ESCORT_SHARE = 0.2
 _MIN_ESCORT_S = 0.5
+_MIN_CANDIDATE_ESCORT_S = 0.05
 
 # Codes whose subject is a convoy the repair can simply drop.
 _REMOVABLE_CODES = frozenset(
@@ -307,8 +310,8 @@ def _escort_stage(
     """
     end = clock.now() + remaining(1.0) if end is None else end
 
-    def to_end(share: float) -> float:
-        return max(_MIN_ESCORT_S, share * (end - clock.now()))
+    def to_end(share: float, least: float = _MIN_ESCORT_S) -> float:
+        return max(least, share * (end - clock.now()))
 
     kept, short = _escort(scenario, network, routed, to_end(_FIRST_ESCORT_SHARE if waves else 1.0), seed, trace)
     if not waves:
@@ -332,7 +335,7 @@ def _escort_stage(
     greedy = _more_stops(scenario, network, access,
                          best_placement(scenario, network, access, safe, loads, moved, tries_end), loads,
                          [(c, None) for c in safe])
-    kept_b, _ = _escort(scenario, network, [c for c, _ in greedy], to_end(0.5), seed, _Trace())
+    kept_b, _ = _escort(scenario, network, [c for c, _ in greedy], to_end(0.5, _MIN_CANDIDATE_ESCORT_S), seed, _Trace())
 
     # (d) waves first on idle trucks, the safe convoys moved around them or left to the fill-ins
     fitted: dict[int, list[Convoy]] = {}  # the safe convoys fitted around each placement scored
@@ -358,7 +361,7 @@ def _escort_stage(
                          deadline=clock.now() + _TOURS_SHARE * max(0.0, end - clock.now()))
               for by_rate in (True, False) if with_tours]
     kept_e = [_escort(scenario, network, [c for c, _ in placed] + fit_around(scenario, network, placed, safe),
-                      to_end(0.5), seed, _Trace())[0] for placed in toured if placed]
+                      to_end(0.5, _MIN_CANDIDATE_ESCORT_S), seed, _Trace())[0] for placed in toured if placed]
     # The fill-in stages after this one walk the same calendar as the greedy waves did: keep
     # them their time out of the scheduler's share, or the plan overruns its time limit (the
     # greedy's time counts every rule tried: a margin on the safe side).
@@ -370,12 +373,12 @@ def _escort_stage(
                                deterministic=deterministic, movable=safe, wall_limit=wall_budget) if budget >= _MIN_SCHEDULE_S else []
     kept_c = _escort(scenario, network, [c for c, _ in _more_stops(scenario, network, access,
                                                                    scheduled or waves_first, loads)],
-                     to_end(0.5), seed, _Trace())[0]
+                     to_end(0.5, _MIN_CANDIDATE_ESCORT_S), seed, _Trace())[0]
     # (f) each depot's convoys from whichever of (b), (c) and (e) moves most there: tours win at one
     # depot and CP-SAT's single-site waves at another (cote_divoire_like); a unit two of them
     # booked at once is named again by the escort stage
     merged = _best_by_depot(scenario, (kept_b, kept_c, *kept_e))
-    kept_f = _escort(scenario, network, merged, to_end(0.5), seed, _Trace())[0] if merged else []
+    kept_f = _escort(scenario, network, merged, to_end(0.5, _MIN_CANDIDATE_ESCORT_S), seed, _Trace())[0] if merged else []
     # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often sent
     # again on trucks idle later, and that is where (c) gains; and, when every candidate's
     # fill-ins end before their deadline, with the spare stock's fill-ins too (haiti_like: the tours
