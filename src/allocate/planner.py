@@ -28,8 +28,8 @@ from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
 from allocate.wave_tours import tour_waves
-from allocate.waves import (Calendar, best_placement, civilians_all_busy, fill_idle_trucks, fill_spare_stock, fit_around,
-                            pool_waves, pooled_loads, shift_range, shifted, trucks_capacity, trucks_for)
+from allocate.waves import (Calendar, best_placement, civilians_all_busy, fill_idle_trucks, fill_spare_stock,
+                            fit_around, pool_waves, pooled_loads, shift_range, shifted, trucks_capacity, trucks_for)
 
 Progress = Callable[[str], None]
 
@@ -378,7 +378,8 @@ def _escort_stage(
     # depot and CP-SAT's single-site waves at another (cote_divoire_like); a unit two of them
     # booked at once is named again by the escort stage
     merged = _best_by_depot(scenario, (kept_b, kept_c, *kept_e))
-    kept_f = _escort(scenario, network, merged, to_end(0.5, _MIN_CANDIDATE_ESCORT_S), seed, _Trace())[0] if merged else []
+    kept_f = (_escort(scenario, network, merged, to_end(0.5, _MIN_CANDIDATE_ESCORT_S), seed, _Trace())[0]
+              if merged else [])
     # judged with the fill-ins each makes room for: a safe convoy a wave sent home is often sent
     # again on trucks idle later, and that is where (c) gains; and, when every candidate's
     # fill-ins end before their deadline, with the spare stock's fill-ins too (haiti_like: the tours

@@ -237,8 +237,8 @@ def _best_tour(scenario: Scenario, network: RoadNetwork, access: AccessFacts, ca
             # whole_loads: a site's whole load goes on one trip if the idle trucks hold it, the
             # share only keeping further stops from taking every truck
             whole = max(cap_t, scenario.weight_t(_site_load(left, depot, org, site))) if whole_loads else cap_t
-            tour = _extended(scenario, network, calendar, left, severity,
-                             _Tour(depot, org, escort, pos, start, roads, [depot], horizon_h=scenario.horizon_h), site, usable, whole, floor_t)
+            empty = _Tour(depot, org, escort, pos, start, roads, [depot], horizon_h=scenario.horizon_h)
+            tour = _extended(scenario, network, calendar, left, severity, empty, site, usable, whole, floor_t)
             if tour is not None:
                 firsts.append((-tour.rate, site, tour))
         firsts.sort(key=lambda x: (x[0], x[1]))

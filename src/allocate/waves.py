@@ -321,11 +321,12 @@ def best_placement(
 
 
 def _wave_rate(scenario: Scenario, network: RoadNetwork, found: tuple[Convoy, str | None], severity: int) -> float:
-    """Severity-weighted tonnes per hour of the unit a wave was fitted around, positioning included."""
+    """Severity-weighted tonnes per hour of the unit a wave was fitted around, positioning included
+    where it falls inside the horizon (:func:`unit_hours_in_horizon`)."""
     wave, unit = found
     pos = positioning_hours(network, scenario.escort_by_id[unit], wave.depot) if unit else None
     busy = unit_hours_in_horizon(scenario.horizon_h, wave.depart_h, wave.return_h, pos or (0.0, 0.0))
-    return severity * scenario.weight_t(wave.stops[0].unload) / max(busy, 1e-9)
+    return severity * scenario.weight_t(wave.stops[0].unload) / busy
 
 
 def _escort_organizations(scenario: Scenario, depot: str) -> list[str]:
