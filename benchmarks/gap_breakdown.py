@@ -16,6 +16,8 @@ the gap is:
   charges each tonne its site's least round trip, so ``trip`` is 1 in the bound;
 - **escorts**: each unit's busy hours (positioning included, FORMAT.md §3.5) and convoys in the
   plan against ``count × horizon``, beside the bound's escort trips and hours;
+- **sites**: every (depot, site) pair, largest gap first (severity × tonnes of the allocation −
+  the plan), with the escort units the allocation's trips and the plan's convoys take there;
 - **risk-bound round trips**: the bound charges a trip its quickest round trip, but a convoy
   without escort must keep its route risk within ``risk_threshold`` (FORMAT.md §3.6), so its
   round trip lasts at least max over λ ≥ 0 of (least hours + λ·risk round trip) − λ·threshold
@@ -48,6 +50,7 @@ from allocate.planner import plan as make_plan
 from allocate.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
+SITE_ROWS = 15  # (depot, site) pairs in the markdown's site table
 GAP_CRISES = ("cote_divoire_like", "haiti_like", "darfur_like_large")  # below 0.95 of the bound
 
 
@@ -137,6 +140,50 @@ def depot_rows(s: Scenario, allocation: Allocation, convoys: Sequence[Convoy]) -
             for d in depots]
 
 
+@dataclass(frozen=True)
+class SiteRow:
+    depot: str
+    site: str
+    severity: float
+    escorted: bool | None  # the allocation's mode; None where only the plan sends anything
+    bound_t: float  # tonnes the bound's allocation sends from the depot to the site
+    plan_t: float
+    bound_units: str  # escort units the allocation's trips there take, comma-separated
+    plan_units: str  # escort units of the plan's convoys there
+
+    @property
+    def gap(self) -> float:
+        """Severity-weighted tonnes the plan is short of the allocation here (negative: more)."""
+        return self.severity * (self.bound_t - self.plan_t)
+
+
+def site_rows(s: Scenario, allocation: Allocation, convoys: Sequence[Convoy]) -> list[SiteRow]:
+    """Every (depot, site) pair either sends anything to, largest gap first: which sites the gap is
+    made of and which escort units the bound and the plan take there (cote_divoire_like: the two
+    single-copy units based at D05 are the only ones reaching D02's S042 and S056 within
+    ``max_risk``, and D01's S111 has E_un_D05 and E_rebels only)."""
+    severity, _ = _weights(s)
+    bound_t: dict[tuple[str, str], float] = defaultdict(float)
+    mode: dict[tuple[str, str], bool] = {}
+    bound_units: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in allocation.rows():
+        key = (r["depot"], r["site"])
+        bound_t[key] += r["weight_t"]
+        mode[key] = mode.get(key, False) or bool(r["escorted"])
+        bound_units[key] |= {u for u in str(r["escorts"]).split(",") if u}
+    plan_t: dict[tuple[str, str], float] = defaultdict(float)
+    plan_units: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for c in convoys:
+        for st in c.stops:
+            plan_t[(c.depot, st.site)] += _weight(s, st.unload)
+            if c.escort is not None:
+                plan_units[(c.depot, st.site)].add(c.escort)
+    rows = [SiteRow(d, site, severity[site], mode.get((d, site)), bound_t[(d, site)], plan_t[(d, site)],
+                    ",".join(sorted(bound_units[(d, site)])), ",".join(sorted(plan_units[(d, site)])))
+            for d, site in set(bound_t) | set(plan_t)]
+    return sorted(rows, key=lambda r: (-r.gap, r.depot, r.site))
+
+
 def escort_rows(s: Scenario, allocation: Allocation, convoys: Sequence[Convoy]) -> list[EscortRow]:
     network = RoadNetwork(s)
     busy: dict[str, float] = defaultdict(float)
@@ -217,6 +264,8 @@ def breakdown(s: Scenario, plan: Plan, time_limit: float, seed: int) -> dict[str
         "plan_bound": plan.solver.bound,
         "depots": [dict(asdict(r), gap=r.gap) for r in depots],
         "escorts": [asdict(r) for r in escort_rows(s, allocation, plan.convoys)],
+        "sites": [dict(asdict(r), gap=r.gap) for r in site_rows(s, allocation, plan.convoys)],
+        "weighted_need": _weights(s)[1],
         "risk_bound": risk_bound_rows(s),
     }
 
@@ -243,6 +292,13 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["escorts"]:
         lines.append(f"| {r['unit']} | {r['count']} | {r['plan_busy']:.2f} | {r['plan_convoys']} | "
                      f"{r['plan_t_per_h']:.1f} | {r['bound_trips']:.2f} | {r['bound_busy']:.2f} |")
+    lines += ["", f"Largest gaps by site (severity × tonnes; {SITE_ROWS} of {len(result['sites'])} pairs):", "",
+              "| depot | site | severity | escorted | bound t | plan t | gap | bound's units | plan's units |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["sites"][:SITE_ROWS]:
+        mode = "–" if r["escorted"] is None else ("yes" if r["escorted"] else "no")
+        lines.append(f"| {r['depot']} | {r['site']} | {r['severity']:g} | {mode} | {r['bound_t']:.0f} | "
+                     f"{r['plan_t']:.0f} | {r['gap']:.0f} | {r['bound_units'] or '–'} | {r['plan_units'] or '–'} |")
     lines += ["", "| depot | sites with a safe road | Σ quickest round trips h | Σ risk-bound h | Σ lower of risk-bound and escorted h |",
               "|---|---|---|---|---|"]
     for r in result["risk_bound"]:

@@ -93,6 +93,14 @@ def test_gap_breakdown_on_tiny_adds_up_to_the_gap_and_no_convoy_beats_its_least_
         assert r["plan_convoys"] == sum(1 for c in p.convoys if c.escort == r["unit"])
     for r in result["risk_bound"]:
         assert r["quickest_h"] - 1e-9 <= r["either_h"] <= r["risk_bound_h"] + 1e-9
+    # per (depot, site) too, in severity × tonnes, largest first
+    site_gap = sum(r["gap"] for r in result["sites"]) / result["weighted_need"]
+    assert site_gap == pytest.approx(gap, abs=1e-6)
+    assert [r["gap"] for r in result["sites"]] == sorted((r["gap"] for r in result["sites"]), reverse=True)
+    for r in result["sites"]:
+        delivered = sum(s.weight_t(st.unload) for c in p.convoys if c.depot == r["depot"]
+                        for st in c.stops if st.site == r["site"])
+        assert r["plan_t"] == pytest.approx(delivered)
     assert f"#### {s.name}" in gap_breakdown.markdown(result)
 
 
