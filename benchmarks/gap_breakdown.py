@@ -292,7 +292,8 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["escorts"]:
         lines.append(f"| {r['unit']} | {r['count']} | {r['plan_busy']:.2f} | {r['plan_convoys']} | "
                      f"{r['plan_t_per_h']:.1f} | {r['bound_trips']:.2f} | {r['bound_busy']:.2f} |")
-    lines += ["", f"Largest gaps by site (severity × tonnes; {min(SITE_ROWS, len(result['sites']))} of {len(result['sites'])} pairs):", "",
+    shown = min(SITE_ROWS, len(result["sites"]))
+    lines += ["", f"Largest gaps by site (severity × tonnes; {shown} of {len(result['sites'])} pairs):", "",
               "| depot | site | severity | escorted | bound t | plan t | gap | bound's units | plan's units |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in result["sites"][:SITE_ROWS]:
