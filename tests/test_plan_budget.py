@@ -124,3 +124,26 @@ def test_past_the_stage_end_a_candidates_escorts_get_a_moment_not_half_a_second(
     candidates = [limit for limit in limits[1:] if limit != planner._MIN_ESCORT_S]
     assert len(limits) - len(candidates) <= 2  # the router's convoys and those pooled after them
     assert candidates and all(limit == planner._MIN_CANDIDATE_ESCORT_S for limit in candidates)
+
+
+def test_the_wave_schedule_gets_a_share_of_the_stage_not_of_the_tail(monkeypatch) -> None:
+    """CP-SAT's wave schedule takes all it is given: measured against the whole time limit, its
+    share reached into the tail kept for the repair, the checks and the plan."""
+    scenario = load_scenario(ROOT / "models" / "kosovo_like.json")  # its escorted loads reach CP-SAT
+    tail = 2.0
+    monkeypatch.setattr(planner, "_tail_seconds", lambda *args: tail)
+    given: list[tuple[float, float]] = []  # (time limit, moment of the call)
+    schedule = planner.schedule_waves
+
+    def recorded(*args, time_limit, **kwargs):
+        given.append((time_limit, time.monotonic()))
+        return schedule(*args, time_limit=time_limit, **kwargs)
+
+    monkeypatch.setattr(planner, "schedule_waves", recorded)
+    started = time.monotonic()
+    result = planner.plan(scenario, time_limit=20, seed=0, started=started)
+    assert check(scenario, result).ok
+    assert given
+    limit, at = given[0]
+    stage_left = started + 20 - tail - at
+    assert limit <= planner._BUDGET["waves"] * stage_left + 1e-3

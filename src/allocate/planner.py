@@ -181,11 +181,13 @@ def plan(
         work = _ESCORT_WORK * time_limit
         stage_clock: clock.WallClock | clock.WorkClock = clock.WorkClock(work - _TAIL * time_limit, wall_end)
         end = stage_clock.work_end
-
-        def stage_remaining(share: float) -> float:
-            return max(0.5, (work - stage_clock.now()) * share)
     else:
-        stage_clock, end, stage_remaining = clock.WallClock(), wall_end, remaining
+        stage_clock, end = clock.WallClock(), wall_end
+
+    def stage_remaining(share: float) -> float:
+        """A share of what the escort stage has left before its end, on its own clock: the tail
+        after it is not the stage's to give (CP-SAT's wave schedule takes all it is given)."""
+        return max(0.5, (end - stage_clock.now()) * share)
     with clock.using(stage_clock):
         convoys, short, fills = _escort_stage(scenario, network, access, list(routed.convoys), stage_remaining, seed,
                                               waves, trace, allocation, deterministic, end)
