@@ -8,6 +8,11 @@ clock so far plus what is left.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from typing import Iterator
+
 import numpy as np
 import highspy
 
@@ -51,24 +56,28 @@ def to_highs_lp(model: MipModel, c: np.ndarray | None = None, relax: bool = Fals
     return lp
 
 
-def quiet_highs() -> "highspy.Highs":
-    """A ``Highs`` instance with logging off. highspy 1.16 prints its banner from C while the
-    instance is built, before any option can be set, which would corrupt ``--json`` output on
-    stdout; so file descriptor 1 points at /dev/null for the constructor alone."""
-    import os
-    import sys
-
+@contextlib.contextmanager
+def banner_silenced() -> Iterator[None]:
+    """File descriptor 1 at /dev/null while a ``Highs`` instance is built. highspy 1.16 prints its
+    banner from C in the constructor, before any option can be set, which would corrupt
+    ``--json`` output on stdout (PuLP's HiGHS builds its own instance: backends/pulp.py)."""
     sys.stdout.flush()
     saved = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        yield
     finally:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+def quiet_highs() -> "highspy.Highs":
+    """A ``Highs`` instance with logging off and no banner on stdout."""
+    with banner_silenced():
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
     return h
 
 

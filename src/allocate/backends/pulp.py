@@ -45,13 +45,24 @@ def cbc_path() -> str | None:
     return None
 
 
+class _QuietHiGHS(pulp.HiGHS):  # type: ignore[misc,name-defined]
+    """PuLP's HiGHS without highspy's banner on stdout (``msg=False`` only sets options after the
+    constructor has printed it), so ``--backend pulp --json`` prints JSON alone."""
+
+    def createAndConfigureSolver(self, lp: Any) -> None:
+        from allocate.backends.highs import banner_silenced
+
+        with banner_silenced():
+            super().createAndConfigureSolver(lp)
+
+
 def make_solver(name: str, time_limit: float | None, gap: float, seed: int | None, msg: bool = False) -> Any:
     """A PuLP solver by short name: ``highs`` (highspy inside PuLP) or ``cbc`` (COIN_CMD)."""
     if name == "highs":
         params: dict[str, Any] = {}
         if seed is not None:
             params["random_seed"] = int(seed) % 2147483647
-        return pulp.HiGHS(msg=msg, timeLimit=time_limit, gapRel=gap, **params)
+        return (pulp.HiGHS if msg else _QuietHiGHS)(msg=msg, timeLimit=time_limit, gapRel=gap, **params)
     if name == "cbc":
         path = cbc_path()
         if path is None:
