@@ -47,6 +47,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'allocate' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The public API (``__all__``), not the helpers this module imports."""
+    return sorted(__all__)
+
+
 __all__ = [
     "AccessFacts",
     "AllocateError",

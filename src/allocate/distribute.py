@@ -69,6 +69,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
+import types
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
@@ -1661,3 +1663,16 @@ def _delivered_by_zone(f: DistributionFacts, dm: DistributionModel, x: np.ndarra
         m = np.array([zz == z and a for zz, a in zip(f.site_zone, f.accessible)], bool)
         out[z] = float(delivered[m].sum() / need_t[m].sum()) if need_t[m].sum() > 0 else 1.0
     return out
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`distribute`. Why: ``allocate.distribute`` is both the
+    public function (``allocate.__init__`` loads it lazily) and this module's name, and Python
+    binds the module to that attribute the moment anything imports it (the planner does). Either
+    way ``allocate.distribute(...)`` and ``allocate.distribute.distribute(...)`` then both work."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Allocation:
+        return distribute(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
