@@ -10,6 +10,8 @@ explanation. Every site left short is listed in ``unmet`` with a reason.
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Callable, Iterable, Sequence
 
 from allocate import __version__, clock
 from allocate.access import AccessFacts, within
+from allocate.backends import get_backend
 from allocate.check import check
 from allocate.distribute import distribute
 from allocate.escorts import assign_escorts, escort_busy_window, needs_escort
@@ -135,6 +138,10 @@ def plan(
     its process started, so that ``allocate solve --time-limit`` holds start-up and reading the
     scenario too). The plan records ``time_limit`` as given.
     """
+    if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real) or not (
+            math.isfinite(time_limit) and time_limit > 0):
+        raise ValueError(f"time_limit must be a positive number of seconds (value {time_limit!r})")
+    get_backend(backend)  # an unknown name fails here, naming the choices, before any work
     started = time.monotonic() if started is None else started
     say = progress or (lambda stage: None)
     network = RoadNetwork(scenario)
