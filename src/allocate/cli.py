@@ -4,6 +4,7 @@ violations, 2 on unreadable or invalid input. Each command is a thin wrapper ove
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -41,6 +42,47 @@ def fail_input(error: Exception) -> None:
     """Report bad input in one clear message and exit 2 (never a traceback)."""
     err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_INVALID)
+
+
+def _positive_seconds(option: str, value: float) -> None:
+    """A time limit is a positive, finite number of seconds: nan and inf are bad input too."""
+    if not (math.isfinite(value) and value > 0):
+        fail_input(ValueError(f"{option} must be a positive number of seconds (value {value})"))
+
+
+def _mip_backend(value: str) -> None:
+    """The MIP back-end named on the command line exists (before any solving starts)."""
+    from allocate.backends import MIP_BACKENDS
+
+    if value not in MIP_BACKENDS:
+        fail_input(ValueError(f"--backend must be one of {', '.join(sorted(MIP_BACKENDS))} (value {value!r})"))
+
+
+def _output_path(option: str, path: Path, *inputs: Path) -> None:
+    """Refuse, before any work, an output that cannot be written or that is one of the inputs:
+    a long solve must not end in a failed write, and nothing the user gave is overwritten."""
+    from rich.markup import escape
+
+    problem = None
+    if path.is_dir():
+        problem = "is a directory: give a file name"
+    elif not path.parent.is_dir():
+        problem = f"cannot be written: directory {path.parent} does not exist"
+    elif not os.access(path.parent, os.W_OK):
+        problem = f"cannot be written: directory {path.parent} is not writable"
+    else:
+        same = [given for given in inputs if path.resolve() == given.resolve()]
+        if same:
+            problem = f"is the input {same[0]}: write the output elsewhere"
+    if problem:
+        fail_input(ValueError(escape(f"{option} {path} {problem}")))
+
+
+def _write_failed(path: Path, exc: OSError) -> None:
+    """A write that failed after all (disk full, permissions changed): exit 2, no traceback."""
+    from rich.markup import escape
+
+    fail_input(ValueError(escape(f"cannot write {path}: {exc.strerror or exc}")))
 
 
 @app.callback()
@@ -113,8 +155,9 @@ def solve(
     from allocate.summary import summarize
 
     scenario = _load_scenario(scenario_path)
-    if time_limit <= 0:
-        fail_input(ValueError(f"--time-limit must be positive (value {time_limit})"))
+    _positive_seconds("--time-limit", time_limit)
+    _mip_backend(backend)
+    _output_path("-o", output, scenario_path)
     if as_json or quiet:
         result = make_plan(scenario, time_limit=time_limit, seed=seed, deterministic=deterministic, backend=backend,
                            started=started)
@@ -124,7 +167,10 @@ def solve(
                 scenario, time_limit=time_limit, seed=seed, deterministic=deterministic, backend=backend,
                 progress=lambda stage: status.update(f"planning: {stage}..."), started=started,
             )
-    result.save(output)
+    try:
+        result.save(output)
+    except OSError as exc:
+        _write_failed(output, exc)
     summary = summarize(scenario, result)
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
@@ -150,6 +196,8 @@ def explain(
             plan_obj = load_plan(plan_path)
         except AllocateError as exc:
             fail_input(exc)
+        if plan_obj.scenario.name != scenario.name:
+            _bad_io_input(f"{plan_path} answers scenario {plan_obj.scenario.name!r}, not {scenario.name!r} ({scenario_path})")
     items = explain_sites(scenario, plan_obj)
     if as_json:
         typer.echo(json.dumps([{"site": e.site, "coverage": e.coverage, "reasons": list(e.reasons),
@@ -174,11 +222,17 @@ def generate(
     from allocate.generate import generate as draw, dumps
     from allocate.scenario import Scenario
 
-    if sites < 1:
-        fail_input(ValueError(f"--sites must be at least 1 (value {sites})"))
+    for option, value in (("--sites", sites), ("--depots", depots), ("--commodities", commodities),
+                          ("--parties", parties)):
+        if value is not None and value < 1:
+            fail_input(ValueError(f"{option} must be at least 1 (value {value})"))
+    _output_path("-o", output)
     data = draw(sites, seed=seed, depots=depots, commodities=commodities, parties=parties)
     Scenario.from_dict(data)  # a generated scenario must validate; a failure here is a bug, loudly
-    output.write_text(dumps(data), encoding="utf-8")
+    try:
+        output.write_text(dumps(data), encoding="utf-8")
+    except OSError as exc:
+        _write_failed(output, exc)
     err_console.print(f"scenario with {sites} sites written to {output}", highlight=False)
 
 
@@ -263,14 +317,18 @@ def vrp(
     """Solve a public CVRP/VRPTW benchmark instance and report its cost under the instance's convention."""
     from allocate.vrp import solve_instance, write_solution
 
-    if time_limit <= 0:
-        fail_input(ValueError(f"--time-limit must be positive (value {time_limit})"))
+    _positive_seconds("--time-limit", time_limit)
+    if output is not None:
+        _output_path("-o", output, instance)
     try:
         sol = solve_instance(instance, time_limit=time_limit, seed=seed, backend=backend.value, deterministic=deterministic)
-    except (OSError, ValueError, KeyError) as exc:
-        fail_input(ValueError(f"{instance}: {exc}"))
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: vrplib's "does not conform"
+        _bad_io_input(f"{instance}: {exc}")
     if output is not None:
-        write_solution(sol, output)
+        try:
+            write_solution(sol, output)
+        except OSError as exc:
+            _write_failed(output, exc)
     res = sol.result
     info = {
         "instance": sol.instance, "cost": sol.cost, "routes": len(sol.routes), "backend": sol.backend,
@@ -369,6 +427,7 @@ def import_sites(
     from allocate.scenario import Scenario
 
     base = _io_scenario(base_path)
+    _output_path("-o", output, table_path, *([roads] if roads is not None else []))
     defaults = _parse_quantities("--need", need)
     rations = _parse_quantities("--ration", ration)
     if severity is not None and not 1 <= severity <= 5:
@@ -413,8 +472,11 @@ def import_sites(
     except (AllocateError, ValueError) as exc:
         fail_input(_one_line("import-sites", exc))
     tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(scenario.to_json(), encoding="utf-8")
-    tmp.replace(output)
+    try:
+        tmp.write_text(scenario.to_json(), encoding="utf-8")
+        tmp.replace(output)
+    except OSError as exc:
+        _write_failed(output, exc)
     kind = "depots" if depots else "sites"
     err_console.print(
         f"{len(nodes)} {kind} from {table_path.name} added to {base.name!r} ({len(scenario.nodes)} nodes); written to {output}",
@@ -485,14 +547,19 @@ def distribute(
     from allocate.distribute import distribute as allocate_stock
 
     scenario = _load_scenario(scenario_path)
-    if time_limit <= 0:
-        fail_input(ValueError(f"--time-limit must be positive (value {time_limit})"))
+    _positive_seconds("--time-limit", time_limit)
+    _mip_backend(backend)
+    if output is not None:
+        _output_path("-o", output, scenario_path)
     try:
         allocation = allocate_stock(scenario, time_limit=time_limit, seed=seed, backend=backend)
-    except ValueError as exc:  # e.g. an unknown back-end name
+    except ValueError as exc:
         fail_input(exc)
     if output is not None:
-        allocation.frame().to_csv(output, index=False)
+        try:
+            allocation.frame().to_csv(output, index=False)
+        except OSError as exc:
+            _write_failed(output, exc)
     if as_json:
         typer.echo(json.dumps({"status": allocation.status, "tiers": allocation.tier_values(),
                                "bound": allocation.bound, "explanation": allocation.explanation,
