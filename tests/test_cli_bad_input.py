@@ -113,3 +113,17 @@ def test_allocate_distribute_is_the_function_before_and_after_its_module_is_impo
     assert first.status == second.status == "optimal"
     assert first.weighted_coverage == pytest.approx(second.weighted_coverage)
     assert "Any" not in dir(allocate) and "annotations" not in dir(allocate) and "distribute" in dir(allocate)
+
+
+def test_the_api_names_what_it_takes_when_given_a_dict() -> None:
+    data = json.loads(TINY.read_text(encoding="utf-8"))
+    with pytest.raises(TypeError, match=r"Scenario\.from_dict"):
+        allocate.load_scenario(data)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Plan\.from_dict"):
+        allocate.load_plan(json.loads(HAND_PLAN.read_text(encoding="utf-8")))  # type: ignore[arg-type]
+    scenario, hand = allocate.load_scenario(TINY), allocate.load_plan(HAND_PLAN)
+    with pytest.raises(TypeError, match="takes a Scenario"):
+        allocate.check(data, hand)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="takes a Plan"):
+        allocate.check(scenario, hand.to_dict())  # type: ignore[arg-type]
+    assert allocate.check(scenario, hand).ok

@@ -927,6 +927,11 @@ def check(scenario: Scenario, plan: Plan) -> Report:
     Road trees are cached per scenario object, so re-checking edited plans of one scenario
     (a repair loop) pays for each Dijkstra once.
     """
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"check() takes a Scenario (load_scenario(path) or Scenario.from_dict(data)), "
+                        f"not {type(scenario).__name__}")
+    if not isinstance(plan, Plan):
+        raise TypeError(f"check() takes a Plan (load_plan(path) or Plan.from_dict(data)), not {type(plan).__name__}")
     with _no_gc():
         return _check(scenario, plan)
 

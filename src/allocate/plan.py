@@ -8,6 +8,7 @@ are kept on a round trip and ignored by the checker.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Iterable, Literal, Mapping, Sequence
@@ -221,6 +222,9 @@ class Plan(_PlanPart):
 
 def load_plan(path: str | FilePath) -> Plan:
     """Read a plan file; a plan of the wrong shape raises :class:`PlanError`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_plan() takes a file path, not {type(path).__name__}; "
+                        "a plan already in memory goes through Plan.from_dict(data)")
     return Plan.from_dict(read_json(path, PlanError))
 
 

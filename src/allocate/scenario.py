@@ -7,6 +7,7 @@ the JSON path and the value. Lookups by id (``scenario.node("D")``) are built on
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Union
@@ -298,6 +299,9 @@ class Scenario(Entity):
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file (FORMAT.md §1)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_scenario() takes a file path, not {type(path).__name__}; "
+                        "a scenario already in memory goes through Scenario.from_dict(data)")
     return Scenario.from_dict(read_json(path, ScenarioError))
 
 
