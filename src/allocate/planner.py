@@ -274,7 +274,9 @@ def _work_note(stage_clock: clock.WorkClock, distribution_status: str, routing: 
         cut.append("routing stopped at its time limit before its solution limit")
     if stage_clock.cut:
         cut.append("the escort stage reached the wall-clock end before its work budget")
-    done = f"{stage_clock.work:.1f} of {stage_clock.work_end:.1f} work seconds ({stage_clock.steps} steps)"
+    # work past the budget is counted too: the least share each assignment and fill-in always gets
+    done = (f"{stage_clock.work:.1f} work seconds counted ({stage_clock.steps} steps) against a budget of "
+            f"{stage_clock.work_end:.1f}")
     if not cut:
         return f"deterministic: the escort stage ran on counted work, {done}: the same seed gives this plan again"
     return (f"deterministic: {'; '.join(cut)} ({done}): this plan may differ on another run or machine; "

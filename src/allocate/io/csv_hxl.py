@@ -678,7 +678,7 @@ def scenario_with_sites(
         if node_id in existing:
             old = nodes_out[existing[node_id]]
             if not replace:
-                raise fault(node, "the base scenario already has a node with this id (replace=True to update it)")
+                raise fault(node, "the base scenario already has a node with this id (replace=True, or --replace on the command line, to update it)")
             if old.get("kind") != node.get("kind"):
                 raise fault(node, f"would turn a {old.get('kind')} into a {node.get('kind')}")
             if old.get("zone") != zone:

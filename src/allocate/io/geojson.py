@@ -301,7 +301,7 @@ def roads_from_geojson(
         road["hours"] = _non_negative(file, index, props, "hours")
         if road["hours"] is None:
             if speed_kmh is None:
-                raise _feature_error(file, index, "property 'hours' is missing (or pass speed_kmh= to derive it from km)", "hours")
+                raise _feature_error(file, index, "property 'hours' is missing (or pass speed_kmh=, --speed-kmh on the command line, to derive it from km)", "hours")
             road["hours"] = road["km"] / speed_kmh
             defaults.append("hours")
         risk = _non_negative(file, index, props, "risk")
