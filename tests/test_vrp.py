@@ -131,3 +131,13 @@ def test_cli_deterministic_flag_is_reproducible() -> None:
     if any(s.result.stopped_by == "time" for s in sols):
         pytest.skip("machine too loaded: the time limit bound before the work limit")
     assert sols[0].routes == sols[1].routes
+
+
+def test_deterministic_ortools_work_limit_grows_as_instances_shrink() -> None:
+    """A fixed 4 solutions per second stopped A-n32-k5 after 0.01 s at cost 995 (best known 784):
+    the budget now scales with the square of 100 / customers, as the solution rate does."""
+    sol = solve_instance(CVRP / "A-n32-k5.vrp", time_limit=3.0, seed=0, backend="ortools", deterministic=True)
+    if sol.result.stopped_by == "time":
+        pytest.skip("machine too loaded: the time limit bound before the work limit")
+    assert sol.result.stopped_by == "solutions"
+    assert sol.cost <= 1.05 * 784

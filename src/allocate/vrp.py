@@ -47,15 +47,23 @@ Kind = Literal["cvrp", "vrptw"]
 
 
 
-def deterministic_budget(time_limit: float) -> tuple[int, int]:
+# OR-Tools GLS solutions per second at 100 customers, about half the rate measured on a quiet
+# 2-core machine (X-n101-k25: 2,000 in 22.5 s; A-n32-k5: 2,000 in 2.4 s, so the rate falls as
+# the square of the customers), so that the solution limit binds before the time limit.
+ORTOOLS_SOLUTIONS_PER_S_AT_100 = 45.0
+
+
+def deterministic_budget(time_limit: float, customers: int = 100) -> tuple[int, int]:
     """Work limits for ``deterministic=True``: (OR-Tools solutions, PyVRP iterations).
 
-    Sized so that they normally bind before ``time_limit`` on a loaded 2-core machine
-    (measured: OR-Tools GLS ~8 solutions/s and PyVRP ~130 iterations/s on X-n101-k25 with
-    other jobs running); a slower machine hits the time limit first, and says so in
-    ``RoutingResult.stopped_by``.
+    Sized so that they normally bind before ``time_limit`` on a loaded 2-core machine (PyVRP
+    ~130 iterations/s on X-n101-k25 with other jobs running; OR-Tools: see
+    :data:`ORTOOLS_SOLUTIONS_PER_S_AT_100`, scaled by ``customers``: a fixed count of 4 per
+    second stopped A-n32-k5 after 0.01 s at cost 995 where the time limit reaches 784); a slower
+    machine hits the time limit first, and says so in ``RoutingResult.stopped_by``.
     """
-    return max(20, int(4 * time_limit)), max(100, int(50 * time_limit))
+    per_s = ORTOOLS_SOLUTIONS_PER_S_AT_100 * (100.0 / max(1, customers)) ** 2
+    return max(20, int(per_s * time_limit)), max(100, int(50 * time_limit))
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,7 +230,7 @@ def solve_instance(
     """
     inst = read_instance(path)
     if params is None:
-        solutions, iterations = deterministic_budget(time_limit)
+        solutions, iterations = deterministic_budget(time_limit, customers=len(inst.problem.visits))
         params = SearchParams(
             time_limit=time_limit,
             seed=seed,
