@@ -127,3 +127,12 @@ def test_the_api_names_what_it_takes_when_given_a_dict() -> None:
     with pytest.raises(TypeError, match="takes a Plan"):
         allocate.check(scenario, hand.to_dict())  # type: ignore[arg-type]
     assert allocate.check(scenario, hand).ok
+
+
+@pytest.mark.parametrize("command", [["solve", "-o", "PLAN"], ["explain"], ["distribute"]])
+def test_an_invalid_scenario_is_named_with_its_problems(tmp_path: Path, command: list[str]) -> None:
+    broken = tmp_path / "crisis [v2].json"  # brackets: rich markup must not eat the name
+    broken.write_text(json.dumps({"format": "allocate.scenario/1", "name": "x"}), encoding="utf-8")
+    args = [command[0], str(broken), *[str(tmp_path / "p.json") if a == "PLAN" else a for a in command[1:]]]
+    result = _run(*args)
+    _refused(result, str(broken), "horizon_h", "required field is missing")

@@ -104,12 +104,15 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or plan")])
 
 
 def _load_scenario(path: Path):
+    """The scenario, or exit 2 naming the file, each problem on a line of its own."""
+    from rich.markup import escape
+
     from allocate.scenario import load_scenario
 
     try:
         return load_scenario(path)
     except AllocateError as exc:
-        fail_input(exc)
+        fail_input(ValueError(escape(f"{path}: {exc}")))
 
 
 def _render_tables(summary: dict) -> None:
