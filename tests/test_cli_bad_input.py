@@ -78,9 +78,11 @@ def test_vrp_says_a_file_is_not_a_vrplib_instance() -> None:
     _refused(_run("vrp", str(TINY)), str(TINY), "VRPLIB")
 
 
-def test_explain_refuses_a_plan_for_another_scenario() -> None:
+def test_explain_and_export_refuse_a_plan_for_another_scenario(tmp_path: Path) -> None:
     other = ROOT / "models" / "kosovo_like.json"
     _refused(_run("explain", str(other), str(HAND_PLAN)), "'tiny'", "'kosovo_like'")
+    _refused(_run("export", str(other), str(HAND_PLAN), "--csv", str(tmp_path / "csv")), "'tiny'", "'kosovo_like'")
+    assert not (tmp_path / "csv").exists()
     explained = _run("explain", str(TINY), str(HAND_PLAN), "--json")
     assert explained.exit_code == 0, explained.output
     assert isinstance(json.loads(explained.stdout), list)

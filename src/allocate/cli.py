@@ -44,6 +44,20 @@ def fail_input(error: Exception) -> None:
     raise typer.Exit(EXIT_INVALID)
 
 
+def _bad_io_input(message: str) -> None:
+    """Exit 2 with ``message`` (file names and other user text escaped from rich markup)."""
+    from rich.markup import escape
+
+    fail_input(ValueError(escape(message)))
+
+
+def _other_scenario(plan_obj, plan_path: Path, scenario, scenario_path: Path) -> str | None:
+    """Why a plan does not answer the scenario given beside it (FORMAT.md §2 ``scenario.name``), or None."""
+    if plan_obj.scenario.name == scenario.name:
+        return None
+    return f"{plan_path} answers scenario {plan_obj.scenario.name!r}, not {scenario.name!r} ({scenario_path})"
+
+
 def _positive_seconds(option: str, value: float) -> None:
     """A time limit is a positive, finite number of seconds: nan and inf are bad input too."""
     if not (math.isfinite(value) and value > 0):
@@ -61,8 +75,6 @@ def _mip_backend(value: str) -> None:
 def _output_path(option: str, path: Path, *inputs: Path) -> None:
     """Refuse, before any work, an output that cannot be written or that is one of the inputs:
     a long solve must not end in a failed write, and nothing the user gave is overwritten."""
-    from rich.markup import escape
-
     problem = None
     if path.is_dir():
         problem = "is a directory: give a file name"
@@ -75,14 +87,12 @@ def _output_path(option: str, path: Path, *inputs: Path) -> None:
         if same:
             problem = f"is the input {same[0]}: write the output elsewhere"
     if problem:
-        fail_input(ValueError(escape(f"{option} {path} {problem}")))
+        _bad_io_input(f"{option} {path} {problem}")
 
 
 def _write_failed(path: Path, exc: OSError) -> None:
     """A write that failed after all (disk full, permissions changed): exit 2, no traceback."""
-    from rich.markup import escape
-
-    fail_input(ValueError(escape(f"cannot write {path}: {exc.strerror or exc}")))
+    _bad_io_input(f"cannot write {path}: {exc.strerror or exc}")
 
 
 @app.callback()
@@ -105,14 +115,12 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or plan")])
 
 def _load_scenario(path: Path):
     """The scenario, or exit 2 naming the file, each problem on a line of its own."""
-    from rich.markup import escape
-
     from allocate.scenario import load_scenario
 
     try:
         return load_scenario(path)
     except AllocateError as exc:
-        fail_input(ValueError(escape(f"{path}: {exc}")))
+        _bad_io_input(f"{path}: {exc}")
 
 
 def _render_tables(summary: dict) -> None:
@@ -199,8 +207,9 @@ def explain(
             plan_obj = load_plan(plan_path)
         except AllocateError as exc:
             fail_input(exc)
-        if plan_obj.scenario.name != scenario.name:
-            _bad_io_input(f"{plan_path} answers scenario {plan_obj.scenario.name!r}, not {scenario.name!r} ({scenario_path})")
+        mismatch = _other_scenario(plan_obj, plan_path, scenario, scenario_path)
+        if mismatch:
+            _bad_io_input(mismatch)
     items = explain_sites(scenario, plan_obj)
     if as_json:
         typer.echo(json.dumps([{"site": e.site, "coverage": e.coverage, "reasons": list(e.reasons),
@@ -348,13 +357,6 @@ def vrp(
 
 
 # ---- io: export, import-sites (analysts' inputs and outputs) ----------------------------------
-def _bad_io_input(message: str) -> None:
-    """Exit 2 with ``message`` as one line, user text escaped from rich markup."""
-    from rich.markup import escape
-
-    fail_input(ValueError(escape(message)))
-
-
 def _parse_quantities(option: str, values: list[str] | None) -> dict[str, float]:
     """``["food=100", "shelter=2.5"]`` -> ``{"food": 100.0, "shelter": 2.5}``; anything else is bad input."""
     out: dict[str, float] = {}
@@ -513,8 +515,9 @@ def export_plan(
     try:
         scenario = _io_scenario(scenario_path)
         plan_obj = load_plan(plan_path)
-        if plan_obj.scenario.name != scenario.name:
-            raise ValueError(f"{plan_path} answers scenario {plan_obj.scenario.name!r}, not {scenario.name!r} ({scenario_path})")
+        mismatch = _other_scenario(plan_obj, plan_path, scenario, scenario_path)
+        if mismatch:
+            raise ValueError(mismatch)
         written: list[Path] = []
         if geojson is not None:
             from allocate.io.geojson import plan_to_geojson, write_geojson
