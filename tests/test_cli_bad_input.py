@@ -138,3 +138,20 @@ def test_an_invalid_scenario_is_named_with_its_problems(tmp_path: Path, command:
     args = [command[0], str(broken), *[str(tmp_path / "p.json") if a == "PLAN" else a for a in command[1:]]]
     result = _run(*args)
     _refused(result, str(broken), "horizon_h", "required field is missing")
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("path", "D1", "convoys[0].path: Input should be a list (value \"D1\")"),
+    ("scenario", "tiny", "scenario: Input should be an object (value \"tiny\")"),
+])
+def test_a_plan_of_the_wrong_json_type_is_told_so_in_json_words(tmp_path: Path, field: str, value: str,
+                                                                 words: str) -> None:
+    """pydantic's own wording names Python types ("a valid tuple", "instance of ScenarioRef")."""
+    data = json.loads(HAND_PLAN.read_text(encoding="utf-8"))
+    if field == "path":
+        data["convoys"][0]["path"] = value
+    else:
+        data[field] = value
+    broken = tmp_path / "plan.json"
+    broken.write_text(json.dumps(data), encoding="utf-8")
+    _refused(_run("check", str(TINY), str(broken)), words)

@@ -141,12 +141,23 @@ def _is_union_tag(loc: tuple[Any, ...], i: int) -> bool:
     return part in {"depot", "site", "junction"} and i >= 2 and loc[i - 2] == "nodes" and isinstance(loc[i - 1], int)
 
 
+# pydantic names Python types ("a valid tuple", "a valid dictionary or instance of ScenarioRef");
+# a scenario or plan author writes JSON, so these errors say it in JSON's words
+_JSON_WORDING = {
+    "tuple_type": "Input should be a list",
+    "list_type": "Input should be a list",
+    "dict_type": "Input should be an object",
+    "model_type": "Input should be an object",
+    "model_attributes_type": "Input should be an object",
+}
+
+
 def validation_problems(err: ValidationError, data: Any) -> list[tuple[str, str]]:
     """Turn pydantic's errors into ``(json_path, message naming the value)`` pairs."""
     problems: list[tuple[str, str]] = []
     for item in err.errors(include_url=False):
         loc = tuple(item.get("loc", ()))
-        msg = item.get("msg", "invalid")
+        msg = _JSON_WORDING.get(str(item.get("type")), item.get("msg", "invalid"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
         path = json_path(loc)
