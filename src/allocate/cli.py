@@ -4,7 +4,6 @@ violations, 2 on unreadable or invalid input. Each command is a thin wrapper ove
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -60,8 +59,12 @@ def _other_scenario(plan_obj, plan_path: Path, scenario, scenario_path: Path) ->
 
 def _positive_seconds(option: str, value: float) -> None:
     """A time limit is a positive, finite number of seconds: nan and inf are bad input too."""
-    if not (math.isfinite(value) and value > 0):
-        fail_input(ValueError(f"{option} must be a positive number of seconds (value {value})"))
+    from allocate.clock import require_positive_seconds
+
+    try:
+        require_positive_seconds(value, option)
+    except ValueError as exc:
+        fail_input(exc)
 
 
 def _mip_backend(value: str) -> None:

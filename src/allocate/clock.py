@@ -18,12 +18,14 @@ see the wall clock as before.
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import time
 from contextvars import ContextVar
 from typing import Iterator
 
-__all__ = ["SECONDS_PER_STEP", "WallClock", "WorkClock", "advance", "current", "due", "mark_cut", "now", "tick",
-           "using"]
+__all__ = ["SECONDS_PER_STEP", "WallClock", "WorkClock", "advance", "current", "due", "mark_cut", "now",
+           "require_positive_seconds", "tick", "using"]
 
 # Wall seconds one counted step takes on the reference machine (2-core AMD EPYC, quiet;
 # benchmarks/RESULTS.md "Deterministic escort stage"): a step is a busy interval scanned, a node
@@ -135,3 +137,12 @@ def using(clock: WallClock | WorkClock) -> Iterator[WallClock | WorkClock]:
         yield clock
     finally:
         _CLOCK.reset(token)
+
+
+def require_positive_seconds(value: object, name: str) -> None:
+    """Raise ValueError naming ``name`` and ``value`` unless it is a positive, finite number of
+    seconds (nan, inf, a bool or a string are not): one rule for the planner's ``time_limit`` and
+    the command line's ``--time-limit``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number of seconds (value {value!r})")

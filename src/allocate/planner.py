@@ -10,8 +10,6 @@ explanation. Every site left short is listed in ``unmet`` with a reason.
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -138,9 +136,7 @@ def plan(
     its process started, so that ``allocate solve --time-limit`` holds start-up and reading the
     scenario too). The plan records ``time_limit`` as given.
     """
-    if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real) or not (
-            math.isfinite(time_limit) and time_limit > 0):
-        raise ValueError(f"time_limit must be a positive number of seconds (value {time_limit!r})")
+    clock.require_positive_seconds(time_limit, "time_limit")
     get_backend(backend)  # an unknown name fails here, naming the choices, before any work
     started = time.monotonic() if started is None else started
     say = progress or (lambda stage: None)
