@@ -15,7 +15,8 @@ the gap is:
   trip over tonnes × the convoy's hours: tours, longer paths and waits lower it); the bound
   charges each tonne its site's least round trip, so ``trip`` is 1 in the bound;
 - **escorts**: each unit's busy hours (positioning included, FORMAT.md §3.5) and convoys in the
-  plan against ``count × horizon``, beside the bound's escort trips and hours;
+  plan against ``count × horizon``, beside the bound's escort trips and hours, the sites those
+  trips reach, and the hours the unit would be busy with one convoy of its own to each of them;
 - **sites**: every (depot, site) pair, largest gap first (severity × tonnes of the allocation −
   the plan), with the escort units the allocation's trips and the plan's convoys take there;
 - **risk-bound round trips**: the bound charges a trip its quickest round trip, but a convoy
@@ -80,6 +81,9 @@ class EscortRow:
     plan_t_per_h: float  # tonnes per busy hour
     bound_trips: float
     bound_busy: float  # Σ trips × busy hours over count × horizon
+    bound_sites: int  # (depot, site) pairs the bound's trips of this unit carry ≥ ESCORTED_SITE_T to
+    bound_single_busy: float  # one convoy of its own to each of them: Σ busy hours over count × horizon
+    plan_sites: int  # (depot, site) pairs the plan's convoys under this unit stop at
 
 
 def _weight(s: Scenario, quantities: dict[str, float]) -> float:
@@ -184,11 +188,21 @@ def site_rows(s: Scenario, allocation: Allocation, convoys: Sequence[Convoy]) ->
     return sorted(rows, key=lambda r: (-r.gap, r.depot, r.site))
 
 
+ESCORTED_SITE_T = 1.0  # tonnes under escort from which a (depot, site) pair counts in bound_sites
+
+
 def escort_rows(s: Scenario, allocation: Allocation, convoys: Sequence[Convoy]) -> list[EscortRow]:
+    """Per escort unit, the plan's busy hours beside the bound's, and the sites each serves.
+
+    Why the sites: the bound's escort trips are fractional and shared among the sites of a tour
+    (t / L each), so a few trips can reach dozens of sites. ``bound_single_busy`` is what the unit
+    would be busy if each of those sites had a convoy of its own; a plan lies between the two.
+    """
     network = RoadNetwork(s)
     busy: dict[str, float] = defaultdict(float)
     tonnes: dict[str, float] = defaultdict(float)
     count: dict[str, int] = defaultdict(int)
+    plan_pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for c in convoys:
         if c.escort is None:
             continue
@@ -198,18 +212,28 @@ def escort_rows(s: Scenario, allocation: Allocation, convoys: Sequence[Convoy]) 
             busy[unit] += window[1] - window[0]
         tonnes[unit] += sum(_weight(s, st.unload) for st in c.stops)
         count[unit] += 1
+        plan_pairs[unit].update((c.depot, st.site) for st in c.stops)
+    escorted_t: dict[tuple[str, str], float] = defaultdict(float)
+    for r in allocation.rows():
+        if r["escorted"]:
+            escorted_t[(r["depot"], r["site"])] += r["weight_t"]
     trips: dict[str, float] = defaultdict(float)
     hours: dict[str, float] = defaultdict(float)
+    single_h: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
     for r in allocation.escort_trips():
         trips[r["escort"]] += r["trips"]
         hours[r["escort"]] += r["trips"] * r["busy_h"]
+        pair = (r["depot"], r["site"])
+        if escorted_t[pair] >= ESCORTED_SITE_T:
+            single_h[r["escort"]][pair] = max(single_h[r["escort"]].get(pair, 0.0), r["busy_h"])
     rows = []
     for e in s.escorts:
         if not (count[e.id] or trips[e.id]):
             continue
         span = e.count * s.horizon_h
         rows.append(EscortRow(e.id, e.count, busy[e.id] / span, count[e.id],
-                              tonnes[e.id] / busy[e.id] if busy[e.id] else 0.0, trips[e.id], hours[e.id] / span))
+                              tonnes[e.id] / busy[e.id] if busy[e.id] else 0.0, trips[e.id], hours[e.id] / span,
+                              len(single_h[e.id]), sum(single_h[e.id].values()) / span, len(plan_pairs[e.id])))
     return rows
 
 
@@ -287,11 +311,13 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {r['depot']} | {r['bound_safe']:.4f} | {r['plan_safe']:.4f} | {r['bound_escorted']:.4f} | "
                      f"{r['plan_escorted']:.4f} | {r['gap']:+.4f} | {r['busy']:.2f} | {r['fill']:.2f} | "
                      f"{_share(r['trip_safe'])} | {_share(r['trip_escorted'])} |")
-    lines += ["", "| escort unit | count | plan busy | plan convoys | plan t per busy h | bound trips | bound busy |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| escort unit | count | plan busy | plan convoys | plan sites | plan t per busy h | bound trips | "
+              "bound busy | bound sites | one convoy per bound site: busy |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["escorts"]:
-        lines.append(f"| {r['unit']} | {r['count']} | {r['plan_busy']:.2f} | {r['plan_convoys']} | "
-                     f"{r['plan_t_per_h']:.1f} | {r['bound_trips']:.2f} | {r['bound_busy']:.2f} |")
+        lines.append(f"| {r['unit']} | {r['count']} | {r['plan_busy']:.2f} | {r['plan_convoys']} | {r['plan_sites']} | "
+                     f"{r['plan_t_per_h']:.1f} | {r['bound_trips']:.2f} | {r['bound_busy']:.2f} | "
+                     f"{r['bound_sites']} | {r['bound_single_busy']:.2f} |")
     shown = min(SITE_ROWS, len(result["sites"]))
     lines += ["", f"Largest gaps by site (severity × tonnes; {shown} of {len(result['sites'])} pairs):", "",
               "| depot | site | severity | escorted | bound t | plan t | gap | bound's units | plan's units |",

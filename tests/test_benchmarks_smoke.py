@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 import fixtures_rules  # noqa: E402
 from allocate.access import AccessFacts  # noqa: E402
-from allocate.distribute import _RoadArrays  # noqa: E402
+from allocate.distribute import _RoadArrays, distribute  # noqa: E402
 from allocate.planner import plan  # noqa: E402
 from allocate.scenario import Scenario  # noqa: E402
 
@@ -89,8 +89,12 @@ def test_gap_breakdown_on_tiny_adds_up_to_the_gap_and_no_convoy_beats_its_least_
         assert 0.0 <= r["busy"] <= 1.0 + 1e-9 and 0.0 <= r["fill"] <= 1.0 + 1e-9
         for trip in (r["trip_safe"], r["trip_escorted"]):
             assert np.isnan(trip) or 0.0 < trip <= 1.0 + 1e-6
+    escorted_pairs = {(r["depot"], r["site"]) for r in distribute(s, time_limit=3.0, seed=0).rows() if r["escorted"]}
     for r in result["escorts"]:
         assert r["plan_convoys"] == sum(1 for c in p.convoys if c.escort == r["unit"])
+        assert r["plan_sites"] == len({(c.depot, st.site) for c in p.convoys if c.escort == r["unit"] for st in c.stops})
+        assert r["bound_sites"] <= len(escorted_pairs) and (r["bound_single_busy"] > 0) == (r["bound_sites"] > 0)
+    assert any(r["bound_sites"] for r in result["escorts"])  # tiny has escorted sites in its bound
     for r in result["risk_bound"]:
         assert r["quickest_h"] - 1e-9 <= r["either_h"] <= r["risk_bound_h"] + 1e-9
     # per (depot, site) too, in severity × tonnes, largest first
