@@ -1383,6 +1383,9 @@ def route(
             reasons.setdefault(site, why)
         if dp.chunks and dp.types:
             problems.append(dp)
+    # the largest problems are searched first: a search that ends late (OVERSHOOT_PER_MODEL_S)
+    # then takes from the shares of those after it, and the last, whose room is kept back, is small
+    problems.sort(key=lambda dp: -dp.size)
 
     stats = _SearchStats(problems=len(problems))
     trips: list[_Trip] = []
