@@ -33,7 +33,8 @@ depot whose search finds nothing, or routes fewer severity-weighted tonnes than 
 the greedy trips; so does a depot problem too large to search in its share of the time left
 (estimated before building it: then only the legs to and from the depot are computed, two
 Dijkstras per profile instead of one per place, and OR-Tools is not called). Depot problems are
-built one at a time and freed once read. ``plan.solver`` names those depots
+built one at a time, largest first, and freed once read; each search keeps back room for OR-Tools
+ending late (:data:`OVERSHOOT_PER_MODEL_S`). ``plan.solver`` names those depots
 (``warm_start_depots``, ``unsearched_depots``, ``note``). After solving, a trip whose
 route risk is above ``risk_threshold`` is re-pathed leg by leg on least-risk paths when that keeps
 its times valid (the escort stays the last resort), trips with the same organization, depot,
