@@ -1394,20 +1394,21 @@ def route(
     warm_depots: list[str] = []  # depots whose plan is the greedy warm start
     unsearched: list[str] = []  # depots not handed to OR-Tools at all (no time for the model)
     prepared = time.perf_counter()
-    for i, dp in enumerate(problems):
+    def search_share(i: int, dp: _DepotProblem) -> float:
+        """Depot ``i``'s share of the time left, less the room kept for a search ending late."""
         left = max(0.0, time_limit * 0.92 - (time.perf_counter() - started))  # a little kept for the plan
-        share = left * dp.size / sum(p.size for p in problems[i:])
+        return min(left * dp.size / sum(p.size for p in problems[i:]), left - OVERSHOOT_PER_MODEL_S * _model_seconds(dp))
+
+    for i, dp in enumerate(problems):
         # full leg paths (one Dijkstra per place) only when they and a search fit this
         # problem's share of the time left; else the depot's legs only, for the warm start
-        searchable = SEARCH and share >= _legs_seconds(dp) + _model_seconds(dp) + MIN_SEARCH_S
+        searchable = SEARCH and search_share(i, dp) >= _legs_seconds(dp) + _model_seconds(dp) + MIN_SEARCH_S
         dp.build(hub_only=not searchable)
         for site, why in dp.rejected.items():
             reasons.setdefault(site, why)
         if dp.problem is None:
             continue
-        left = max(0.0, time_limit * 0.92 - (time.perf_counter() - started))
-        budget = max(0.05, min(left * dp.size / sum(p.size for p in problems[i:]),
-                               left - OVERSHOOT_PER_MODEL_S * _model_seconds(dp)))
+        budget = max(0.05, search_share(i, dp))
         result: RoutingResult | None = None
         if searchable and budget >= _model_seconds(dp) + MIN_SEARCH_S:
             warm_routes = dp.greedy_routes()
