@@ -114,6 +114,7 @@ def plan(
     top_up_loads: bool = True,
     progress: Progress | None = None,
     started: float | None = None,
+    threads: int | None = None,
 ) -> Plan:
     """Plan distribution, convoys and escorts for ``scenario`` within ``time_limit`` seconds.
 
@@ -135,8 +136,13 @@ def plan(
     caller whose own work counts against the limit passes when it began (the command line: when
     its process started, so that ``allocate solve --time-limit`` holds start-up and reading the
     scenario too). The plan records ``time_limit`` as given.
+
+    ``threads``: solver threads per stage (None: each solver's own choice; HiGHS on the ``highs``
+    back-end and CP-SAT's wave schedule). A sweep running one plan per core passes 1, so that
+    plans side by side do not contend for the cores (sweep.py).
     """
     clock.require_positive_seconds(time_limit, "time_limit")
+    _require_threads(threads)
     get_backend(backend)  # an unknown name fails here, naming the choices, before any work
     started = time.monotonic() if started is None else started
     say = progress or (lambda stage: None)
@@ -150,13 +156,16 @@ def plan(
 
     say("distribution")
     t0 = time.monotonic()
-    allocation = distribute(scenario, time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend)
+    mip_threads = {"threads": threads} if threads is not None and backend == "highs" else {}
+    allocation = distribute(scenario, time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend,
+                            **mip_threads)
     explanation = None
     if allocation.status == "infeasible":
         explanation = allocation.explanation
         trace.notes.append(f"distribution: {explanation}")
         allocation = distribute(
-            _relaxed(scenario), time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend
+            _relaxed(scenario), time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend,
+            **mip_threads,
         )
     trace.stage_seconds["distribute"] = time.monotonic() - t0
 
@@ -193,7 +202,7 @@ def plan(
         return max(0.5, (end - stage_clock.now()) * share)
     with clock.using(stage_clock):
         convoys, short, fills = _escort_stage(scenario, network, access, list(routed.convoys), stage_remaining, seed,
-                                              waves, trace, allocation, deterministic, end)
+                                              waves, trace, allocation, deterministic, end, threads)
         trace.blame((s.site for c in short for s in c.stops), "escorts")
         if waves:
             convoys = _final_fill_ins(scenario, network, access, allocation, convoys, fills, end, trace)
@@ -291,6 +300,7 @@ def _escort_stage(
     allocation=None,
     deterministic: bool = False,
     end: float | None = None,
+    threads: int | None = None,
 ) -> tuple[list[Convoy], list[Convoy], list[Convoy]]:
     """Escorts for the routed convoys: ``(kept, left without escort, fill-ins)``.
 
@@ -377,7 +387,8 @@ def _escort_stage(
     wall_budget = _wall_left(budget)  # deterministic: CP-SAT stops by work, the wall clock only as a backstop
     # (c) CP-SAT from (d): the safe convoys may move (or stay home) to free trucks for full waves
     scheduled = schedule_waves(scenario, network, access, [], loads, time_limit=budget, seed=seed, hint=waves_first,
-                               deterministic=deterministic, movable=safe, wall_limit=wall_budget) if budget >= _MIN_SCHEDULE_S else []
+                               deterministic=deterministic, movable=safe, wall_limit=wall_budget,
+                               workers=threads) if budget >= _MIN_SCHEDULE_S else []
     kept_c = _escort(scenario, network, [c for c, _ in _more_stops(scenario, network, access,
                                                                    scheduled or waves_first, loads)],
                      to_end(0.5, _MIN_CANDIDATE_ESCORT_S), seed, _Trace())[0]
@@ -539,6 +550,12 @@ def _wall_left(default: float) -> float:
     """Wall seconds to the end of a :class:`allocate.clock.WorkClock` in use, else ``default``."""
     in_use = clock.current()
     return in_use.wall_end - time.monotonic() if isinstance(in_use, clock.WorkClock) else default
+
+
+def _require_threads(threads: object) -> None:
+    """``threads`` is None or a whole number ≥ 1: a clear error naming it, before any work."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a whole number of at least 1, or None (value {threads!r})")
 
 
 def _relaxed(scenario: Scenario) -> Scenario:

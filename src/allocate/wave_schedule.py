@@ -107,6 +107,7 @@ def schedule_waves(
     deterministic: bool = False,
     movable: Sequence[Convoy] = (),
     wall_limit: float | None = None,
+    workers: int | None = None,
 ) -> list[tuple[Convoy, str | None]]:
     """Waves for ``loads`` ``{(depot, organization or ANY_ORGANIZATION, site): units}`` fitted
     around ``kept``: ``[(wave, escort unit it was fitted around)]``, at most ``time_limit``
@@ -124,7 +125,8 @@ def schedule_waves(
     ``time_limit / WORK_PER_DETERMINISTIC_S`` and at most :data:`DETERMINISTIC_WORK`, so a seed
     gives the same waves on every run, as long as ``wall_limit`` (wall seconds, default
     ``time_limit``) does not cut the search first (the clock in use is then marked cut); the work
-    done is counted on it (:func:`allocate.clock.advance`).
+    done is counted on it (:func:`allocate.clock.advance`). ``workers``: CP-SAT's search workers
+    (default :data:`SEARCH_WORKERS`).
     """
     started = time.perf_counter()
     calendar = Calendar(scenario, network, kept)
@@ -156,7 +158,7 @@ def schedule_waves(
     solver = cp_model.CpSolver()
     # Two workers found the most on the sample crises (one sits on the hint); interleaved
     # search bounded by work, not wall clock, gives the same waves on every run for a seed.
-    solver.parameters.num_workers = SEARCH_WORKERS
+    solver.parameters.num_workers = SEARCH_WORKERS if workers is None else workers
     solver.parameters.random_seed = seed
     solver.parameters.max_time_in_seconds = left
     if deterministic:
