@@ -1,7 +1,7 @@
 """allocate: plan the joint use of humanitarian and military resources in a conflict response.
 
 The public API is re-exported here explicitly; everything else is internal. The model-free part
-(scenario, plan, network, access, check, explain, generate) is imported at once; the solver
+(scenario, plan, network, access, check, explain, generate, sweep) is imported at once; the solver
 stages (distribute, route, assign_escorts, plan) load their solvers on first use, so that
 ``allocate check`` starts without importing OR-Tools or HiGHS. ``allocate.plan`` is the joint
 planner, a function; the plan model is :class:`Plan`.
@@ -21,6 +21,7 @@ from allocate.generate import generate, generate_scenario
 from allocate.network import RoadNetwork
 from allocate.plan import Convoy, Plan, SolverInfo, Stop, UnmetClaim, compute_metrics, load_plan
 from allocate.scenario import Scenario, load_scenario
+from allocate.sweep import SweepCase, SweepResult, insecurity_samples
 
 _LAZY = {
     "distribute": "allocate.distribute",
@@ -36,6 +37,13 @@ def plan(scenario: Scenario, **options: Any) -> Plan:
     from allocate.planner import plan as joint_plan
 
     return joint_plan(scenario, **options)
+
+
+def sweep(cases: Any, **options: Any) -> list[SweepResult]:
+    """Plan and check many scenarios at once: see :func:`allocate.sweep.sweep`."""
+    from allocate.sweep import sweep as run_sweep
+
+    return run_sweep(cases, **options)
 
 
 def __getattr__(name: str) -> Any:
@@ -66,6 +74,8 @@ __all__ = [
     "ScenarioError",
     "SolverInfo",
     "Stop",
+    "SweepCase",
+    "SweepResult",
     "TableError",
     "UnmetClaim",
     "Violation",
@@ -77,8 +87,10 @@ __all__ = [
     "explain",
     "generate",
     "generate_scenario",
+    "insecurity_samples",
     "load_plan",
     "load_scenario",
     "plan",
     "route",
+    "sweep",
 ]
