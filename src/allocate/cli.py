@@ -578,6 +578,94 @@ def distribute(
         typer.echo(allocation.summary())
 
 
+@app.command()
+def sweep(
+    scenario_paths: Annotated[list[Path], typer.Argument(metavar="SCENARIO...", help="scenario JSON files (FORMAT.md §1)")],
+    samples: Annotated[int, typer.Option("--samples", help="insecurity samples of each scenario, planned beside it")] = 0,
+    road_spread: Annotated[float, typer.Option("--road-spread", help="each road's own log-odds spread of risk")] = 0.5,
+    zone_spread: Annotated[float, typer.Option("--zone-spread", help="log-odds spread shared by the roads of a zone")] = 0.5,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="wall-clock limit of each plan, seconds")] = 60.0,
+    seed: Annotated[int, typer.Option("--seed", help="seed of every plan and of the samples")] = 0,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="plans at once (default: one per core)")] = None,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="each plan bounded by counted work, as in solve")] = False,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="write the results table as CSV")] = None,
+    plans_dir: Annotated[Optional[Path], typer.Option("--plans", help="directory to write each case's scenario and plan")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON rows")] = False,
+) -> None:
+    """Plan and check many scenarios at once, with Monte-Carlo insecurity samples: exit 0 if every plan passes the checker, 1 if not."""
+    from allocate.sweep import insecurity_samples, results_frame
+    from allocate.sweep import sweep as run_sweep
+
+    scenarios = [_load_scenario(path) for path in scenario_paths]
+    _positive_seconds("--time-limit", time_limit)
+    for option, value, low in (("--samples", samples, 0), ("--workers", workers, 1)):
+        if value is not None and value < low:
+            fail_input(ValueError(f"{option} must be at least {low} (value {value})"))
+    for option, value in (("--road-spread", road_spread), ("--zone-spread", zone_spread)):
+        if not (value >= 0 and value != float("inf")):
+            fail_input(ValueError(f"{option} must be a finite number ≥ 0 (value {value})"))
+    if output is not None:
+        _output_path("-o", output, *scenario_paths)
+    if plans_dir is not None and plans_dir.exists() and not plans_dir.is_dir():
+        _bad_io_input(f"--plans {plans_dir} is a file: give a directory")
+    cases = []
+    for scenario in scenarios:
+        cases += [scenario] + insecurity_samples(scenario, samples, seed=seed, road_spread=road_spread,
+                                                 zone_spread=zone_spread)
+    with err_console.status(f"planning {len(cases)} cases...") as status:
+        done: list[str] = []
+
+        def progress(result) -> None:
+            done.append(result.label)
+            status.update(f"planned {len(done)} of {len(cases)} cases (last: {result.label})")
+
+        results = run_sweep(cases, time_limit=time_limit, seed=seed, workers=workers, deterministic=deterministic,
+                            on_result=progress)
+    frame = results_frame(results)
+    try:
+        if output is not None:
+            frame.to_csv(output, index=False)
+        if plans_dir is not None:
+            _write_cases(plans_dir, results)
+    except OSError as exc:
+        _write_failed(Path(exc.filename or output or plans_dir), exc)
+    if as_json:
+        typer.echo(frame.to_json(orient="records", indent=1))
+    else:
+        _render_sweep(frame)
+    raise typer.Exit(0 if all(result.ok for result in results) else 1)
+
+
+def _write_cases(directory: Path, results) -> None:
+    """Each case's scenario and plan side by side, so that ``allocate check`` can rerun any of them."""
+    import re
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for result in results:
+        stem = re.sub(r"[^A-Za-z0-9._#~-]+", "_", result.label)
+        result.scenario.save(directory / f"{stem}.scenario.json")
+        if result.plan is not None:
+            result.plan.save(directory / f"{stem}.plan.json")
+
+
+def _render_sweep(frame) -> None:
+    """One line per case: its check verdict (or error) and headline figures."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="Sweep", title_justify="left")
+    for column in ("case", "status", "check", "coverage", "of bound", "escorted", "max risk", "unmet", "s"):
+        table.add_column(column, justify="left" if column in ("case", "status", "check") else "right")
+    share = lambda x: "" if x is None or x != x else f"{x:.1%}"  # noqa: E731 (None, or NaN from pandas)
+    for row in frame.to_dict(orient="records"):
+        verdict = "OK" if row["ok"] else escape(row["error"] or "") or row["violations"]
+        table.add_row(escape(row["label"]), row["status"], verdict, share(row["weighted_coverage"]),
+                      share(row["of_bound"]), "" if row["escorted_convoys"] is None else str(row["escorted_convoys"]),
+                      "" if row["max_route_risk"] is None else f"{row['max_route_risk']:.3f}",
+                      "" if row["unmet_sites"] is None else str(row["unmet_sites"]), f"{row['seconds']:.1f}")
+    Console().print(table)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
