@@ -13,6 +13,7 @@ sys.path.insert(0, str(BENCH))
 
 import bench_crises  # noqa: E402
 import bench_scaling  # noqa: E402
+import bench_sweep  # noqa: E402
 import bench_time_limit  # noqa: E402
 import bench_waves  # noqa: E402
 import gap_breakdown  # noqa: E402
@@ -120,3 +121,15 @@ def test_the_risk_bound_round_trip_is_longer_only_where_the_quickest_road_is_too
                                       roads.mask(None))
     assert 6.0 + 1.0 < bound[0, 0] <= 8.0
     assert bound[0, 1] == pytest.approx(1.0)
+
+
+def test_bench_sweep_on_tiny_and_one_insecurity_sample() -> None:
+    """run_sweep and crisis_rows: both plans checked, the sample's figures beside the given one's."""
+    results, wall = bench_sweep.run_sweep(["tiny"], samples=1, time_limit=2.0, seed=0, workers=1)
+    assert [r.label for r in results] == ["tiny", "tiny#1"] and wall > 0
+    (row,) = bench_sweep.crisis_rows(results)
+    assert set(row) == set(bench_sweep.ROW_FIELDS)
+    assert row["cases"] == 2 and row["checked_ok"] == 2
+    assert row["given_coverage"] == results[0].plan.metrics["weighted_coverage"]
+    assert row["samples_coverage_min"] == row["samples_coverage_max"] == results[1].plan.metrics["weighted_coverage"]
+    assert "| tiny | 2 | 2 |" in bench_sweep.markdown_table([row])
