@@ -144,10 +144,10 @@ def test_a_case_that_fails_reports_its_error_and_the_others_still_plan(tiny: Sce
     "kwargs, message",
     [({"time_limit": 0}, r"time_limit .*\(value 0\)"), ({"seed": 1.5}, r"seed .*\(value 1.5\)"),
      ({"threads": 0}, r"threads .*\(value 0\)"), ({"workers": 0}, r"workers .*\(value 0\)"),
-     ({"backend": "nope"}, "nope")],
+     ({"backend": "nope"}, "nope"), ({"wave": False}, "cannot pass on: wave "), ({"started": 0.0}, "started")],
 )
 def test_bad_sweep_options_fail_at_once_naming_the_value(tiny: Scenario, kwargs: dict, message: str) -> None:
-    with pytest.raises((ValueError, allocate.AllocateError), match=message):
+    with pytest.raises((ValueError, TypeError, allocate.AllocateError), match=message):
         sweep([tiny], **kwargs)
 
 

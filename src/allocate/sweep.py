@@ -158,15 +158,12 @@ def sweep(
     _require_threads(threads)
     if workers is not None:
         _require_whole("workers", workers, minimum=1)
-    if "backend" in plan_options:
-        from allocate.backends import get_backend
-
-        get_backend(plan_options["backend"])
+    _require_plan_options(plan_options)
     labelled = _labelled(cases)
     if not labelled:
         return []
     own = executor is None
-    pool = executor or _process_pool(workers or min(len(labelled), os.cpu_count() or 1))
+    pool = executor or _process_pool(workers or min(len(labelled), _cores()))
     options = {**plan_options, "time_limit": time_limit, "seed": seed, "threads": threads}
     try:
         futures = {pool.submit(plan_and_check, case.scenario.to_json(), options): i for i, case in enumerate(labelled)}
@@ -231,6 +228,30 @@ def _labelled(cases: Iterable[Scenario | SweepCase]) -> list[SweepCase]:
             case = SweepCase(f"{case.label}~{seen[case.label]}", case.scenario)
         labelled.append(case)
     return labelled
+
+
+def _require_plan_options(options: dict[str, Any]) -> None:
+    """Options a worker's ``plan()`` takes, checked here: a misspelt one fails once, naming it."""
+    import inspect
+
+    from allocate.backends import get_backend
+    from allocate.planner import plan
+
+    per_worker = {"scenario", "time_limit", "seed", "threads", "progress", "started"}  # the sweep sets these
+    known = set(inspect.signature(plan).parameters) - per_worker
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"sweep() got plan options it cannot pass on: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    if "backend" in options:
+        get_backend(options["backend"])
+
+
+def _cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def _process_pool(workers: int) -> ProcessPoolExecutor:
