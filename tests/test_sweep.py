@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import allocate
@@ -182,9 +184,21 @@ def test_sweep_command_writes_results_and_checkable_cases(tmp_path: Path) -> Non
      (["--workers", "0"], "--workers must be at least 1 (value 0)"),
      (["--road-spread", "nan"], "--road-spread must be a finite number ≥ 0 (value nan)"),
      (["--time-limit", "0"], "--time-limit"),
+     (["--backend", "cplex"], "--backend must be one of"),
      (["-o", str(TINY)], "is the input")],
 )
 def test_sweep_command_bad_input_exits_2_naming_the_option(args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli.app, ["sweep", str(TINY), *args])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), road=st.floats(0, 6), zone=st.floats(0, 6))
+def test_every_sample_is_a_valid_scenario_whatever_the_seed_and_spread(tiny: Scenario, seed: int, road: float,
+                                                                      zone: float) -> None:
+    (case,) = insecurity_samples(tiny, 1, seed=seed, road_spread=road, zone_spread=zone)
+    for sampled, given in zip(case.scenario.roads, tiny.roads):
+        assert (sampled.risk == 0.0) == (given.risk == 0.0)
+        assert 0.0 <= sampled.risk <= MAX_SAMPLED_RISK
+    assert Scenario.from_json(case.scenario.to_json()) == case.scenario

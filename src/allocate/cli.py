@@ -588,6 +588,7 @@ def sweep(
     seed: Annotated[int, typer.Option("--seed", help="seed of every plan and of the samples")] = 0,
     workers: Annotated[Optional[int], typer.Option("--workers", help="plans at once (default: one per core)")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="each plan bounded by counted work, as in solve")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="MIP back-end: highs, pulp or ortools")] = "highs",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="write the results table as CSV")] = None,
     plans_dir: Annotated[Optional[Path], typer.Option("--plans", help="directory to write each case's scenario and plan")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON rows")] = False,
@@ -598,6 +599,7 @@ def sweep(
 
     scenarios = [_load_scenario(path) for path in scenario_paths]
     _positive_seconds("--time-limit", time_limit)
+    _mip_backend(backend)
     for option, value, low in (("--samples", samples, 0), ("--workers", workers, 1)):
         if value is not None and value < low:
             fail_input(ValueError(f"{option} must be at least {low} (value {value})"))
@@ -620,7 +622,7 @@ def sweep(
             status.update(f"planned {len(done)} of {len(cases)} cases (last: {result.label})")
 
         results = run_sweep(cases, time_limit=time_limit, seed=seed, workers=workers, deterministic=deterministic,
-                            on_result=progress)
+                            backend=backend, on_result=progress)
     frame = results_frame(results)
     try:
         if output is not None:
