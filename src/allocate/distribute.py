@@ -84,6 +84,7 @@ from allocate.access import TOL, AccessFacts
 from allocate.mip import INF, MipModel, ModelBuilder, MipResult, Objective, solve_lexicographic
 from allocate.network import RoadNetwork
 from allocate.scenario import Scenario
+from allocate.seeds import require_seed
 
 TIERS = ("coverage", "escorted_t", "exposure", "cost", "busy_h")
 KNOWN_TIERS = TIERS
@@ -1418,6 +1419,7 @@ def distribute(
     backend_options
         Passed to the back-end (``solver=`` for PuLP and OR-Tools, ``threads=`` for HiGHS...).
     """
+    require_seed(seed)
     import time
 
     start = time.perf_counter()

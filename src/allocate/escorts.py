@@ -27,6 +27,7 @@ from allocate.access import within
 from allocate.network import ESCORT_ROADS, RoadNetwork, Usability, path_risk, risk_from_weight
 from allocate.plan import Convoy, Status
 from allocate.scenario import EscortUnit, Scenario, Site
+from allocate.seeds import require_seed
 
 __all__ = [
     "EscortAssignment",
@@ -478,6 +479,7 @@ def assign_escorts(
 
     Raises ValueError when convoys that already carry an escort overbook its unit.
     """
+    require_seed(seed)
     t0 = time.perf_counter()
     network = network or RoadNetwork(scenario)
     policy = scenario.policy

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from allocate.seeds import require_seed
+
 if TYPE_CHECKING:  # pragma: no cover
     from allocate.scenario import Scenario
 
@@ -294,6 +296,7 @@ def generate(
     name
         Scenario name; default ``generated-{sites}-{seed}``.
     """
+    require_seed(seed)
     if sites < 1:
         raise ValueError("sites must be at least 1")
     if parties < 1:

@@ -70,6 +70,7 @@ from allocate.backends.routing_problem import (
 from allocate.network import Path, RoadNetwork, Usability, risk_from_weight
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, Stop, UnmetClaim
 from allocate.scenario import FleetType, Scenario
+from allocate.seeds import require_seed
 
 __all__ = ["route", "DROP_REASONS"]
 
@@ -1358,6 +1359,7 @@ def route(
         the search found nothing better, or did not run), ``unsearched_depots`` (not handed to
         OR-Tools: no time left for their model), ``note`` and ``phase_seconds``.
     """
+    require_seed(seed)
     started = time.perf_counter()
     s = scenario
     network = network or RoadNetwork(s)

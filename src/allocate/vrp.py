@@ -28,6 +28,7 @@ import vrplib
 from allocate.backends.ortools_routing import solve_ortools
 from allocate.backends.pyvrp_routing import can_use_pyvrp, solve_pyvrp
 from allocate.backends.routing_problem import RoutingProblem, RoutingResult, SearchParams
+from allocate.seeds import require_seed
 
 __all__ = [
     "VrpInstance",
@@ -228,6 +229,7 @@ def solve_instance(
     and ``result.stopped_by`` says which limit ended it. ``params`` overrides the search
     parameters entirely (its time limit, seed and limits are then used as given).
     """
+    require_seed(seed)
     inst = read_instance(path)
     if params is None:
         solutions, iterations = deterministic_budget(time_limit, customers=len(inst.problem.visits))
