@@ -67,6 +67,16 @@ def _positive_seconds(option: str, value: float) -> None:
         fail_input(exc)
 
 
+def _seed(value: int) -> None:
+    """``--seed`` is one the solvers can take (allocate.seeds): checked before any work."""
+    from allocate.seeds import require_seed
+
+    try:
+        require_seed(value, "--seed")
+    except ValueError as exc:
+        fail_input(exc)
+
+
 def _mip_backend(value: str) -> None:
     """The MIP back-end named on the command line exists (before any solving starts)."""
     from allocate.backends import MIP_BACKENDS
@@ -170,6 +180,7 @@ def solve(
 
     scenario = _load_scenario(scenario_path)
     _positive_seconds("--time-limit", time_limit)
+    _seed(seed)
     _mip_backend(backend)
     _output_path("-o", output, scenario_path)
     if as_json or quiet:
@@ -241,6 +252,7 @@ def generate(
                           ("--parties", parties)):
         if value is not None and value < 1:
             fail_input(ValueError(f"{option} must be at least 1 (value {value})"))
+    _seed(seed)
     _output_path("-o", output)
     data = draw(sites, seed=seed, depots=depots, commodities=commodities, parties=parties)
     Scenario.from_dict(data)  # a generated scenario must validate; a failure here is a bug, loudly
@@ -333,6 +345,7 @@ def vrp(
     from allocate.vrp import solve_instance, write_solution
 
     _positive_seconds("--time-limit", time_limit)
+    _seed(seed)
     if output is not None:
         _output_path("-o", output, instance)
     try:
@@ -557,6 +570,7 @@ def distribute(
 
     scenario = _load_scenario(scenario_path)
     _positive_seconds("--time-limit", time_limit)
+    _seed(seed)
     _mip_backend(backend)
     if output is not None:
         _output_path("-o", output, scenario_path)
@@ -594,11 +608,14 @@ def sweep(
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON rows")] = False,
 ) -> None:
     """Plan and check many scenarios at once, with Monte-Carlo insecurity samples: exit 0 if every plan passes the checker, 1 if not."""
-    from allocate.sweep import insecurity_samples, results_frame
+    from rich.markup import escape
+
+    from allocate.sweep import insecurity_samples, label_cases, results_frame
     from allocate.sweep import sweep as run_sweep
 
     scenarios = [_load_scenario(path) for path in scenario_paths]
     _positive_seconds("--time-limit", time_limit)
+    _seed(seed)
     _mip_backend(backend)
     for option, value, low in (("--samples", samples, 0), ("--workers", workers, 1)):
         if value is not None and value < low:
@@ -614,12 +631,18 @@ def sweep(
     for scenario in scenarios:
         cases += [scenario] + insecurity_samples(scenario, samples, seed=seed, road_spread=road_spread,
                                                  zone_spread=zone_spread)
+    cases = label_cases(cases)
+    stems = _case_file_stems([case.label for case in cases])
+    if plans_dir is not None and plans_dir.is_dir():  # a directory still to be made holds no input
+        for stem in stems:
+            for suffix in (".scenario.json", ".plan.json"):
+                _output_path("--plans", plans_dir / f"{stem}{suffix}", *scenario_paths)
     with err_console.status(f"planning {len(cases)} cases...") as status:
         done: list[str] = []
 
         def progress(result) -> None:
             done.append(result.label)
-            status.update(f"planned {len(done)} of {len(cases)} cases (last: {result.label})")
+            status.update(f"planned {len(done)} of {len(cases)} cases (last: {escape(result.label)})")
 
         results = run_sweep(cases, time_limit=time_limit, seed=seed, workers=workers, deterministic=deterministic,
                             backend=backend, on_result=progress)
@@ -628,7 +651,7 @@ def sweep(
         if output is not None:
             frame.to_csv(output, index=False)
         if plans_dir is not None:
-            _write_cases(plans_dir, results)
+            _write_cases(plans_dir, results, stems)
     except OSError as exc:
         _write_failed(Path(exc.filename or output or plans_dir), exc)
     if as_json:
@@ -638,13 +661,27 @@ def sweep(
     raise typer.Exit(0 if all(result.ok for result in results) else 1)
 
 
-def _write_cases(directory: Path, results) -> None:
-    """Each case's scenario and plan side by side, so that ``allocate check`` can rerun any of them."""
+def _case_file_stems(labels: list[str]) -> list[str]:
+    """A file name of its own for each case: its label with path and shell characters replaced
+    (letters of any script kept), ``~k`` added where two would meet (on a case-blind disk too)."""
     import re
 
+    stems, used = [], set()
+    for label in labels:
+        base = re.sub(r"[^\w.#~-]+", "_", label).strip(".") or "case"
+        stem, k = base, 1
+        while stem.casefold() in used:
+            k += 1
+            stem = f"{base}~{k}"
+        used.add(stem.casefold())
+        stems.append(stem)
+    return stems
+
+
+def _write_cases(directory: Path, results, stems: list[str]) -> None:
+    """Each case's scenario and plan side by side, so that ``allocate check`` can rerun any of them."""
     directory.mkdir(parents=True, exist_ok=True)
-    for result in results:
-        stem = re.sub(r"[^A-Za-z0-9._#~-]+", "_", result.label)
+    for result, stem in zip(results, stems):
         result.scenario.save(directory / f"{stem}.scenario.json")
         if result.plan is not None:
             result.plan.save(directory / f"{stem}.plan.json")
@@ -652,19 +689,22 @@ def _write_cases(directory: Path, results) -> None:
 
 def _render_sweep(frame) -> None:
     """One line per case: its check verdict (or error) and headline figures."""
+    import pandas as pd
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Sweep", title_justify="left")
     for column in ("case", "status", "check", "coverage", "of bound", "escorted", "max risk", "unmet", "s"):
         table.add_column(column, justify="left" if column in ("case", "status", "check") else "right")
-    share = lambda x: "" if x is None or x != x else f"{x:.1%}"  # noqa: E731 (None, or NaN from pandas)
+    def cell(value, form: str = "{}") -> str:
+        """Blank for a failed case's empty cell (None, NaN or pandas' NA)."""
+        return "" if value is None or pd.isna(value) else form.format(value)
+
     for row in frame.to_dict(orient="records"):
-        verdict = "OK" if row["ok"] else escape(row["error"] or "") or row["violations"]
-        table.add_row(escape(row["label"]), row["status"], verdict, share(row["weighted_coverage"]),
-                      share(row["of_bound"]), "" if row["escorted_convoys"] is None else str(row["escorted_convoys"]),
-                      "" if row["max_route_risk"] is None else f"{row['max_route_risk']:.3f}",
-                      "" if row["unmet_sites"] is None else str(row["unmet_sites"]), f"{row['seconds']:.1f}")
+        verdict = "OK" if row["ok"] else escape(cell(row["error"])) or row["violations"]
+        table.add_row(escape(row["label"]), row["status"], verdict, cell(row["weighted_coverage"], "{:.1%}"),
+                      cell(row["of_bound"], "{:.1%}"), cell(row["escorted_convoys"]),
+                      cell(row["max_route_risk"], "{:.3f}"), cell(row["unmet_sites"]), cell(row["seconds"], "{:.1f}"))
     Console().print(table)
 
 

@@ -25,6 +25,7 @@ from allocate.network import RoadNetwork, weight_fits
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
 from allocate.routing import route
 from allocate.scenario import FleetType, Scenario
+from allocate.seeds import require_seed
 from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
@@ -137,11 +138,14 @@ def plan(
     its process started, so that ``allocate solve --time-limit`` holds start-up and reading the
     scenario too). The plan records ``time_limit`` as given.
 
-    ``threads``: solver threads per stage (None: each solver's own choice; HiGHS on the ``highs``
-    back-end and CP-SAT's wave schedule). A sweep running one plan per core passes 1, so that
-    plans side by side do not contend for the cores (sweep.py).
+    ``threads``: CP-SAT's search workers in the wave schedule (None: its default, 2), the one
+    stage that searches on several threads. A sweep running one plan per core passes 1, so that
+    plans side by side do not contend for the cores (sweep.py). HiGHS keeps its own default: it
+    fixes its thread count once per thread at its first solve, and a later solve asking for
+    another count fails in that thread.
     """
     clock.require_positive_seconds(time_limit, "time_limit")
+    require_seed(seed)
     _require_threads(threads)
     get_backend(backend)  # an unknown name fails here, naming the choices, before any work
     started = time.monotonic() if started is None else started
@@ -156,16 +160,13 @@ def plan(
 
     say("distribution")
     t0 = time.monotonic()
-    mip_threads = {"threads": threads} if threads is not None and backend == "highs" else {}
-    allocation = distribute(scenario, time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend,
-                            **mip_threads)
+    allocation = distribute(scenario, time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend)
     explanation = None
     if allocation.status == "infeasible":
         explanation = allocation.explanation
         trace.notes.append(f"distribution: {explanation}")
         allocation = distribute(
-            _relaxed(scenario), time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend,
-            **mip_threads,
+            _relaxed(scenario), time_limit=remaining(_BUDGET["distribute"]), seed=seed, backend=backend
         )
     trace.stage_seconds["distribute"] = time.monotonic() - t0
 

@@ -5,7 +5,7 @@ sure of. :func:`insecurity_samples` draws road risks around the scenario's own; 
 each case, checks it with the independent checker, and returns one row per case.
 
 Each case runs in a worker of any :class:`concurrent.futures.Executor`: by default a local process
-pool of one worker per core, each plan with one solver thread (``plan(threads=1)``); a
+pool of one worker per core, each plan's CP-SAT search on one thread (``plan(threads=1)``); a
 ``dask.distributed`` ``Client.get_executor(pure=False)`` runs the same sweep on a cluster. Cases
 travel to the workers, and plans back, as FORMAT.md JSON text, which any executor can carry.
 """
@@ -28,7 +28,12 @@ from allocate.check import check
 from allocate.errors import AllocateError
 from allocate.plan import Plan
 from allocate.scenario import Scenario
+from allocate.seeds import require_seed
 
+_ROW_COLUMNS = ("label", "scenario", "status", "ok", "violations", "weighted_coverage", "bound", "of_bound",
+                "min_site_coverage", "delivered_t", "convoys", "escorted_convoys", "max_route_risk", "unmet_sites",
+                "seed", "time_limit", "seconds", "error")
+_COUNT_COLUMNS = ("convoys", "escorted_convoys", "unmet_sites", "seed")
 MAX_SAMPLED_RISK = 0.999  # a road's risk stays below 1 (FORMAT.md §1): a sample never closes a road by itself
 
 
@@ -111,8 +116,7 @@ def insecurity_samples(
     _require_whole("samples", samples, minimum=0)
     _require_spread("road_spread", road_spread)
     _require_spread("zone_spread", zone_spread)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be a whole number (value {seed!r})")
+    require_seed(seed)
     rng = np.random.default_rng(seed)
     zones = [zone.id for zone in scenario.zones]
     zone_of = {node.id: node.zone for node in scenario.nodes}
@@ -144,7 +148,7 @@ def sweep(
     """Plan and check every case; the results in the order of ``cases``.
 
     Each plan gets ``time_limit`` seconds and ``seed`` (recorded in it) and ``plan_options``
-    (``deterministic``, ``backend``...), with ``threads`` solver threads. ``executor``: any
+    (``deterministic``, ``backend``...), with ``threads`` CP-SAT workers. ``executor``: any
     :class:`concurrent.futures.Executor` (it is left running); None starts a local process pool
     of ``workers`` processes (default: one per core, at most one per case) and shuts it down after.
     ``on_result`` is called with each result as it arrives (in the order cases finish), for
@@ -153,13 +157,14 @@ def sweep(
     from allocate.planner import _require_threads  # bad options fail here, in the caller, not once per worker
 
     clock.require_positive_seconds(time_limit, "time_limit")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be a whole number (value {seed!r})")
+    require_seed(seed)
     _require_threads(threads)
     if workers is not None:
         _require_whole("workers", workers, minimum=1)
+        if executor is not None:
+            raise ValueError(f"workers sizes the default process pool only; size the executor instead (value {workers!r})")
     _require_plan_options(plan_options)
-    labelled = _labelled(cases)
+    labelled = label_cases(cases)
     if not labelled:
         return []
     own = executor is None
@@ -183,7 +188,9 @@ def results_frame(results: Sequence[SweepResult]):
     """The results as a pandas DataFrame, one row per case (:meth:`SweepResult.row`)."""
     import pandas as pd
 
-    return pd.DataFrame([result.row() for result in results])
+    frame = pd.DataFrame([result.row() for result in results], columns=list(_ROW_COLUMNS))
+    # counts stay whole numbers beside a failed case's empty cells (pandas would make them floats)
+    return frame.astype({column: "Int64" for column in _COUNT_COLUMNS})
 
 
 def plan_and_check(scenario_json: str, options: dict[str, Any]) -> tuple[str | None, tuple[str, ...], float, str | None]:
@@ -215,18 +222,25 @@ def _result(case: SweepCase, future: Future) -> SweepResult:
     return SweepResult(case.label, case.scenario, plan, codes, seconds, error)
 
 
-def _labelled(cases: Iterable[Scenario | SweepCase]) -> list[SweepCase]:
-    """Every case with a label of its own: a bare scenario goes by its name, repeats numbered."""
-    labelled, seen = [], {}
+def label_cases(cases: Iterable[Scenario | SweepCase]) -> list[SweepCase]:
+    """Every case with a label of its own: a bare scenario goes by its name, a repeat gets the
+    first ``~k`` no other case uses."""
+    given = []
     for i, case in enumerate(cases):
         if isinstance(case, Scenario):
             case = SweepCase(case.name, case)
         elif not isinstance(case, SweepCase):
             raise TypeError(f"cases[{i}] must be a Scenario or a SweepCase, not {type(case).__name__}")
-        seen[case.label] = seen.get(case.label, 0) + 1
-        if seen[case.label] > 1:
-            case = SweepCase(f"{case.label}~{seen[case.label]}", case.scenario)
-        labelled.append(case)
+        given.append(case)
+    taken = {case.label for case in given}
+    labelled, used = [], set()
+    for case in given:
+        label, k = case.label, 1
+        while label in used or (label != case.label and label in taken):  # nor another case's own label
+            k += 1
+            label = f"{case.label}~{k}"
+        used.add(label)
+        labelled.append(case if label == case.label else SweepCase(label, case.scenario))
     return labelled
 
 
