@@ -17,7 +17,7 @@ from allocate import cli
 from allocate.check import check
 from allocate.plan import load_plan
 from allocate.scenario import Scenario, load_scenario
-from allocate.seeds import MAX_SEED
+from allocate.arguments import MAX_SEED
 from allocate.sweep import MAX_SAMPLED_RISK, SweepCase, insecurity_samples, results_frame, sweep
 
 TINY = Path(__file__).resolve().parents[1] / "models" / "tiny.json"
@@ -204,3 +204,14 @@ def test_every_sample_is_a_valid_scenario_whatever_the_seed_and_spread(tiny: Sce
         assert 0.0 <= sampled.risk <= MAX_SAMPLED_RISK
     assert Scenario.from_json(case.scenario.to_json()) == case.scenario
 
+
+
+def test_unique_names_keep_each_name_and_number_repeats_past_other_names() -> None:
+    from allocate.sweep import unique_names
+
+    assert unique_names(["a", "a", "a~2", "b"]) == ["a", "a~3", "a~2", "b"]
+    assert unique_names(["a_b", "A_B"], key=str.casefold) == ["a_b", "A_B~2"], "a case-blind disk sees one file"
+
+
+def test_case_files_get_names_of_their_own_whatever_the_labels() -> None:
+    assert cli._case_file_stems(["a b", "a_b", "x/../y", "السودان", ".."]) == ["a_b", "a_b~2", "x_.._y", "السودان", "case"]

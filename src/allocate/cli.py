@@ -68,8 +68,8 @@ def _positive_seconds(option: str, value: float) -> None:
 
 
 def _seed(value: int) -> None:
-    """``--seed`` is one the solvers can take (allocate.seeds): checked before any work."""
-    from allocate.seeds import require_seed
+    """``--seed`` is one the solvers can take (allocate.arguments): checked before any work."""
+    from allocate.arguments import require_seed
 
     try:
         require_seed(value, "--seed")
@@ -663,19 +663,12 @@ def sweep(
 
 def _case_file_stems(labels: list[str]) -> list[str]:
     """A file name of its own for each case: its label with path and shell characters replaced
-    (letters of any script kept), ``~k`` added where two would meet (on a case-blind disk too)."""
+    (letters of any script kept), numbered where two would meet, on a case-blind disk too."""
     import re
 
-    stems, used = [], set()
-    for label in labels:
-        base = re.sub(r"[^\w.#~-]+", "_", label).strip(".") or "case"
-        stem, k = base, 1
-        while stem.casefold() in used:
-            k += 1
-            stem = f"{base}~{k}"
-        used.add(stem.casefold())
-        stems.append(stem)
-    return stems
+    from allocate.sweep import unique_names
+
+    return unique_names([re.sub(r"[^\w.#~-]+", "_", label).strip(".") or "case" for label in labels], key=str.casefold)
 
 
 def _write_cases(directory: Path, results, stems: list[str]) -> None:

@@ -81,10 +81,10 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from allocate.access import TOL, AccessFacts
+from allocate.arguments import require_seed
 from allocate.mip import INF, MipModel, ModelBuilder, MipResult, Objective, solve_lexicographic
 from allocate.network import RoadNetwork
 from allocate.scenario import Scenario
-from allocate.seeds import require_seed
 
 TIERS = ("coverage", "escorted_t", "exposure", "cost", "busy_h")
 KNOWN_TIERS = TIERS

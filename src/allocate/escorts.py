@@ -24,10 +24,10 @@ from typing import Literal, Mapping, Sequence
 from ortools.sat.python import cp_model
 
 from allocate.access import within
+from allocate.arguments import require_seed
 from allocate.network import ESCORT_ROADS, RoadNetwork, Usability, path_risk, risk_from_weight
 from allocate.plan import Convoy, Status
 from allocate.scenario import EscortUnit, Scenario, Site
-from allocate.seeds import require_seed
 
 __all__ = [
     "EscortAssignment",

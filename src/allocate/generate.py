@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from allocate.seeds import require_seed
+from allocate.arguments import require_seed
 
 if TYPE_CHECKING:  # pragma: no cover
     from allocate.scenario import Scenario

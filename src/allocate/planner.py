@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Sequence
 
 from allocate import __version__, clock
 from allocate.access import AccessFacts, within
+from allocate.arguments import require_seed, require_whole
 from allocate.backends import get_backend
 from allocate.check import check
 from allocate.distribute import distribute
@@ -25,7 +26,6 @@ from allocate.network import RoadNetwork, weight_fits
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, UnmetClaim, site_coverage
 from allocate.routing import route
 from allocate.scenario import FleetType, Scenario
-from allocate.seeds import require_seed
 from allocate.topup import add_idle_trucks, top_up
 from allocate.wave_schedule import schedule_waves
 from allocate.wave_stops import extend_waves, remaining_loads
@@ -146,7 +146,8 @@ def plan(
     """
     clock.require_positive_seconds(time_limit, "time_limit")
     require_seed(seed)
-    _require_threads(threads)
+    if threads is not None:
+        require_whole(threads, "threads", minimum=1)
     get_backend(backend)  # an unknown name fails here, naming the choices, before any work
     started = time.monotonic() if started is None else started
     say = progress or (lambda stage: None)
@@ -551,12 +552,6 @@ def _wall_left(default: float) -> float:
     """Wall seconds to the end of a :class:`allocate.clock.WorkClock` in use, else ``default``."""
     in_use = clock.current()
     return in_use.wall_end - time.monotonic() if isinstance(in_use, clock.WorkClock) else default
-
-
-def _require_threads(threads: object) -> None:
-    """``threads`` is None or a whole number ≥ 1: a clear error naming it, before any work."""
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a whole number of at least 1, or None (value {threads!r})")
 
 
 def _relaxed(scenario: Scenario) -> Scenario:

@@ -58,6 +58,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from allocate.access import AccessFacts, within
+from allocate.arguments import require_seed
 from allocate.backends.ortools_routing import solve_ortools
 from allocate.backends.routing_problem import (
     MatrixProfile,
@@ -70,7 +71,6 @@ from allocate.backends.routing_problem import (
 from allocate.network import Path, RoadNetwork, Usability, risk_from_weight
 from allocate.plan import CHECKED_REASONS, Convoy, Plan, SolverInfo, Stop, UnmetClaim
 from allocate.scenario import FleetType, Scenario
-from allocate.seeds import require_seed
 
 __all__ = ["route", "DROP_REASONS"]
 

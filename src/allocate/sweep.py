@@ -24,11 +24,11 @@ from typing import Any, Callable
 import numpy as np
 
 from allocate import clock
+from allocate.arguments import require_seed, require_whole
 from allocate.check import check
 from allocate.errors import AllocateError
 from allocate.plan import Plan
 from allocate.scenario import Scenario
-from allocate.seeds import require_seed
 
 _ROW_COLUMNS = ("label", "scenario", "status", "ok", "violations", "weighted_coverage", "bound", "of_bound",
                 "min_site_coverage", "delivered_t", "convoys", "escorted_convoys", "max_route_risk", "unmet_sites",
@@ -113,7 +113,7 @@ def insecurity_samples(
     ``[insecurity k/n]`` so that its plan names the copy it answers. The same seed gives the same
     samples.
     """
-    _require_whole("samples", samples, minimum=0)
+    require_whole(samples, "samples", minimum=0)
     _require_spread("road_spread", road_spread)
     _require_spread("zone_spread", zone_spread)
     require_seed(seed)
@@ -154,13 +154,12 @@ def sweep(
     ``on_result`` is called with each result as it arrives (in the order cases finish), for
     progress. A case that fails gives a result with its ``error``; the others still run.
     """
-    from allocate.planner import _require_threads  # bad options fail here, in the caller, not once per worker
-
     clock.require_positive_seconds(time_limit, "time_limit")
     require_seed(seed)
-    _require_threads(threads)
+    if threads is not None:
+        require_whole(threads, "threads", minimum=1)
     if workers is not None:
-        _require_whole("workers", workers, minimum=1)
+        require_whole(workers, "workers", minimum=1)
         if executor is not None:
             raise ValueError(f"workers sizes the default process pool only; size the executor instead (value {workers!r})")
     _require_plan_options(plan_options)
@@ -223,8 +222,7 @@ def _result(case: SweepCase, future: Future) -> SweepResult:
 
 
 def label_cases(cases: Iterable[Scenario | SweepCase]) -> list[SweepCase]:
-    """Every case with a label of its own: a bare scenario goes by its name, a repeat gets the
-    first ``~k`` no other case uses."""
+    """Every case with a label of its own: a bare scenario goes by its name (:func:`unique_names`)."""
     given = []
     for i, case in enumerate(cases):
         if isinstance(case, Scenario):
@@ -232,16 +230,24 @@ def label_cases(cases: Iterable[Scenario | SweepCase]) -> list[SweepCase]:
         elif not isinstance(case, SweepCase):
             raise TypeError(f"cases[{i}] must be a Scenario or a SweepCase, not {type(case).__name__}")
         given.append(case)
-    taken = {case.label for case in given}
-    labelled, used = [], set()
-    for case in given:
-        label, k = case.label, 1
-        while label in used or (label != case.label and label in taken):  # nor another case's own label
+    labels = unique_names([case.label for case in given])
+    return [case if label == case.label else SweepCase(label, case.scenario) for case, label in zip(given, labels)]
+
+
+def unique_names(names: Sequence[str], key: Callable[[str], str] = str) -> list[str]:
+    """Each name as it is, or, where an earlier one has it (compared by ``key``), with the first
+    ``~k`` that no other name holds: case labels, and the file names the command line makes of them."""
+    taken = {key(name) for name in names}
+    used: set[str] = set()
+    out = []
+    for name in names:
+        candidate, k = name, 1
+        while key(candidate) in used or (candidate != name and key(candidate) in taken):
             k += 1
-            label = f"{case.label}~{k}"
-        used.add(label)
-        labelled.append(case if label == case.label else SweepCase(label, case.scenario))
-    return labelled
+            candidate = f"{name}~{k}"
+        used.add(key(candidate))
+        out.append(candidate)
+    return out
 
 
 def _require_plan_options(options: dict[str, Any]) -> None:
@@ -282,11 +288,6 @@ def _shifted_risk(risk: float, shift: float) -> float:
 
 def _mean_zone_shift(road: dict[str, Any], zone_of: dict[str, str | None], zone_shift: dict[str, float]) -> float:
     return sum(zone_shift.get(zone_of.get(end) or "", 0.0) for end in (road["a"], road["b"])) / 2.0
-
-
-def _require_whole(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be a whole number of at least {minimum} (value {value!r})")
 
 
 def _require_spread(name: str, value: object) -> None:

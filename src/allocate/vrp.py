@@ -25,10 +25,10 @@ from typing import Literal
 import numpy as np
 import vrplib
 
+from allocate.arguments import require_seed
 from allocate.backends.ortools_routing import solve_ortools
 from allocate.backends.pyvrp_routing import can_use_pyvrp, solve_pyvrp
 from allocate.backends.routing_problem import RoutingProblem, RoutingResult, SearchParams
-from allocate.seeds import require_seed
 
 __all__ = [
     "VrpInstance",

@@ -1,4 +1,5 @@
-"""One seed rule (seeds.py) at every entry point that takes a seed, library and command line."""
+"""The argument rules (arguments.py): one seed rule at every entry point that takes a seed, library
+and command line, and whole-number counts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 import allocate
 from allocate import cli
 from allocate.scenario import Scenario, load_scenario
-from allocate.seeds import MAX_SEED
+from allocate.arguments import MAX_SEED
 from allocate.sweep import insecurity_samples, sweep
 
 TINY = Path(__file__).resolve().parents[1] / "models" / "tiny.json"
