@@ -215,3 +215,45 @@ def test_unique_names_keep_each_name_and_number_repeats_past_other_names() -> No
 
 def test_case_files_get_names_of_their_own_whatever_the_labels() -> None:
     assert cli._case_file_stems(["a b", "a_b", "x/../y", "السودان", ".."]) == ["a_b", "a_b~2", "x_.._y", "السودان", "case"]
+
+
+# ----- resources scaled one at a time -------------------------------------------------------
+
+def test_resource_variants_scale_one_resource_each_and_round_counts_halves_up(tiny: Scenario) -> None:
+    from allocate.sweep import resource_variants
+
+    cases = resource_variants(tiny, need=(2,), escorts=(0.5, 3), stock=(0.25,), fleet=(0.5,))
+    assert [c.label for c in cases] == ["tiny@stock×0.25", "tiny@fleet×0.5", "tiny@escorts×0.5", "tiny@escorts×3",
+                                        "tiny@need×2"]
+    stock, fleet, half_escorts, triple_escorts, need = (c.scenario for c in cases)
+    assert stock.name == "tiny [stock × 0.25]"
+    for scaled, given in zip(stock.depots, tiny.depots):
+        assert dict(scaled.stock) == {c: u * 0.25 for c, u in given.stock.items()}
+    assert [f.count for f in fleet.fleet] == [math.floor(f.count * 0.5 + 0.5) for f in tiny.fleet]
+    assert [e.count for e in half_escorts.escorts] == [1, 1] and [e.count for e in tiny.escorts] == [2, 1]
+    assert [e.count for e in triple_escorts.escorts] == [6, 3]
+    for scaled, given in zip(need.sites, tiny.sites):
+        assert dict(scaled.need) == {c: u * 2 for c, u in given.need.items()}
+    untouched = {key: value for key, value in tiny.to_dict().items() if key not in ("name", "escorts")}
+    assert {key: value for key, value in triple_escorts.to_dict().items() if key not in ("name", "escorts")} == untouched
+
+
+@pytest.mark.parametrize("factors, message", [({"need": (0,)}, r"need factors .* > 0 \(value 0\)"),
+                                              ({"escorts": (-1,)}, r"escorts factors .* ≥ 0 \(value -1\)"),
+                                              ({"stock": (float("inf"),)}, r"stock factors .*\(value inf\)"),
+                                              ({"roads": (2,)}, "not roads")])
+def test_resource_variants_refuse_a_factor_out_of_range_naming_it(tiny: Scenario, factors: dict, message: str) -> None:
+    from allocate.sweep import resource_variants
+
+    with pytest.raises(ValueError, match=message):
+        resource_variants(tiny, **factors)
+
+
+def test_sweep_command_plans_scaled_resources_beside_the_scenario() -> None:
+    result = CliRunner().invoke(cli.app, ["sweep", str(TINY), "--escorts", "0", "--stock", "2", "--time-limit", "3",
+                                          "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["label"]: row for row in json.loads(result.stdout)}
+    assert list(rows) == ["tiny", "tiny@stock×2", "tiny@escorts×0"]
+    assert rows["tiny@escorts×0"]["escorted_convoys"] == 0 and rows["tiny"]["escorted_convoys"] > 0
+    assert all(row["ok"] for row in rows.values())

@@ -598,6 +598,10 @@ def sweep(
     samples: Annotated[int, typer.Option("--samples", help="insecurity samples of each scenario, planned beside it")] = 0,
     road_spread: Annotated[float, typer.Option("--road-spread", help="each road's own log-odds spread of risk")] = 0.5,
     zone_spread: Annotated[float, typer.Option("--zone-spread", help="log-odds spread shared by the roads of a zone")] = 0.5,
+    stock: Annotated[Optional[list[float]], typer.Option("--stock", help="also plan with every depot's stock × F (repeat)")] = None,
+    fleet: Annotated[Optional[list[float]], typer.Option("--fleet", help="also plan with every fleet count × F, rounded (repeat)")] = None,
+    escorts: Annotated[Optional[list[float]], typer.Option("--escorts", help="also plan with every escort count × F, rounded (repeat)")] = None,
+    need: Annotated[Optional[list[float]], typer.Option("--need", help="also plan with every site's need × F (repeat)")] = None,
     time_limit: Annotated[float, typer.Option("--time-limit", help="wall-clock limit of each plan, seconds")] = 60.0,
     seed: Annotated[int, typer.Option("--seed", help="seed of every plan and of the samples")] = 0,
     workers: Annotated[Optional[int], typer.Option("--workers", help="plans at once (default: one per core)")] = None,
@@ -607,10 +611,10 @@ def sweep(
     plans_dir: Annotated[Optional[Path], typer.Option("--plans", help="directory to write each case's scenario and plan")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON rows")] = False,
 ) -> None:
-    """Plan and check many scenarios at once, with Monte-Carlo insecurity samples: exit 0 if every plan passes the checker, 1 if not."""
+    """Plan and check many scenarios at once, with Monte-Carlo insecurity samples and resources scaled one at a time: exit 0 if every plan passes the checker, 1 if not."""
     from rich.markup import escape
 
-    from allocate.sweep import insecurity_samples, label_cases, results_frame
+    from allocate.sweep import insecurity_samples, label_cases, resource_variants, results_frame
     from allocate.sweep import sweep as run_sweep
 
     scenarios = [_load_scenario(path) for path in scenario_paths]
@@ -627,10 +631,15 @@ def sweep(
         _output_path("-o", output, *scenario_paths)
     if plans_dir is not None and plans_dir.exists() and not plans_dir.is_dir():
         _bad_io_input(f"--plans {plans_dir} is a file: give a directory")
+    factors = {name: values for name, values in (("stock", stock), ("fleet", fleet), ("escorts", escorts),
+                                                 ("need", need)) if values}
     cases = []
-    for scenario in scenarios:
-        cases += [scenario] + insecurity_samples(scenario, samples, seed=seed, road_spread=road_spread,
-                                                 zone_spread=zone_spread)
+    try:
+        for scenario in scenarios:
+            cases += [scenario] + insecurity_samples(scenario, samples, seed=seed, road_spread=road_spread,
+                                                     zone_spread=zone_spread) + resource_variants(scenario, **factors)
+    except ValueError as exc:  # a factor out of range: named with its value
+        fail_input(ValueError(f"--{exc}"))
     cases = label_cases(cases)
     stems = _case_file_stems([case.label for case in cases])
     if plans_dir is not None and plans_dir.is_dir():  # a directory still to be made holds no input
@@ -688,7 +697,8 @@ def _render_sweep(frame) -> None:
 
     table = Table(title="Sweep", title_justify="left")
     for column in ("case", "status", "check", "coverage", "of bound", "escorted", "max risk", "unmet", "s"):
-        table.add_column(column, justify="left" if column in ("case", "status", "check") else "right")
+        table.add_column(column, justify="left" if column in ("case", "status", "check") else "right",
+                         overflow="fold" if column == "case" else "ellipsis")
     def cell(value, form: str = "{}") -> str:
         """Blank for a failed case's empty cell (None, NaN or pandas' NA)."""
         return "" if value is None or pd.isna(value) else form.format(value)

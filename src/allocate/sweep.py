@@ -134,6 +134,50 @@ def insecurity_samples(
     return cases
 
 
+RESOURCES = ("stock", "fleet", "escorts", "need")  # what resource_variants scales
+
+
+def resource_variants(scenario: Scenario, **factors: Sequence[float]) -> list[SweepCase]:
+    """One copy of ``scenario`` per factor, one resource scaled at a time: ``stock`` (every depot's
+    stock), ``fleet`` (every fleet type's ``count``), ``escorts`` (every escort unit's ``count``),
+    ``need`` (every site's need); e.g. ``resource_variants(s, escorts=(0.5, 2), stock=(0.8,))``,
+    in the order of :data:`RESOURCES`.
+
+    Why one at a time: the sweep's table then says which resource the plan is most sensitive to.
+    Counts are whole numbers (FORMAT.md §1), so a scaled count is rounded to the nearest (halves
+    up); the copy's name says the factor (``[escorts × 2]``) and its label too (``name@escorts×2``).
+    """
+    unknown = sorted(set(factors) - set(RESOURCES))
+    if unknown:
+        raise ValueError(f"resource_variants scales {', '.join(RESOURCES)}, not {', '.join(unknown)}")
+    base = scenario.to_dict()
+    cases = []
+    for resource in RESOURCES:
+        for factor in factors.get(resource, ()):
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (
+                    math.isfinite(factor) and (factor > 0 if resource == "need" else factor >= 0)):
+                bound = "> 0" if resource == "need" else "≥ 0"
+                raise ValueError(f"{resource} factors must be finite numbers {bound} (value {factor!r})")
+            data = {**base, "name": f"{scenario.name} [{resource} × {factor:g}]"}
+            _scale(data, resource, float(factor))
+            cases.append(SweepCase(f"{scenario.name}@{resource}×{factor:g}", Scenario.from_dict(data)))
+    return cases
+
+
+def _scale(data: dict[str, Any], resource: str, factor: float) -> None:
+    """Scale one resource of scenario data in place (counts rounded to whole numbers, halves up)."""
+    whole = lambda count: int(math.floor(count * factor + 0.5))  # noqa: E731
+    if resource == "stock":
+        data["nodes"] = [{**node, "stock": {c: units * factor for c, units in node.get("stock", {}).items()}}
+                         if node["kind"] == "depot" else node for node in data["nodes"]]
+    elif resource == "need":
+        data["nodes"] = [{**node, "need": {c: units * factor for c, units in node["need"].items()}}
+                         if node["kind"] == "site" else node for node in data["nodes"]]
+    else:
+        key = "fleet" if resource == "fleet" else "escorts"
+        data[key] = [{**entry, "count": whole(entry["count"])} for entry in data[key]]
+
+
 def sweep(
     cases: Iterable[Scenario | SweepCase],
     *,
