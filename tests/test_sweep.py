@@ -257,3 +257,4 @@ def test_sweep_command_plans_scaled_resources_beside_the_scenario() -> None:
     assert list(rows) == ["tiny", "tiny@stock×2", "tiny@escorts×0"]
     assert rows["tiny@escorts×0"]["escorted_convoys"] == 0 and rows["tiny"]["escorted_convoys"] > 0
     assert all(row["ok"] for row in rows.values())
+

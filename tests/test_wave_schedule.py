@@ -332,3 +332,28 @@ def test_a_movable_convoy_on_trucks_no_wave_can_use_stays_as_it_is() -> None:
     scheduled = _with_movable(scenario, {("D", ANY_ORGANIZATION, "A"): {"food": 200.0}}, [van_trip])
     assert [c for c, unit in scheduled if unit is None] == [van_trip]
     assert [c.stops[0].site for c, unit in scheduled if unit is not None] == ["A"]
+
+
+@pytest.mark.parametrize("workers, expected", [(None, 2), (1, 1)])
+def test_workers_set_cp_sats_search_workers(monkeypatch, workers, expected) -> None:
+    """``plan(threads=1)`` reaches CP-SAT here: a sweep runs one plan per core on one thread each."""
+    import types
+
+    from ortools.sat.python import cp_model
+
+    from allocate import wave_schedule
+
+    seen: list[int] = []
+
+    class RecordingSolver(cp_model.CpSolver):
+        def solve(self, model, *args, **kwargs):
+            seen.append(self.parameters.num_workers)
+            return super().solve(model, *args, **kwargs)
+
+    monkeypatch.setattr(wave_schedule, "cp_model", types.SimpleNamespace(**{**vars(cp_model), "CpSolver": RecordingSolver}))
+    scenario = _scenario()
+    network = RoadNetwork(scenario)
+    scheduled = schedule_waves(scenario, network, AccessFacts(scenario, network), [], LOADS, time_limit=2.0, seed=0,
+                               workers=workers)
+    assert seen == [expected]
+    assert scheduled and check(scenario, escorted_plan(scenario, network, [w for w, _ in scheduled])).ok
