@@ -1,4 +1,4 @@
-"""The rules for a caller's numeric arguments that are not scenario data: seeds and counts.
+"""The rules for a caller's numeric arguments that are not scenario data: seeds, counts, factors.
 
 Why one place: a seed travels to numpy (which refuses negatives), CP-SAT (a 32-bit
 ``random_seed``) and HiGHS, and a count such as ``threads`` or ``workers`` to a solver or a pool.
@@ -8,6 +8,8 @@ Time limits have theirs beside the clocks (:func:`allocate.clock.require_positiv
 """
 
 from __future__ import annotations
+
+import math
 
 MAX_SEED = 2**31 - 1  # CP-SAT's random_seed is a signed 32-bit integer
 
@@ -22,3 +24,11 @@ def require_whole(value: object, name: str, minimum: int) -> None:
     """Raise ValueError naming ``name`` and ``value`` unless it is a whole number ≥ ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be a whole number of at least {minimum} (value {value!r})")
+
+
+def require_finite(value: object, name: str, *, positive: bool = False) -> None:
+    """Raise ValueError naming ``name`` and ``value`` unless it is a finite number ≥ 0 (> 0 if
+    ``positive``): spreads and scale factors, where nan or inf would only fail later in a draw."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '≥ 0'} (value {value!r})")

@@ -624,9 +624,13 @@ def sweep(
     for option, value, low in (("--samples", samples, 0), ("--workers", workers, 1)):
         if value is not None and value < low:
             fail_input(ValueError(f"{option} must be at least {low} (value {value})"))
+    from allocate.arguments import require_finite
+
     for option, value in (("--road-spread", road_spread), ("--zone-spread", zone_spread)):
-        if not (value >= 0 and value != float("inf")):
-            fail_input(ValueError(f"{option} must be a finite number ≥ 0 (value {value})"))
+        try:
+            require_finite(value, option)
+        except ValueError as exc:
+            fail_input(exc)
     if output is not None:
         _output_path("-o", output, *scenario_paths)
     if plans_dir is not None and plans_dir.exists() and not plans_dir.is_dir():

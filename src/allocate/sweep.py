@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from allocate import clock
-from allocate.arguments import require_seed, require_whole
+from allocate.arguments import require_finite, require_seed, require_whole
 from allocate.check import check
 from allocate.errors import AllocateError
 from allocate.plan import Plan
@@ -114,8 +114,8 @@ def insecurity_samples(
     samples.
     """
     require_whole(samples, "samples", minimum=0)
-    _require_spread("road_spread", road_spread)
-    _require_spread("zone_spread", zone_spread)
+    require_finite(road_spread, "road_spread")
+    require_finite(zone_spread, "zone_spread")
     require_seed(seed)
     rng = np.random.default_rng(seed)
     zones = [zone.id for zone in scenario.zones]
@@ -154,10 +154,7 @@ def resource_variants(scenario: Scenario, **factors: Sequence[float]) -> list[Sw
     cases = []
     for resource in RESOURCES:
         for factor in factors.get(resource, ()):
-            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (
-                    math.isfinite(factor) and (factor > 0 if resource == "need" else factor >= 0)):
-                bound = "> 0" if resource == "need" else "≥ 0"
-                raise ValueError(f"{resource} factors must be finite numbers {bound} (value {factor!r})")
+            require_finite(factor, f"{resource} factors", positive=resource == "need")
             data = {**base, "name": f"{scenario.name} [{resource} × {factor:g}]"}
             _scale(data, resource, float(factor))
             cases.append(SweepCase(f"{scenario.name}@{resource}×{factor:g}", Scenario.from_dict(data)))
@@ -332,8 +329,3 @@ def _shifted_risk(risk: float, shift: float) -> float:
 
 def _mean_zone_shift(road: dict[str, Any], zone_of: dict[str, str | None], zone_shift: dict[str, float]) -> float:
     return sum(zone_shift.get(zone_of.get(end) or "", 0.0) for end in (road["a"], road["b"])) / 2.0
-
-
-def _require_spread(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number ≥ 0 (value {value!r})")
